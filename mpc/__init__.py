@@ -1,0 +1,3 @@
+"""mpc: the masterproxy manifest compiler."""
+
+__version__ = "0.1.0"

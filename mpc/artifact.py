@@ -1,0 +1,48 @@
+"""What a backend produces, and the protocol a backend implements (built-in or third-party)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from mpc.diagnostics import Diagnostic
+    from mpc.graph import MeshGraph
+    from mpc.model import Model
+
+Content = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file of the output tree.
+
+    `content` is text, one document (written as YAML, or JSON when the path ends in .json), or a list of
+    documents (a multi-document YAML file). `overlays` names kustomize overlay folders (Overlay.path)
+    whose kustomization must include this artifact's folder; set it on a kustomization.yaml that other
+    backends contribute to a cluster's desired state (the Istio policy, the master proxy). `node` is the
+    graph node the file derives from, when there is exactly one (used by diff reports).
+    """
+
+    path: str
+    content: Content
+    overlays: tuple[str, ...] = ()
+    node: str | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A pure function of the resolved model and graph to artifacts: no file system, no clock, no network."""
+
+    name: str
+
+    def render(self, model: Model, graph: MeshGraph) -> Iterable[Artifact]: ...
+
+
+@runtime_checkable
+class ValidatingBackend(Backend, Protocol):
+    """A backend that can run its real validator on the written tree (`mpc build --validate`)."""
+
+    def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]: ...

@@ -1,0 +1,81 @@
+"""The build command's library half: compile, then write, check or validate. No printing here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpc import __version__
+from mpc.artifact import Artifact, ValidatingBackend
+from mpc.diagnostics import Diagnostic, MpcError, Severity
+from mpc.emit import Lock, Summary, stale, to_files, write_tree
+from mpc.pipeline import Front, front_file, render
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    mesh: Path
+    out: Path
+    backends: tuple[str, ...] = ()
+    check: bool = False
+    validate: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    front: Front
+    files: dict[str, bytes]
+    summary: Summary | None  # None for --check
+    stale: list[str]
+    findings: list[Diagnostic]
+
+
+def compile_files(front: Front, backends: tuple[str, ...] = ()) -> tuple[list[Artifact], dict[str, bytes], list[str]]:
+    rendered = render(front, list(backends) or None)
+    return rendered.artifacts, to_files(rendered.artifacts), rendered.backends
+
+
+def lock_for(front: Front, files: dict[str, bytes], backends: list[str]) -> Lock:
+    from mpc.emit import sha256
+
+    return Lock(
+        mpc_version=__version__,
+        input_file=front.model.source_file,
+        input_sha256=front.digest,
+        files={p: sha256(d) for p, d in files.items()},
+        backends=sorted(backends),
+    )
+
+
+def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildResult:
+    progress("checking the mesh")
+    front = front_file(options.mesh)
+    progress("rendering")
+    artifacts, files, names = compile_files(front, options.backends)
+    if options.check:
+        progress("comparing")
+        return BuildResult(front, files, None, stale(options.out, files), [])
+    findings: list[Diagnostic] = []
+
+    def validate(tree: Path) -> None:
+        from mpc.plugins import load_backends
+
+        for _, backend in load_backends(names):
+            if isinstance(backend, ValidatingBackend):
+                progress(f"validating ({backend.name})")
+                findings.extend(backend.validate(tree, artifacts))
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise MpcError(findings)
+
+    progress("writing")
+    summary = write_tree(
+        options.out,
+        files,
+        lock_for(front, files, names),
+        before_swap=validate if options.validate else None,
+    )
+    return BuildResult(front, files, summary, [], findings)

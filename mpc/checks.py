@@ -1,0 +1,476 @@
+"""Checks that need the whole mesh: references, the graph, archetypes and governance.
+
+Every check returns diagnostics (all of them, not the first); mpc.pipeline raises when any is an error.
+They read the spec (as written, for exact positions) and the resolved model and graph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from mpc import spec
+from mpc.diagnostics import Diagnostic, Location, did_you_mean
+from mpc.graph import MeshGraph
+from mpc.load import Document
+from mpc.model import Model
+from mpc.resolve import split_image
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_NAME = 40
+
+
+class Context:
+    def __init__(self, mesh: spec.Mesh, doc: Document, model: Model, graph: MeshGraph) -> None:
+        self.mesh = mesh
+        self.doc = doc
+        self.model = model
+        self.graph = graph
+
+    def at(self, *path: str | int, key: bool = False) -> Location:
+        return self.doc.location(tuple(path), key=key)
+
+
+Check = Callable[[Context], Iterable[Diagnostic]]
+
+
+def _name_problem(name: str) -> str | None:
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    if not DNS_LABEL.match(name):
+        return "is not a DNS-1123 label (lower-case letters, digits and '-', starting with a letter)"
+    return None
+
+
+def _suggest_label(name: str) -> str:
+    fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME].rstrip("-")
+    return f"try {fixed!r}" if fixed and fixed != name else ""
+
+
+def check_names(c: Context) -> Iterable[Diagnostic]:
+    m = c.mesh
+    named: list[tuple[str, tuple[str | int, ...], bool]] = [
+        (m.metadata.name, ("metadata", "name"), False),
+        (m.gateway.name, ("gateway", "name"), False),
+    ]
+    for section, table in (
+        ("services", m.services),
+        ("external", m.external),
+        ("clusters", m.clusters),
+        ("environments", m.environments),
+    ):
+        named.extend((name, (section, name), True) for name in table)
+    if m.auth:
+        named.extend((name, ("auth", "issuers", name), True) for name in m.auth.issuers)
+    for cname, cluster in m.clusters.items():
+        named.extend((p, ("clusters", cname, "nodePools", p), True) for p in cluster.node_pools)
+    for name, path, is_key in named:
+        problem = _name_problem(name)
+        if problem:
+            yield Diagnostic(
+                "E308", f"name {name!r} {problem}", c.at(*path, key=is_key), _suggest_label(name)
+            )
+    for i, cr in enumerate(m.custom_resources):
+        for j, inst in enumerate(cr.instances):
+            if not DNS_SUBDOMAIN.match(inst.name) or len(inst.name) > 253:
+                yield Diagnostic(
+                    "E308",
+                    f"instance name {inst.name!r} is not a DNS-1123 subdomain",
+                    c.at("customResources", i, "instances", j, "name"),
+                    _suggest_label(inst.name),
+                )
+    for name in m.external:
+        if name in m.services:
+            yield Diagnostic(
+                "E310",
+                f"{name!r} is both a service and an external entry",
+                c.at("external", name, key=True),
+                "services and external entries share one namespace of names; rename one",
+                notes=((c.at("services", name, key=True), "the service is defined here"),),
+            )
+    if m.gateway.name in m.services:
+        yield Diagnostic(
+            "E310",
+            f"the gateway and a service are both named {m.gateway.name!r}",
+            c.at("gateway", "name"),
+            "their Kubernetes objects would collide; rename one",
+        )
+
+
+def check_references(c: Context) -> Iterable[Diagnostic]:
+    m = c.mesh
+    callable_names = list(m.services) + list(m.external)
+    for name, svc in m.services.items():
+        seen: set[str] = set()
+        for i, dep in enumerate(svc.depends_on):
+            where = c.at("services", name, "dependsOn", i)
+            if dep == name:
+                yield Diagnostic("E312", f"service {name!r} depends on itself", where, "remove it from dependsOn")
+            elif dep not in m.services and dep not in m.external:
+                yield Diagnostic(
+                    "E301",
+                    f"services.{name}.dependsOn: no service or external entry named {dep!r}",
+                    where,
+                    did_you_mean(dep, callable_names),
+                )
+            elif dep in seen:
+                yield Diagnostic("E301", f"services.{name}.dependsOn names {dep!r} twice", where, "list it once")
+            seen.add(dep)
+        for i, env in enumerate(svc.environments or []):
+            if env not in c.model.environments:
+                yield Diagnostic(
+                    "E301",
+                    f"services.{name}.environments: no environment named {env!r}",
+                    c.at("services", name, "environments", i),
+                    did_you_mean(env, list(c.model.environments)),
+                )
+    issuers = list(m.auth.issuers) if m.auth else []
+    for i, route in enumerate(m.gateway.routes):
+        if route.service not in m.services:
+            hint = did_you_mean(route.service, list(m.services))
+            if route.service in m.external:
+                hint = "a route reaches a service of the mesh; external entries are called by services"
+            yield Diagnostic(
+                "E301",
+                f"gateway.routes[{i}] ({route.prefix}) names no service {route.service!r}",
+                c.at("gateway", "routes", i, "service"),
+                hint,
+            )
+        if route.auth is not None and route.auth not in issuers:
+            yield Diagnostic(
+                "E301",
+                f"gateway.routes[{i}] ({route.prefix}) requires issuer {route.auth!r}, which auth.issuers does not define",
+                c.at("gateway", "routes", i, "auth"),
+                did_you_mean(route.auth, issuers) or "declare it under auth.issuers",
+            )
+    for env_name, env in m.environments.items():
+        for i, cluster in enumerate(env.clusters):
+            if cluster not in m.clusters:
+                yield Diagnostic(
+                    "E301",
+                    f"environments.{env_name}.clusters: no cluster named {cluster!r}",
+                    c.at("environments", env_name, "clusters", i),
+                    did_you_mean(cluster, list(m.clusters)) or "declare it under clusters",
+                )
+    if m.observability:
+        for i, slo in enumerate(m.observability.slos):
+            if slo.service not in m.services:
+                yield Diagnostic(
+                    "E301",
+                    f"observability.slos[{i}]: no service named {slo.service!r}",
+                    c.at("observability", "slos", i, "service"),
+                    did_you_mean(slo.service, list(m.services)),
+                )
+            if slo.availability is None and slo.latency_p99 is None:
+                yield Diagnostic(
+                    "E202",
+                    f"observability.slos[{i}] sets neither availability nor latencyP99",
+                    c.at("observability", "slos", i),
+                    "give an availability target (e.g. 99.9), a latencyP99 (e.g. 500ms), or both",
+                )
+    if m.governance:
+        for env in m.governance.min_replicas:
+            if env not in c.model.environments:
+                yield Diagnostic(
+                    "E301",
+                    f"governance.minReplicas: no environment named {env!r}",
+                    c.at("governance", "minReplicas", env, key=True),
+                    did_you_mean(env, list(c.model.environments)),
+                )
+        for i, name in enumerate(m.governance.protected):
+            if name not in m.services and name not in m.external:
+                yield Diagnostic(
+                    "E404",
+                    f"governance.protected: no service named {name!r}",
+                    c.at("governance", "protected", i),
+                    did_you_mean(name, callable_names),
+                )
+
+
+def check_cycles(c: Context) -> Iterable[Diagnostic]:
+    for cycle in c.graph.cycles():
+        path = " -> ".join([u for u, _, _ in cycle] + [cycle[0][0]])
+        notes = tuple((loc, f"{u} depends on {v}") for u, v, loc in cycle)
+        yield Diagnostic(
+            "E302",
+            f"dependency cycle: {path}",
+            cycle[0][2],
+            "a cycle has no rollout order; remove one of these dependsOn entries",
+            notes=notes,
+        )
+
+
+def _covers(earlier: str, later: str) -> bool:
+    """Whether a segment-wise prefix match on `earlier` catches every path `later` matches."""
+    if earlier == "/":
+        return True
+    return later == earlier or later.startswith(earlier + "/")
+
+
+def check_routes(c: Context) -> Iterable[Diagnostic]:
+    routes = c.mesh.gateway.routes
+    for i, route in enumerate(routes):
+        where = c.at("gateway", "routes", i, "prefix")
+        if route.prefix != "/" and route.prefix.endswith("/"):
+            yield Diagnostic(
+                "E204",
+                f"gateway.routes[{i}].prefix {route.prefix!r} ends with '/'",
+                where,
+                f"prefixes match whole path segments; write {route.prefix.rstrip('/')!r}",
+            )
+        for j in range(i):
+            earlier = routes[j].prefix
+            first = c.at("gateway", "routes", j, "prefix")
+            if earlier == route.prefix:
+                yield Diagnostic(
+                    "E303",
+                    f"gateway.routes[{i}]: prefix {route.prefix!r} is already routed",
+                    where,
+                    "each prefix may be routed once",
+                    notes=((first, f"first routed here, to {routes[j].service!r}"),),
+                )
+                break
+            if _covers(earlier, route.prefix):
+                yield Diagnostic(
+                    "E304",
+                    f"gateway.routes[{i}]: prefix {route.prefix!r} can never match; {earlier!r} comes first and covers it",
+                    where,
+                    f"move {route.prefix!r} above {earlier!r}",
+                    notes=((first, f"{earlier!r} is routed here"),),
+                )
+                break
+        svc = c.model.services.get(route.service)
+        if svc is not None and not svc.serves_http:
+            why = "has no port" if svc.port is None else f"speaks {svc.protocol}"
+            yield Diagnostic(
+                "E305",
+                f"gateway.routes[{i}] ({route.prefix}) targets {route.service!r}, which {why}",
+                c.at("gateway", "routes", i, "service"),
+                "the master proxy routes HTTP and gRPC; give the service an http or grpc port",
+            )
+
+
+def check_images(c: Context) -> Iterable[Diagnostic]:
+    for name, svc in c.model.services.items():
+        _, tag, digest = split_image(svc.image)
+        where = c.at("services", name, "image")
+        if digest is None and tag is None:
+            yield Diagnostic(
+                "E306",
+                f"services.{name}.image {svc.image!r} has no tag",
+                where,
+                "pin a version tag or a digest, e.g. :1.4.2 or @sha256:...",
+            )
+        elif digest is None and tag == "latest":
+            yield Diagnostic(
+                "E306",
+                f"services.{name}.image {svc.image!r} is tagged latest",
+                where,
+                "'latest' moves; pin a version tag or a digest",
+            )
+
+
+def check_archetypes(c: Context) -> Iterable[Diagnostic]:
+    for name, raw in c.mesh.services.items():
+        svc = c.model.services.get(name)
+        if svc is None:
+            continue
+        arch = svc.archetype
+        if not arch.serves and raw.port is not None:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: archetype {arch.name!r} runs without a port",
+                c.at("services", name, "port", key=True),
+                "remove port, or choose archetype web",
+            )
+        if arch.serves and raw.port is None and arch.name != "worker":
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: archetype {arch.name!r} needs a port",
+                c.at("services", name, key=True),
+                "add port, or use archetype worker for a service nothing calls",
+            )
+        if arch.stateful and raw.storage is None:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: archetype {arch.name!r} needs storage (e.g. storage: 20Gi)",
+                c.at("services", name, key=True),
+            )
+        if not arch.stateful and raw.storage is not None:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: storage is for stateful archetypes; {arch.name!r} is not one",
+                c.at("services", name, "storage", key=True),
+                "use archetype stateful, or remove storage",
+            )
+        if raw.port is not None and arch.protocols and raw.protocol not in arch.protocols:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: protocol {raw.protocol!r} is not allowed for archetype {arch.name!r}",
+                c.at("services", name, "protocol"),
+                "udp is for archetype iot-ingest" if raw.protocol == "udp" else "",
+            )
+        if raw.clustering is not None and raw.port is None:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: clustering needs a port for peers to reach",
+                c.at("services", name, "clustering", key=True),
+            )
+        if raw.autoscale is not None and raw.autoscale.min > raw.autoscale.max:
+            yield Diagnostic(
+                "E204",
+                f"services.{name}.autoscale: min {raw.autoscale.min} is above max {raw.autoscale.max}",
+                c.at("services", name, "autoscale"),
+            )
+        if raw.autoscale is not None and arch.stateful:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}: autoscale is not offered for archetype {arch.name!r}",
+                c.at("services", name, "autoscale", key=True),
+                "stateful members join and leave deliberately; set replicas instead",
+            )
+        if raw.oauth2_client is not None and (c.mesh.auth is None or c.mesh.auth.provider is None):
+            yield Diagnostic(
+                "E309",
+                f"services.{name}.oauth2Client needs an identity provider to register the client with",
+                c.at("services", name, "oauth2Client", key=True),
+                "add auth.provider: {kind: keycloak, url: ..., realm: ...}",
+            )
+        if raw.health is not None and raw.port is None and raw.health.port is None:
+            yield Diagnostic(
+                "E311",
+                f"services.{name}.health needs a port to probe",
+                c.at("services", name, "health", key=True),
+                "set health.port, or give the service a port",
+            )
+
+
+def check_clusters(c: Context) -> Iterable[Diagnostic]:
+    for cname, cluster in c.mesh.clusters.items():
+        if isinstance(cluster, spec.DoCluster):
+            for pname, pool in cluster.node_pools.items():
+                where = c.at("clusters", cname, "nodePools", pname, key=True)
+                if pool.count is None and (pool.min is None or pool.max is None):
+                    yield Diagnostic(
+                        "E202",
+                        f"clusters.{cname}.nodePools.{pname} needs count, or min and max",
+                        where,
+                        "count: 3 for a fixed size, or min: 1 and max: 5 to autoscale",
+                    )
+                elif pool.count is not None and (pool.min is not None or pool.max is not None):
+                    yield Diagnostic(
+                        "E204",
+                        f"clusters.{cname}.nodePools.{pname} sets both count and min/max",
+                        where,
+                        "a pool is either fixed (count) or autoscaled (min, max)",
+                    )
+                elif pool.min is not None and pool.max is not None and pool.min > pool.max:
+                    yield Diagnostic("E204", f"clusters.{cname}.nodePools.{pname}: min is above max", where)
+        else:
+            for pname, gpool in cluster.node_pools.items():
+                if gpool.min > gpool.max:
+                    yield Diagnostic(
+                        "E204",
+                        f"clusters.{cname}.nodePools.{pname}: min is above max",
+                        c.at("clusters", cname, "nodePools", pname, key=True),
+                    )
+    if c.mesh.gitops is not None:
+        parts = c.mesh.gitops.path.split("/")
+        if any(p in (".", "..") for p in parts):
+            yield Diagnostic(
+                "E204",
+                "gitops.path must stay inside the repository ('.' and '..' are not allowed)",
+                c.at("gitops", "path"),
+            )
+
+
+def check_custom_resources(c: Context) -> Iterable[Diagnostic]:
+    import jsonschema
+
+    seen: dict[tuple[str, str], int] = {}
+    for i, cr in enumerate(c.model.custom_resources):
+        key = (cr.group, cr.kind)
+        if key in seen:
+            yield Diagnostic(
+                "E303",
+                f"customResources[{i}]: {cr.kind}.{cr.group} is declared twice",
+                c.at("customResources", i),
+            )
+        seen[key] = i
+        validator = jsonschema.Draft202012Validator(cr.spec_schema())
+        names: set[str] = set()
+        for j, inst in enumerate(cr.instances):
+            if inst.name in names:
+                yield Diagnostic(
+                    "E303", f"customResources[{i}]: two instances named {inst.name!r}",
+                    c.at("customResources", i, "instances", j, "name"),
+                )
+            names.add(inst.name)
+            for err in sorted(validator.iter_errors(dict(inst.spec)), key=lambda e: list(map(str, e.path))):
+                path = ("customResources", i, "instances", j, "spec", *err.path)
+                where = ".".join(str(p) for p in err.path) or "spec"
+                yield Diagnostic(
+                    "E207",
+                    f"{cr.kind} {inst.name!r}: {where}: {err.message}",
+                    c.at(*path) if err.path else c.at("customResources", i, "instances", j, "spec", key=True),
+                    "the CRD's schema comes from this entry's `fields`",
+                )
+
+
+def check_governance(c: Context) -> Iterable[Diagnostic]:
+    gov = c.model.governance
+    for name, svc in c.model.services.items():
+        if gov.require_owners and not svc.owners:
+            yield Diagnostic(
+                "E401",
+                f"service {name!r} has no owner",
+                c.at("services", name, key=True),
+                "add owners: [\"@team\"] to the service, or metadata.owners for all",
+            )
+        if gov.allowed_registries and not any(
+            svc.image.startswith(reg.rstrip("/") + "/") for reg in gov.allowed_registries
+        ):
+            yield Diagnostic(
+                "E402",
+                f"services.{name}.image {svc.image!r} is not from an allowed registry",
+                c.at("services", name, "image"),
+                "allowed: " + ", ".join(gov.allowed_registries),
+            )
+        for env_name, minimum in gov.min_replicas.items():
+            placement = svc.placements.get(env_name)
+            if placement is None or not svc.archetype.serves:
+                continue
+            lowest = svc.autoscale.min if svc.autoscale else placement.replicas
+            if lowest < minimum:
+                where = c.at("services", name, "replicas") if c.doc.has(("services", name, "replicas")) else (
+                    c.at("services", name, key=True)
+                )
+                yield Diagnostic(
+                    "E403",
+                    f"service {name!r} runs {lowest} replica(s) in {env_name}; governance requires at least {minimum}",
+                    where,
+                    f"raise replicas (or autoscale.min) to {minimum}",
+                )
+
+
+CHECKS: tuple[Check, ...] = (
+    check_names,
+    check_references,
+    check_cycles,
+    check_routes,
+    check_images,
+    check_archetypes,
+    check_clusters,
+    check_custom_resources,
+    check_governance,
+)
+
+
+def run_checks(mesh: spec.Mesh, doc: Document, model: Model, graph: MeshGraph) -> list[Diagnostic]:
+    ctx = Context(mesh, doc, model, graph)
+    found: list[Diagnostic] = []
+    for check in CHECKS:
+        found.extend(check(ctx))
+    return found

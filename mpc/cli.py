@@ -1,0 +1,213 @@
+"""The command line: a thin shell over the library. Parses arguments, calls one function, maps exit codes."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mpc import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1
+EXIT_INVALID = 2
+EXIT_BUG = 3
+
+
+def _err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+class _Progress:
+    """Stage names on stderr, shown only on a terminal and only once a build has run for a second."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __call__(self, stage: str) -> None:
+        if self.enabled and time.monotonic() - self.start > 1.0:
+            click.echo(f"\r\x1b[2K… {stage}", err=True, nl=False)
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[2K", err=True, nl=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="mpc")
+def cli() -> None:
+    """mpc compiles one mesh.yaml into everything a service mesh needs.
+
+    \b
+    It validates the mesh, builds its dependency graph, and renders Kustomize trees,
+    Terraform, the master proxy's Envoy bootstrap and Istio policy into one folder,
+    deterministically.
+
+    \b
+    Start with:  mpc init ./my-mesh --gateway api --port 4000 --app auth --app data
+    Then:        mpc validate my-mesh/mesh.yaml
+                 mpc build my-mesh/mesh.yaml -o out/
+    """
+
+
+MESH = click.argument("mesh", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@cli.command()
+@MESH
+def validate(mesh: Path) -> None:
+    """Check a mesh file; print every problem as FILE:LINE:COL."""
+    from mpc.pipeline import front_file
+
+    front = front_file(mesh)
+    for warning in front.warnings:
+        _err(warning.render())
+    model = front.model
+    click.echo(
+        f"{mesh}: ok ({len(model.services)} services, {len(model.gateway.routes)} routes, "
+        f"{len(model.environments)} environments, {len(model.clusters)} clusters)"
+    )
+
+
+@cli.command()
+@MESH
+@click.option(
+    "--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True
+)
+def graph(mesh: Path, fmt: str) -> None:
+    """Print the dependency graph (Graphviz dot, Mermaid or JSON)."""
+    import json
+
+    from mpc.pipeline import front_file
+
+    g = front_file(mesh).graph
+    if fmt == "json":
+        click.echo(json.dumps(g.to_json(), indent=2))
+    elif fmt == "mermaid":
+        click.echo(g.to_mermaid(), nl=False)
+    else:
+        click.echo(g.to_dot(), nl=False)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of mesh.yaml (schemas/mesh.schema.json is this output)."""
+    from mpc.schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--gateway", "gateway", required=True, help="name of the master proxy, e.g. local-api-gateway")
+@click.option("--port", type=click.IntRange(1, 65535), required=True, help="the master proxy's port")
+@click.option("--app", "apps", multiple=True, required=True, help="a service behind it (repeat)")
+@click.option("--name", "mesh_name", help="mesh name (default: the folder's name)")
+@click.option("--registry", default="ghcr.io/example", show_default=True, help="image registry prefix")
+@click.option("--force", is_flag=True, help="overwrite an existing mesh.yaml")
+def init(
+    directory: Path, gateway: str, port: int, apps: tuple[str, ...], mesh_name: str | None, registry: str, force: bool
+) -> None:
+    """Scaffold a commented mesh.yaml: one master proxy in front of the given apps."""
+    from mpc.scaffold import write_scaffold
+
+    path = write_scaffold(directory, gateway=gateway, port=port, apps=list(apps), name=mesh_name,
+                          registry=registry, force=force)
+    click.echo(f"wrote {path}; next: mpc validate {path}")
+
+
+@cli.command()
+@MESH
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="output folder (mpc owns the files it writes there, and only those)")
+@click.option("--backend", "backends", multiple=True, help="render only this backend (repeat); default all")
+@click.option("--check", is_flag=True, help="compare with OUT instead of writing; exit 1 when stale")
+@click.option("--validate", "run_validators", is_flag=True,
+              help="run the installed real validators on the new tree before it replaces OUT")
+@click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
+def build(mesh: Path, out: Path, backends: tuple[str, ...], check: bool, run_validators: bool, quiet: bool) -> None:
+    """Compile MESH into OUT (atomically), or check that OUT is up to date."""
+    from mpc.build import BuildOptions
+    from mpc.build import build as run_build
+
+    progress = _Progress(quiet)
+    try:
+        result = run_build(BuildOptions(mesh, out, backends, check, run_validators), progress)
+    finally:
+        progress.done()
+    for finding in result.findings:
+        _err(finding.render())
+    if check:
+        if result.stale:
+            _err(f"{out}: {len(result.stale)} file(s) out of date:")
+            for path in result.stale:
+                _err(f"  {path}")
+            _err(f"run: mpc build {mesh} -o {out}")
+            raise SystemExit(EXIT_DIFFERENT)
+        if not quiet:
+            click.echo(f"{out}: up to date ({len(result.files)} files)")
+        return
+    if not quiet and result.summary is not None:
+        click.echo(result.summary.line(str(out)))
+
+
+@cli.command()
+def plugins() -> None:
+    """List the installed backends and archetypes, with their distribution and version."""
+    from mpc.plugins import discover_archetypes, discover_backends
+
+    rows = [("kind", "name", "distribution", "version")]
+    for table in (discover_backends(), discover_archetypes()):
+        for p in sorted(table.values(), key=lambda p: p.name):
+            rows.append((p.kind, p.name, p.distribution, p.version))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: maps user errors to exit 2 and bugs to exit 3, never a bare traceback."""
+    from mpc.diagnostics import MpcError, PluginError
+
+    try:
+        code = cli.main(args=argv, prog_name="mpc", standalone_mode=False)
+        if isinstance(code, int):
+            return code
+    except MpcError as exc:
+        _err(str(exc))
+        n = sum(1 for d in exc.diagnostics if d.severity.value == "error")
+        _err(f"mpc: {n} error{'s' if n != 1 else ''}")
+        return EXIT_INVALID
+    except PluginError as exc:
+        _err(f"error[E501]: {exc}")
+        _err("  hint: this is a failure of the plugin, not of mpc; report it to its authors")
+        return EXIT_INVALID
+    except click.exceptions.Abort:
+        _err("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_INVALID if exc.exit_code == 2 else exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_INVALID
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # a bug: say so briefly, never dump a traceback on the user
+        import traceback
+
+        _err(f"mpc: internal error: {type(exc).__name__}: {exc}")
+        _err("  this is a bug in mpc; please report it with the command and the mesh file")
+        if "MPC_DEBUG" in __import__("os").environ:
+            traceback.print_exc()
+        return EXIT_BUG
+    return EXIT_OK

@@ -1,0 +1,315 @@
+"""emit: artifacts to bytes, and bytes to an output folder, deterministically and atomically.
+
+The new tree is assembled in a temporary folder beside the target: unchanged files and files mpc does
+not own are hard-linked (or copied) from the old tree, changed files are written, and the folders are
+then exchanged in one step (renameat2 RENAME_EXCHANGE on Linux; two renames elsewhere). A failure or a
+kill before the exchange leaves the previous tree as it was. `mpc.lock` records what mpc owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mpc import yamlemit
+from mpc.artifact import Artifact
+from mpc.diagnostics import Diagnostic, Location, MpcError
+
+LOCK_NAME = "mpc.lock"
+LOCK_FORMAT = 1
+TEMP_PREFIX = ".mpc-tmp-"
+
+
+def serialize(artifact: Artifact) -> bytes:
+    content = artifact.content
+    if isinstance(content, str):
+        text = content
+    elif artifact.path.endswith(".json"):
+        text = json.dumps(content, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    elif isinstance(content, Mapping):
+        text = yamlemit.dump(content)
+    else:
+        text = yamlemit.dump_all(list(content))
+    return text.encode("utf-8")
+
+
+def check_path(path: str) -> str | None:
+    """Why a relative output path is unsafe, or None."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        return "is not a relative POSIX path"
+    norm = posixpath.normpath(path)
+    if norm != path or norm.startswith("../") or norm == ".." or norm == ".":
+        return "would leave the output folder or is not normalised"
+    if path == LOCK_NAME or path.split("/")[0].startswith(TEMP_PREFIX):
+        return "is reserved by mpc"
+    return None
+
+
+def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
+    """Serialize every artifact; refuse unsafe or duplicate paths (a backend bug, reported located)."""
+    files: dict[str, bytes] = {}
+    problems: list[Diagnostic] = []
+    for art in artifacts:
+        why = check_path(art.path)
+        if why is not None:
+            problems.append(Diagnostic("E313", f"output path {art.path!r} {why}", Location("<backend>")))
+            continue
+        if art.path in files:
+            problems.append(Diagnostic("E313", f"two artifacts write {art.path!r}", Location("<backend>")))
+            continue
+        files[art.path] = serialize(art)
+    # A file and a folder of the same name cannot both exist.
+    folders = {posixpath.dirname(p) for p in files}
+    expanded = set()
+    for folder in folders:
+        while folder:
+            expanded.add(folder)
+            folder = posixpath.dirname(folder)
+    for clash in sorted(expanded & files.keys()):
+        problems.append(Diagnostic("E313", f"{clash!r} is both a file and a folder", Location("<backend>")))
+    if problems:
+        raise MpcError(problems)
+    return dict(sorted(files.items()))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Lock:
+    mpc_version: str
+    input_file: str
+    input_sha256: str
+    files: dict[str, str]  # path -> sha256
+    backends: list[str] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "format": LOCK_FORMAT,
+            "mpcVersion": self.mpc_version,
+            "input": {"file": self.input_file, "sha256": self.input_sha256},
+            "backends": self.backends,
+            "files": dict(sorted(self.files.items())),
+        }
+        return (json.dumps(body, indent=2) + "\n").encode("utf-8")
+
+    @classmethod
+    def read(cls, out: Path) -> Lock | None:
+        try:
+            raw = json.loads((out / LOCK_NAME).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict):
+            return None
+        files = {
+            str(k): str(v) for k, v in raw["files"].items() if isinstance(k, str) and check_path(k) is None
+        }
+        inp = raw.get("input") or {}
+        return cls(
+            str(raw.get("mpcVersion", "")),
+            str(inp.get("file", "")),
+            str(inp.get("sha256", "")),
+            files,
+            [str(b) for b in raw.get("backends", [])],
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    written: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    pruned: list[str]
+
+    def line(self, out: str) -> str:
+        return (
+            f"{out}: {len(self.written)} written, {len(self.changed)} changed, "
+            f"{len(self.unchanged)} unchanged, {len(self.pruned)} pruned"
+        )
+
+
+def plan(out: Path, files: Mapping[str, bytes]) -> tuple[Summary, Lock | None]:
+    """Compare new files with what is on disk (by content, not by the lock's word)."""
+    old = Lock.read(out)
+    written: list[str] = []
+    changed: list[str] = []
+    unchanged: list[str] = []
+    for path, data in files.items():
+        target = out / path
+        try:
+            current = target.read_bytes() if target.is_file() and not target.is_symlink() else None
+        except OSError:
+            current = None
+        if current is None:
+            written.append(path)
+        elif current != data:
+            changed.append(path)
+        else:
+            unchanged.append(path)
+    pruned = sorted(set(old.files) - set(files)) if old else []
+    pruned = [p for p in pruned if (out / p).is_file() or (out / p).is_symlink()]
+    return Summary(written, changed, unchanged, pruned), old
+
+
+def stale(out: Path, files: Mapping[str, bytes]) -> list[str]:
+    """`build --check`: every path that a build would write, change or prune, sorted."""
+    summary, _ = plan(out, files)
+    return sorted(summary.written + summary.changed + summary.pruned)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    rename_exchange = 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return bool(result == 0)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _carry_over(old: Path, new: Path, owned: set[str], skip: set[str]) -> None:
+    """Bring every file mpc does not own (and empty folders) from the old tree into the new one."""
+    for root, dirs, names in os.walk(old):
+        rel_root = os.path.relpath(root, old)
+        rel_root = "" if rel_root == "." else rel_root.replace(os.sep, "/")
+        for d in dirs:
+            rel = posixpath.join(rel_root, d) if rel_root else d
+            target = new / rel
+            if (old / rel).is_symlink():
+                if rel not in owned:
+                    os.symlink(os.readlink(old / rel), target)
+                continue
+            target.mkdir(exist_ok=True)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+        for name in names:
+            rel = posixpath.join(rel_root, name) if rel_root else name
+            if rel in owned or rel in skip or rel == LOCK_NAME:
+                continue
+            _link_or_copy(Path(root) / name, new / rel)
+
+
+def clean_stale_temps(out: Path) -> None:
+    parent = out.parent
+    prefix = f"{TEMP_PREFIX}{out.name}-"
+    if not parent.is_dir():
+        return
+    for entry in parent.iterdir():
+        if entry.name.startswith(prefix) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def write_tree(
+    out: Path,
+    files: Mapping[str, bytes],
+    lock: Lock,
+    *,
+    before_swap: Any = None,
+) -> Summary:
+    """Write `files` (and mpc.lock) as the new content of `out`, atomically.
+
+    `before_swap(tmp_dir)` runs on the complete new tree before it replaces the old one (validators);
+    raising there leaves the old tree untouched.
+    """
+    out = out.absolute()
+    if out.exists() and not out.is_dir():
+        raise MpcError([Diagnostic("E101", f"{out.name} exists and is not a folder", Location(str(out)))])
+    summary, old_lock = plan(out, files)
+    owned_before = set(old_lock.files) if old_lock else set()
+    foreign = sorted(p for p in summary.changed if p not in owned_before)
+    if foreign:
+        raise MpcError(
+            [
+                Diagnostic(
+                    "E315",
+                    f"refusing to overwrite {path}, which mpc did not write",
+                    Location(str(out / path)),
+                    "move the file away (or delete it) and build again",
+                )
+                for path in foreign
+            ]
+        )
+    if out.is_dir() and not summary.written and not summary.changed and not summary.pruned:
+        current = (out / LOCK_NAME).read_bytes() if (out / LOCK_NAME).is_file() else b""
+        if current == lock.to_bytes() and before_swap is None:
+            return summary
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{out.name}-", dir=out.parent))
+    try:
+        unchanged = set(summary.unchanged)
+        made: set[str] = set()
+        for path, data in files.items():
+            target = tmp / path
+            parent = posixpath.dirname(path)
+            if parent and parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(parent)
+            if path in unchanged:
+                _link_or_copy(out / path, target)
+            else:
+                target.write_bytes(data)
+        (tmp / LOCK_NAME).write_bytes(lock.to_bytes())
+        if out.is_dir():
+            # Files mpc does not own survive; an old owned file that the user replaced is theirs now only
+            # if it is not in the new output (otherwise mpc's version wins, as the lock says it owns it).
+            _carry_over(out, tmp, owned=owned_before | set(files), skip=set())
+        if before_swap is not None:
+            before_swap(tmp)
+        os.chmod(tmp, 0o755)
+        if out.is_dir():
+            if not _exchange(tmp, out):
+                backup = tmp.with_name(tmp.name + "-old")
+                os.rename(out, backup)
+                try:
+                    os.rename(tmp, out)
+                except OSError:
+                    os.rename(backup, out)
+                    raise
+                tmp = backup
+        else:
+            os.rename(tmp, out)
+            return summary
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return summary
+
+
+@contextlib.contextmanager
+def scratch_tree(files: Mapping[str, bytes]) -> Any:
+    """The files written into a throw-away folder (validators that need a real tree)."""
+    with tempfile.TemporaryDirectory(prefix="mpc-validate-") as tmp:
+        root = Path(tmp)
+        for path, data in files.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(data)
+        yield root

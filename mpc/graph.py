@@ -1,0 +1,225 @@
+"""graph: the resolved model as a typed networkx DiGraph, with the queries backends and reports need.
+
+Node ids are "<kind>:<name>" (kinds: gateway, route, service, external, issuer, cluster, environment;
+a route's name is its prefix). Edge kinds:
+  serves        gateway -> route
+  routes        route -> service
+  calls         service -> service | external   (dependsOn)
+  authenticates route -> issuer
+  places        environment -> cluster
+  runs          environment -> service
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from mpc.diagnostics import Location
+
+if TYPE_CHECKING:
+    from mpc.model import Model
+
+
+def node_id(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+def split_id(node: str) -> tuple[str, str]:
+    kind, _, name = node.partition(":")
+    return kind, name
+
+
+class MeshGraph:
+    def __init__(self, graph: nx.DiGraph[str]) -> None:
+        self.g = graph
+
+    @classmethod
+    def build(cls, model: Model) -> MeshGraph:
+        g: nx.DiGraph[str] = nx.DiGraph()
+        gw = node_id("gateway", model.gateway.name)
+        g.add_node(gw, kind="gateway", name=model.gateway.name, source=model.gateway.source)
+        for name, issuer in model.issuers.items():
+            g.add_node(node_id("issuer", name), kind="issuer", name=name, source=issuer.source)
+        for name, ext in model.external.items():
+            g.add_node(node_id("external", name), kind="external", name=name, source=ext.source)
+        for name, svc in model.services.items():
+            g.add_node(node_id("service", name), kind="service", name=name, source=svc.source)
+        for name, cluster in model.clusters.items():
+            g.add_node(node_id("cluster", name), kind="cluster", name=name, source=cluster.source)
+        for name, env in model.environments.items():
+            g.add_node(node_id("environment", name), kind="environment", name=name, source=env.source)
+        for route in model.gateway.routes:
+            rid = node_id("route", route.prefix)
+            g.add_node(rid, kind="route", name=route.prefix, source=route.source)
+            g.add_edge(gw, rid, kind="serves", source=route.source)
+            if route.service in model.services:
+                g.add_edge(rid, node_id("service", route.service), kind="routes", source=route.source)
+            if route.auth is not None and route.auth in model.issuers:
+                g.add_edge(rid, node_id("issuer", route.auth), kind="authenticates", source=route.source)
+        for name, svc in model.services.items():
+            for dep in svc.depends_on:
+                g.add_edge(
+                    node_id("service", name), node_id("service", dep), kind="calls", source=svc.dependency_sources[dep]
+                )
+            for dep in svc.external:
+                g.add_edge(
+                    node_id("service", name), node_id("external", dep), kind="calls", source=svc.dependency_sources[dep]
+                )
+            for env in svc.environments:
+                g.add_edge(node_id("environment", env), node_id("service", name), kind="runs", source=svc.source)
+        for name, env in model.environments.items():
+            for cluster in env.clusters:
+                if cluster in model.clusters:
+                    g.add_edge(node_id("environment", name), node_id("cluster", cluster), kind="places", source=env.source)
+        return cls(g)
+
+    # --- queries -----------------------------------------------------------------------------------
+
+    def nodes(self, kind: str) -> list[str]:
+        """Names of the nodes of one kind, in insertion (mesh file) order."""
+        return [data["name"] for _, data in self.g.nodes(data=True) if data["kind"] == kind]
+
+    def _edges(self, kind: str) -> Iterable[tuple[str, str, dict[str, Any]]]:
+        return ((u, v, d) for u, v, d in self.g.edges(data=True) if d["kind"] == kind)
+
+    def dependencies(self, service: str) -> list[str]:
+        """Node ids a service calls (services and external entries)."""
+        nid = node_id("service", service)
+        return sorted(v for _, v, d in self.g.out_edges(nid, data=True) if d["kind"] == "calls")
+
+    def callers(self, service: str) -> list[str]:
+        """Services that call this one (not the gateway)."""
+        nid = node_id("service", service)
+        return sorted(split_id(u)[1] for u, _, d in self.g.in_edges(nid, data=True) if d["kind"] == "calls")
+
+    def routes_to(self, service: str) -> list[str]:
+        nid = node_id("service", service)
+        return [split_id(u)[1] for u, _, d in self.g.in_edges(nid, data=True) if d["kind"] == "routes"]
+
+    def allowed_calls(self) -> set[tuple[str, str]]:
+        """Every (caller, callee) the policies must allow: 'gateway:<name>' or a service, to a service."""
+        allowed: set[tuple[str, str]] = set()
+        for u, v, _ in self._edges("calls"):
+            if split_id(v)[0] == "service":
+                allowed.add((split_id(u)[1], split_id(v)[1]))
+        gw = self.nodes("gateway")[0]
+        for _, v, _ in self._edges("routes"):
+            allowed.add((f"gateway:{gw}", split_id(v)[1]))
+        return allowed
+
+    def call_graph(self) -> nx.DiGraph[str]:
+        """Services only, an edge from caller to callee."""
+        sub: nx.DiGraph[str] = nx.DiGraph()
+        sub.add_nodes_from(self.nodes("service"))
+        for u, v, d in self._edges("calls"):
+            if split_id(v)[0] == "service":
+                sub.add_edge(split_id(u)[1], split_id(v)[1], source=d["source"])
+        return sub
+
+    def cycles(self) -> list[list[tuple[str, str, Location]]]:
+        """Each dependency cycle once, as its edges with the location of the dependsOn entry."""
+        calls = self.call_graph()
+        found = []
+        for component in nx.strongly_connected_components(calls):
+            members = sorted(component)
+            if len(members) == 1 and not calls.has_edge(members[0], members[0]):
+                continue
+            sub = calls.subgraph(members)
+            cycle = nx.find_cycle(sub, source=members[0])
+            edges = [(u, v, calls.edges[u, v]["source"]) for u, v in cycle]
+            # Start the cycle at its alphabetically first service so the report is stable.
+            start = min(range(len(edges)), key=lambda i: edges[i][0])
+            found.append(edges[start:] + edges[:start])
+        return sorted(found, key=lambda c: c[0][0])
+
+    def rollout_waves(self) -> list[list[str]]:
+        """Services grouped so that each wave depends only on earlier waves (dependencies first)."""
+        calls = self.call_graph()
+        return [sorted(wave) for wave in nx.topological_generations(calls.reverse(copy=False))]
+
+    def wave_of(self) -> dict[str, int]:
+        return {svc: i for i, wave in enumerate(self.rollout_waves()) for svc in wave}
+
+    def blast_radius(self, node: str) -> set[str]:
+        """Every node that transitively depends on `node` (its callers, their callers, the routes to them)."""
+        upstream: nx.DiGraph[str] = nx.DiGraph()
+        for u, v, d in self.g.edges(data=True):
+            if d["kind"] in ("calls", "routes", "authenticates"):
+                upstream.add_edge(u, v)
+        if node not in upstream:
+            return set()
+        return set(nx.ancestors(upstream, node))
+
+    def services_on(self, cluster: str) -> list[str]:
+        """Services placed on a cluster by any environment."""
+        out: set[str] = set()
+        cid = node_id("cluster", cluster)
+        for env, _, d in self.g.in_edges(cid, data=True):
+            if d["kind"] == "places":
+                out.update(split_id(v)[1] for _, v, e in self.g.out_edges(env, data=True) if e["kind"] == "runs")
+        return sorted(out)
+
+    # --- export ------------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        nodes = [
+            {"id": n, "kind": d["kind"], "name": d["name"], "source": str(d["source"])}
+            for n, d in sorted(self.g.nodes(data=True))
+        ]
+        edges = [
+            {"from": u, "to": v, "kind": d["kind"], "source": str(d["source"])}
+            for u, v, d in sorted(self.g.edges(data=True), key=lambda e: (e[0], e[1]))
+        ]
+        return {"nodes": nodes, "edges": edges, "rolloutWaves": self.rollout_waves() if not self.cycles() else []}
+
+    def to_dot(self) -> str:
+        shapes = {
+            "gateway": "doubleoctagon",
+            "route": "note",
+            "service": "box",
+            "external": "component",
+            "issuer": "diamond",
+            "cluster": "cylinder",
+            "environment": "folder",
+        }
+        lines = ["digraph mesh {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+        for n, d in sorted(self.g.nodes(data=True)):
+            lines.append(f'  "{n}" [label="{d["name"]}", shape={shapes[d["kind"]]}];')
+        for u, v, d in sorted(self.g.edges(data=True), key=lambda e: (e[0], e[1])):
+            style = ' style=dashed' if d["kind"] in ("runs", "places", "authenticates") else ""
+            lines.append(f'  "{u}" -> "{v}" [label="{d["kind"]}"{style}];')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def to_mermaid(self, *, only: set[str] | None = None, styles: dict[str, str] | None = None) -> str:
+        """A Mermaid flowchart; `only` limits it to some nodes, `styles` maps node id to a class name."""
+        ids: dict[str, str] = {}
+        lines = ["flowchart LR"]
+        shapes = {
+            "gateway": ('{{', '}}'),
+            "route": ('[/', '/]'),
+            "service": ('[', ']'),
+            "external": ('[(', ')]'),
+            "issuer": ('{', '}'),
+            "cluster": ('[(', ')]'),
+            "environment": ('[[', ']]'),
+        }
+        for i, (n, d) in enumerate(sorted(self.g.nodes(data=True))):
+            if only is not None and n not in only:
+                continue
+            ids[n] = f"n{i}"
+            left, right = shapes[d["kind"]]
+            label = f'{d["kind"]}: {d["name"]}'.replace('"', "'")
+            lines.append(f'  {ids[n]}{left}"{label}"{right}')
+        for u, v, d in sorted(self.g.edges(data=True), key=lambda e: (e[0], e[1])):
+            if u in ids and v in ids:
+                arrow = "-.->" if d["kind"] in ("runs", "places", "authenticates") else "-->"
+                lines.append(f"  {ids[u]} {arrow}|{d['kind']}| {ids[v]}")
+        if styles:
+            for n, cls in sorted(styles.items()):
+                if n in ids:
+                    lines.append(f"  class {ids[n]} {cls}")
+        return "\n".join(lines) + "\n"

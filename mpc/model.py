@@ -1,0 +1,362 @@
+"""The resolved model: every value a backend needs, explicit. Backends read this, never the YAML.
+
+Produced by mpc.resolve. Frozen dataclasses; mappings keep the order of the mesh file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mpc.archetypes import Archetype
+from mpc.diagnostics import Location
+from mpc.units import Quantity
+
+Protocol = Literal["http", "grpc", "tcp", "udp"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    cpu: Quantity
+    memory: Quantity
+    cpu_limit: Quantity
+    memory_limit: Quantity
+    gpu: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One service in one environment."""
+
+    environment: str
+    namespace: str
+    replicas: int
+    resources: ResourceSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Autoscale:
+    min: int
+    max: int
+    cpu: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    env: str  # the environment variable it is delivered as
+    secret: str  # name of the Kubernetes Secret
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Client:
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...]
+    client_id: str  # <mesh>-<service>
+    secret_name: str  # the Kubernetes Secret the client secret is delivered in (by reference)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    image: str  # with the registry applied
+    port: int | None
+    protocol: Protocol
+    archetype: Archetype
+    depends_on: tuple[str, ...]  # services it calls
+    external: tuple[str, ...]  # external entries it calls
+    replicas: int  # before environment overrides
+    resources: ResourceSpec  # before environment overrides
+    autoscale: Autoscale | None
+    health_path: str | None
+    health_port: int | None
+    env: tuple[tuple[str, str], ...]
+    secrets: tuple[SecretRef, ...]
+    oauth2_client: OAuth2Client | None
+    storage: Quantity | None
+    clustering: str | None
+    owners: tuple[str, ...]
+    environments: tuple[str, ...]  # where it runs (all when the mesh did not limit it)
+    placements: Mapping[str, Placement]  # environment -> replicas/resources there
+    timeout_ms: int
+    retries: int
+    peer_port: int | None
+    protected: bool
+    extensions: Mapping[str, Any]
+    source: Location
+    dependency_sources: Mapping[str, Location]  # dependsOn entry -> where it is written
+
+    @property
+    def serves_http(self) -> bool:
+        """Reachable through the gateway: an HTTP or gRPC port."""
+        return self.port is not None and self.protocol in ("http", "grpc")
+
+    @property
+    def has_service_object(self) -> bool:
+        return self.port is not None and self.archetype.serves
+
+    @property
+    def headless(self) -> bool:
+        return self.archetype.stateful or self.clustering == "dns"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    requests: int
+    per_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cors:
+    origins: tuple[str, ...]
+    methods: tuple[str, ...]
+    headers: tuple[str, ...]
+    max_age_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    prefix: str
+    service: str
+    auth: str | None  # issuer name
+    timeout_ms: int  # resolved: route, else the service's
+    retries: int  # resolved: route, else the service's
+    rewrite: str | None
+    rate_limit: RateLimit | None  # per-route limit from the archetype (iot-ingest)
+    index: int
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    name: str
+    port: int
+    hosts: tuple[str, ...]
+    tls_secret: str | None
+    rate_limit: RateLimit | None
+    cors: Cors | None
+    routes: tuple[Route, ...]
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    name: str
+    issuer: str
+    jwks_uri: str
+    audiences: tuple[str, ...]
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityProvider:
+    kind: str
+    url: str
+    realm: str
+
+
+@dataclass(frozen=True, slots=True)
+class External:
+    name: str
+    host: str
+    port: int
+    protocol: Literal["tls", "http", "tcp"]
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class NodePool:
+    name: str
+    default: bool  # the first pool is the cluster's default pool
+    machine_type: str | None  # gke
+    size: str | None  # digitalocean
+    count: int | None  # fixed size (digitalocean)
+    min: int | None
+    max: int | None
+    gpu_type: str | None
+    gpu_count: int
+    spot: bool
+
+    @property
+    def autoscale(self) -> bool:
+        return self.min is not None and self.max is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str
+    provider: Literal["gke", "digitalocean"]
+    project: str | None
+    region: str
+    version: str
+    node_pools: tuple[NodePool, ...]
+    environments: tuple[str, ...]  # environments that place services on it
+    high_availability: bool  # HA control plane: production-grade or federated environments
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str
+    clusters: tuple[str, ...]
+    namespace: str
+    implicit: bool  # the mesh declared no environments
+    min_replicas: int | None
+    source: Location
+
+    @property
+    def federated(self) -> bool:
+        return len(self.clusters) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """One kustomize overlay: an environment on one cluster (or on none)."""
+
+    environment: str
+    cluster: str | None
+    namespace: str
+    path: str  # relative to the output folder, e.g. kustomize/overlays/prod/gke-prod
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    provider: str
+    endpoint: str
+    host: str
+    port: int
+    sampling: float
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    service: str
+    availability: float | None
+    latency_p99_ms: int | None
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Observability:
+    tracing: Tracing | None
+    metrics: str | None  # provider name, e.g. prometheus
+    slos: tuple[Slo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Governance:
+    require_owners: bool
+    allowed_registries: tuple[str, ...]
+    min_replicas: Mapping[str, int]
+    protected: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GitOps:
+    engine: Literal["argocd", "flux"]
+    repo: str
+    branch: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class CrdField:
+    name: str
+    type: str
+    required: bool
+    description: str | None
+    minimum: float | None
+    maximum: float | None
+    enum: tuple[str | int | float, ...] | None
+    pattern: str | None
+    items: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CrdInstance:
+    name: str
+    spec: Mapping[str, Any]
+    source: Location
+
+
+@dataclass(frozen=True, slots=True)
+class CustomResource:
+    group: str
+    kind: str
+    version: str
+    scope: Literal["Namespaced", "Cluster"]
+    plural: str
+    singular: str
+    fields: tuple[CrdField, ...]
+    instances: tuple[CrdInstance, ...]
+    source: Location
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+    def spec_schema(self) -> dict[str, Any]:
+        """OpenAPI v3 schema of `spec`, as a CRD carries it (and as instances are checked against)."""
+        props: dict[str, Any] = {}
+        for f in self.fields:
+            prop: dict[str, Any] = {"type": f.type}
+            if f.description:
+                prop["description"] = f.description
+            if f.minimum is not None:
+                prop["minimum"] = int(f.minimum) if float(f.minimum).is_integer() else f.minimum
+            if f.maximum is not None:
+                prop["maximum"] = int(f.maximum) if float(f.maximum).is_integer() else f.maximum
+            if f.enum is not None:
+                prop["enum"] = list(f.enum)
+            if f.pattern is not None:
+                prop["pattern"] = f.pattern
+            if f.type == "array":
+                prop["items"] = {"type": f.items or "string"}
+            if f.type == "object":
+                prop["x-kubernetes-preserve-unknown-fields"] = True
+            props[f.name] = prop
+        schema: dict[str, Any] = {"type": "object", "properties": props}
+        required = [f.name for f in self.fields if f.required]
+        if required:
+            schema["required"] = required
+        return schema
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    source_file: str  # the mesh file's base name, as written into annotations
+    owners: tuple[str, ...]
+    labels: Mapping[str, str]
+    namespace: str  # the base namespace; each environment has its own (Environment.namespace)
+    gateway: Gateway
+    issuers: Mapping[str, Issuer]
+    identity_provider: IdentityProvider | None
+    services: Mapping[str, Service]
+    external: Mapping[str, External]
+    clusters: Mapping[str, Cluster]
+    environments: Mapping[str, Environment]
+    overlays: tuple[Overlay, ...]
+    observability: Observability
+    governance: Governance
+    gitops: GitOps | None
+    custom_resources: tuple[CustomResource, ...]
+    extensions: Mapping[str, Any]
+    mpc_version: str
+    default_timeout_ms: int = 15_000
+    default_retries: int = 2
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def source_ref(self, location: Location) -> str:
+        """`mesh.yaml:42`: the value of the masterproxy.dev/source annotation."""
+        return f"{self.source_file}:{location.line}"
+
+    def routes_to(self, service: str) -> tuple[Route, ...]:
+        return tuple(r for r in self.gateway.routes if r.service == service)
+
+    def services_in(self, environment: str) -> tuple[Service, ...]:
+        return tuple(s for s in self.services.values() if environment in s.environments)
+
+    def overlays_of(self, environment: str) -> tuple[Overlay, ...]:
+        return tuple(o for o in self.overlays if o.environment == environment)

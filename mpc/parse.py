@@ -1,0 +1,284 @@
+"""parse: a loaded Document into spec.Mesh, with every pydantic error mapped back to FILE:LINE:COL."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mpc.diagnostics import Diagnostic, MpcError, did_you_mean
+from mpc.load import Document, PathKey
+from mpc.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
+
+_TYPE_WORDS = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+
+_PATTERN_WORDS = {
+    r"^/[^\s?#]*$": "a path starting with '/' (no spaces, query or fragment)",
+    r"^https?://": "an http:// or https:// URL",
+    r"^[A-Za-z0-9.-]+:\d{1,5}$": "host:port",
+    r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$": "a relative folder path",
+    r"^[A-Z][A-Za-z0-9]*$": "a CamelCase kind such as Model",
+    r"^v\d+((alpha|beta)\d+)?$": "a version such as v1 or v1beta1",
+}
+
+_SECRETISH = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL")
+
+
+def dotted(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types behind Optional/Annotated/unions."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(annotation):
+            out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _models_at(doc_path: PathKey) -> list[type[BaseModel]]:
+    """The spec model(s) that describe the mapping at a document path (for 'did you mean')."""
+    current: list[Any] = [Mesh]
+    for part in doc_path:
+        nxt: list[Any] = []
+        for tp in current:
+            for concrete in _unwrap(tp):
+                origin = typing.get_origin(concrete)
+                if isinstance(concrete, type) and issubclass(concrete, BaseModel) and isinstance(part, str):
+                    for name, info in concrete.model_fields.items():
+                        if (info.alias or name) == part:
+                            nxt.append(info.annotation)
+                elif origin is dict and isinstance(part, str):
+                    nxt.append(typing.get_args(concrete)[1])
+                elif origin is list and isinstance(part, int):
+                    nxt.append(typing.get_args(concrete)[0])
+        current = nxt
+    models: list[type[BaseModel]] = []
+    for tp in current:
+        for concrete in _unwrap(tp):
+            if isinstance(concrete, type) and issubclass(concrete, BaseModel):
+                models.append(concrete)
+    return models
+
+
+def _keys_of(models: list[type[BaseModel]]) -> list[str]:
+    keys: set[str] = set()
+    for model in models:
+        keys.update(info.alias or name for name, info in model.model_fields.items())
+    return sorted(keys)
+
+
+def _doc_path(doc: Document, loc: tuple[Any, ...]) -> PathKey:
+    """pydantic's loc with the non-document parts (union tags, validator names) removed."""
+    path: list[str | int] = []
+    for i, part in enumerate(loc):
+        candidate = (*path, part)
+        if doc.has(candidate) or i == len(loc) - 1:
+            path.append(part)
+    return tuple(path)
+
+
+def _diagnostic(doc: Document, err: Any) -> Diagnostic:
+    kind: str = err["type"]
+    path = _doc_path(doc, tuple(err["loc"]))
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    where = dotted(path)
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        parent = path[:-1]
+        known = _keys_of(_models_at(parent))
+        return Diagnostic(
+            "E201",
+            f"unknown key {key!r} in {dotted(parent)}",
+            doc.location(path, key=True),
+            did_you_mean(key, known),
+        )
+    if kind in ("missing", "union_tag_not_found"):
+        key = str(ctx.get("discriminator", "")).strip("'") if kind == "union_tag_not_found" else str(path[-1])
+        parent = path if kind == "union_tag_not_found" else path[:-1]
+        return Diagnostic(
+            "E202",
+            f"{dotted(parent)} is missing the required key {key!r}",
+            doc.location(parent, key=True),
+        )
+    if kind in ("literal_error", "union_tag_invalid"):
+        expected = str(ctx.get("expected", ctx.get("expected_tags", "")))
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
+        hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
+        if kind == "union_tag_invalid":
+            path = (*path, str(ctx.get("discriminator", "")).strip("'"))
+            where = dotted(path)
+            value = ctx.get("tag")
+        return Diagnostic(
+            "E206",
+            f"{where}: {_short(value)} is not one of {', '.join(repr(c) for c in choices)}",
+            doc.location(path),
+            hint,
+        )
+    if kind in _TYPE_WORDS:
+        return Diagnostic(
+            "E203", f"{where}: expected {_TYPE_WORDS[kind]}, got {_short(value)}", doc.location(path)
+        )
+    if kind == "value_error":
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return Diagnostic("E204", f"{where}: {message}", doc.location(path))
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        wanted = _PATTERN_WORDS.get(pattern, f"text matching {pattern}")
+        return Diagnostic("E204", f"{where}: {_short(value)} is not {wanted}", doc.location(path))
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        word, key = bounds[kind]
+        return Diagnostic("E204", f"{where}: must be {word} {ctx.get(key)}, got {_short(value)}", doc.location(path))
+    if kind == "too_short":
+        return Diagnostic(
+            "E204", f"{where}: needs at least {ctx.get('min_length')} entry", doc.location(path)
+        )
+    if kind == "string_too_long":
+        return Diagnostic(
+            "E204",
+            f"{where}: longer than {ctx.get('max_length')} characters",
+            doc.location(path),
+        )
+    return Diagnostic("E204", f"{where}: {err['msg']}", doc.location(path))
+
+
+def _header_checks(doc: Document) -> list[Diagnostic]:
+    data = doc.data
+    found: list[Diagnostic] = []
+    api = data.get("apiVersion")
+    if "apiVersion" in data and api not in SUPPORTED_API_VERSIONS:
+        found.append(
+            Diagnostic(
+                "E205",
+                f"apiVersion {_short(api)} is not supported",
+                doc.location(("apiVersion",)),
+                "supported: " + ", ".join(SUPPORTED_API_VERSIONS),
+            )
+        )
+    if "kind" in data and data.get("kind") != "Mesh":
+        found.append(
+            Diagnostic("E205", f"kind {_short(data.get('kind'))} is not supported", doc.location(("kind",)), "use kind: Mesh")
+        )
+    return found
+
+
+def _secret_literals(doc: Document) -> list[Diagnostic]:
+    """Secrets must be references; a literal in `secrets` or a secret-looking `env` entry is refused."""
+    found: list[Diagnostic] = []
+    services = doc.data.get("services")
+    if not isinstance(services, dict):
+        return found
+    for name, body in services.items():
+        if not isinstance(body, dict):
+            continue
+        secrets = body.get("secrets")
+        if isinstance(secrets, dict):
+            for key, value in secrets.items():
+                if not isinstance(value, dict):
+                    found.append(
+                        Diagnostic(
+                            "E307",
+                            f"services.{name}.secrets.{key} is a literal value",
+                            doc.location(("services", name, "secrets", key)),
+                            f"reference an existing Secret: {key}: {{secret: NAME, key: KEY}}",
+                        )
+                    )
+        env = body.get("env")
+        if isinstance(env, dict):
+            for key, value in env.items():
+                upper = str(key).upper()
+                if any(word in upper for word in _SECRETISH) and value not in (None, ""):
+                    found.append(
+                        Diagnostic(
+                            "E307",
+                            f"services.{name}.env.{key} looks like a secret written as a literal",
+                            doc.location(("services", name, "env", key)),
+                            f"move it to secrets: {key}: {{secret: NAME, key: KEY}}",
+                        )
+                    )
+    return found
+
+
+def _merge_typos(problems: list[Diagnostic]) -> list[Diagnostic]:
+    """A misspelt required key gives 'unknown key' and 'missing key'; keep only the first, with its hint."""
+    suggested = {
+        (d.message.split(" in ", 1)[1], d.hint.split("'")[1])
+        for d in problems
+        if d.code == "E201" and d.hint.startswith("did you mean")
+    }
+    kept = []
+    for d in problems:
+        if d.code == "E202":
+            parent, _, key = d.message.partition(" is missing the required key ")
+            if (parent, key.strip("'")) in suggested:
+                continue
+        kept.append(d)
+    return kept
+
+
+def parse(doc: Document) -> Mesh:
+    """Validate the document against the spec; raise MpcError with every problem found."""
+    problems = _header_checks(doc) + _secret_literals(doc)
+    skip_paths = {d.location for d in problems}
+    try:
+        mesh = Mesh.model_validate(doc.data)
+    except ValidationError as exc:
+        seen: set[tuple[int, int, str]] = set()
+        for err in exc.errors(include_url=False):
+            diag = _diagnostic(doc, err)
+            key = (diag.location.line, diag.location.col, diag.code)
+            if key in seen or diag.location in skip_paths:
+                continue
+            seen.add(key)
+            problems.append(diag)
+        raise MpcError(_merge_typos(problems)) from None
+    if problems:
+        raise MpcError(problems)
+    return mesh
+
+
+__all__ = ["API_VERSION", "dotted", "parse"]

@@ -1,0 +1,88 @@
+"""`mpc init`: a commented, valid mesh.yaml for one master proxy in front of some apps."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mpc.diagnostics import Diagnostic, Location, MpcError
+
+_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _label(value: str, what: str) -> str:
+    """Accept the seed's CamelCase names (LocalAPIGateway) by turning them into DNS labels."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", value).lower()
+    name = re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:40].rstrip("-")
+    if not _LABEL.match(name):
+        raise MpcError([Diagnostic("E308", f"{what} {value!r} cannot be made a DNS-1123 label", Location("<command line>"))])
+    return name
+
+
+def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, registry: str) -> str:
+    gw = _label(gateway, "gateway name")
+    app_names = [_label(a, "app name") for a in apps]
+    dupes = sorted({a for a in app_names if app_names.count(a) > 1})
+    if dupes:
+        raise MpcError([Diagnostic("E303", f"app {dupes[0]!r} is given twice", Location("<command line>"))])
+    if gw in app_names:
+        raise MpcError([Diagnostic("E310", f"the gateway and an app are both named {gw!r}", Location("<command line>"))])
+    lines = [
+        "# yaml-language-server: $schema=https://masterproxy.dev/schemas/mesh.schema.json",
+        "# A mesh for mpc: one master proxy in front of your apps.",
+        "# Reference: docs/mesh-reference.md. Check it with `mpc validate`, render it with `mpc build -o out/`.",
+        "apiVersion: masterproxy.dev/v1alpha1",
+        "kind: Mesh",
+        "metadata:",
+        f"  name: {name}",
+        '  owners: ["@example/platform"]   # code owners of everything below (CODEOWNERS)',
+        "",
+        "defaults:",
+        f"  registry: {registry}   # images written without a registry get this prefix",
+        "  replicas: 2",
+        "  resources: {cpu: 100m, memory: 128Mi}",
+        "  timeout: 15s",
+        "  retries: 2",
+        "",
+        "# The master proxy: one port that dispatches by path prefix (whole segments: /auth never matches /authx).",
+        "gateway:",
+        f"  name: {gw}",
+        f"  port: {port}",
+        "  routes:",
+    ]
+    for app in app_names:
+        lines.append(f"    - {{prefix: /{app}, service: {app}}}")
+    lines += [
+        "",
+        "# Each app: an image pinned to a version, a port, and what it calls (dependsOn).",
+        "services:",
+    ]
+    for app in app_names:
+        lines += [
+            f"  {app}:",
+            f"    image: {app}:0.1.0   # becomes {registry}/{app}:0.1.0",
+            "    port: 8080",
+            "    health: {path: /healthz}",
+            "    dependsOn: []   # names of services or external entries this app calls",
+        ]
+    lines += [
+        "",
+        "# Next steps: add `environments` and `clusters` to place the apps, `auth` to require JWTs on routes,",
+        "# `observability` for tracing and SLOs. See the bundled examples/acme/mesh.yaml for every section.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_scaffold(
+    directory: Path, *, gateway: str, port: int, apps: list[str], name: str | None, registry: str, force: bool
+) -> Path:
+    mesh_name = _label(name or directory.resolve().name or "mesh", "mesh name")
+    text = render_scaffold(gateway=gateway, port=port, apps=apps, name=mesh_name, registry=registry)
+    target = directory / "mesh.yaml"
+    if target.exists() and not force:
+        raise MpcError(
+            [Diagnostic("E101", f"{target} already exists", Location(str(target)), "pass --force to overwrite it")]
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,320 @@
+"""parse's target: the mesh.yaml language as pydantic models, exactly as the user writes it.
+
+Every model forbids unknown keys. Durations and quantities are parsed into values here, so later stages
+never see their text forms. Cross-field rules that need the whole file (references, cycles, governance)
+live in mpc.checks, where they can point at the right line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from mpc.units import DURATION_PATTERN, QUANTITY_PATTERN, Quantity, parse_duration_ms, parse_quantity
+
+API_VERSION = "masterproxy.dev/v1alpha1"
+SUPPORTED_API_VERSIONS = (API_VERSION,)
+
+
+Duration = Annotated[
+    int,
+    PlainValidator(parse_duration_ms),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["250ms", "15s", "2m"]}),
+]
+"""A duration, held as milliseconds."""
+
+QuantityValue = Annotated[
+    Quantity,
+    PlainValidator(parse_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": QUANTITY_PATTERN},
+                {"type": "number", "minimum": 0},
+            ],
+            "examples": ["100m", "2", "128Mi"],
+        }
+    ),
+]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+PathPrefix = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
+# Names are checked as DNS-1123 labels by mpc.checks, which can point at the key.
+Name = str
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=False,
+        frozen=True,
+        strict=False,
+        hide_input_in_errors=True,
+    )
+
+
+class Metadata(Strict):
+    name: Annotated[str, Field(max_length=40, description="DNS-1123 label naming the mesh")]
+    owners: list[str] = Field(default_factory=list, description='code-owner handles, e.g. "@acme/platform"')
+    labels: dict[str, str] = Field(default_factory=dict, description="copied onto every generated object")
+
+
+class Resources(Strict):
+    cpu: QuantityValue | None = Field(default=None, description="CPU request (Kubernetes quantity)")
+    memory: QuantityValue | None = Field(default=None, description="memory request (Kubernetes quantity)")
+    gpu: Annotated[int, Field(ge=0)] | None = Field(default=None, description="GPUs (ai-inference)")
+
+
+class Defaults(Strict):
+    namespace: str | None = Field(default=None, description="Kubernetes namespace; default metadata.name")
+    replicas: Annotated[int, Field(ge=0)] = Field(default=2, description="replicas per service")
+    resources: Resources = Field(
+        default_factory=lambda: Resources.model_validate({"cpu": "100m", "memory": "128Mi"}),
+        description="requests every service inherits",
+    )
+    timeout: Duration = Field(default=15_000, description="request timeout at the gateway and in the mesh")
+    retries: Annotated[int, Field(ge=0, le=10)] = Field(default=2, description="retry attempts")
+    registry: str | None = Field(default=None, description="prefix for images given without a registry")
+
+
+class Tls(Strict):
+    secret: str = Field(description="name of a Kubernetes TLS secret (never key material)")
+
+
+class RateLimit(Strict):
+    requests: Annotated[int, Field(ge=1)] = Field(description="tokens per interval")
+    per: Duration = Field(description="the interval, e.g. 1s")
+
+
+class Cors(Strict):
+    origins: Annotated[list[str], Field(min_length=1)] = Field(description="allowed origins, exact")
+    methods: list[str] = Field(
+        default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        description="allowed methods",
+    )
+    headers: list[str] = Field(
+        default_factory=lambda: ["authorization", "content-type"], description="allowed request headers"
+    )
+    max_age: Duration = Field(default=3_600_000, description="how long a preflight answer is cached")
+
+
+class Route(Strict):
+    prefix: PathPrefix = Field(description="path prefix matched on whole segments")
+    service: Name = Field(description="the service that serves it")
+    auth: Name | None = Field(default=None, description="issuer whose JWT is required")
+    timeout: Duration | None = Field(default=None, description="overrides the service's timeout")
+    retries: Annotated[int, Field(ge=0, le=10)] | None = Field(default=None, description="retry attempts")
+    rewrite: PathPrefix | None = Field(default=None, description="prefix rewrite")
+
+
+class Gateway(Strict):
+    name: Name = Field(description="DNS-1123 name of the master proxy")
+    port: Port = Field(description="listener port")
+    hosts: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["*"], description="virtual hosts"
+    )
+    tls: Tls | None = None
+    rate_limit: RateLimit | None = None
+    cors: Cors | None = None
+    routes: list[Route] = Field(default_factory=list)
+
+
+class Issuer(Strict):
+    issuer: str = Field(description="the `iss` claim")
+    jwks_uri: Annotated[str, Field(pattern=r"^https?://")] = Field(description="URL of the JSON Web Key Set")
+    audiences: list[str] = Field(default_factory=list, description="accepted `aud` values")
+
+
+class Provider(Strict):
+    kind: Literal["keycloak"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    realm: str
+
+
+class Auth(Strict):
+    issuers: dict[Name, Issuer] = Field(default_factory=dict)
+    provider: Provider | None = None
+
+
+class Autoscale(Strict):
+    min: Annotated[int, Field(ge=1)]
+    max: Annotated[int, Field(ge=1)]
+    cpu: Annotated[int, Field(ge=1, le=100)] = Field(default=80, description="target CPU utilisation, %")
+
+
+class Health(Strict):
+    path: PathPrefix = Field(description="HTTP path for readiness and liveness")
+    port: Port | None = Field(default=None, description="defaults to the service port")
+
+
+class SecretRef(Strict):
+    secret: str = Field(description="name of an existing Kubernetes Secret")
+    key: str = Field(description="key inside that Secret")
+
+
+GrantType = Literal["client_credentials", "authorization_code", "password", "device_code", "token_exchange"]
+
+
+class OAuth2Client(Strict):
+    grant_types: Annotated[list[GrantType], Field(min_length=1)]
+    redirect_uris: list[str] = Field(default_factory=list, description="for authorization_code")
+
+
+EnvValue = str | int | float | bool
+
+
+class Service(Strict):
+    image: str = Field(description="image reference with a tag or digest")
+    port: Port | None = None
+    protocol: Literal["http", "grpc", "tcp", "udp"] = "http"
+    archetype: str = "web"
+    depends_on: list[Name] = Field(default_factory=list)
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    resources: Resources | None = None
+    autoscale: Autoscale | None = None
+    health: Health | None = None
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    oauth2_client: OAuth2Client | None = None
+    storage: QuantityValue | None = None
+    clustering: Literal["dns"] | None = None
+    owners: list[str] | None = None
+    environments: list[Name] | None = None
+    timeout: Duration | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict, description="plugin configuration by name")
+
+
+class External(Strict):
+    host: str
+    port: Port
+    protocol: Literal["tls", "http", "tcp"] = "tls"
+
+
+class GpuSpec(Strict):
+    type: str
+    count: Annotated[int, Field(ge=1)] = 1
+
+
+class GkeNodePool(Strict):
+    machine_type: str
+    min: Annotated[int, Field(ge=0)] = 1
+    max: Annotated[int, Field(ge=1)] = 3
+    gpu: GpuSpec | None = None
+    spot: bool = False
+
+
+class DoNodePool(Strict):
+    size: str
+    count: Annotated[int, Field(ge=1)] | None = None
+    min: Annotated[int, Field(ge=1)] | None = None
+    max: Annotated[int, Field(ge=1)] | None = None
+
+
+class GkeCluster(Strict):
+    provider: Literal["gke"]
+    project: str
+    region: str
+    version: str
+    node_pools: Annotated[dict[Name, GkeNodePool], Field(min_length=1)]
+
+
+class DoCluster(Strict):
+    provider: Literal["digitalocean"]
+    region: str
+    version: str
+    node_pools: Annotated[dict[Name, DoNodePool], Field(min_length=1)]
+
+
+Cluster = Annotated[GkeCluster | DoCluster, Field(discriminator="provider")]
+
+
+class Environment(Strict):
+    clusters: list[Name] = Field(default_factory=list)
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    resources: Resources | None = None
+    namespace: str | None = Field(default=None, description="default: <namespace>-<environment>")
+
+
+class Tracing(Strict):
+    provider: Literal["jaeger", "otlp"] = "jaeger"
+    endpoint: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")]
+    sampling: Annotated[float, Field(ge=0, le=100)] = 1.0
+
+
+class Metrics(Strict):
+    provider: Literal["prometheus"] = "prometheus"
+
+
+class Slo(Strict):
+    service: Name
+    availability: Annotated[float, Field(gt=0, lt=100)] | None = None
+    latency_p99: Duration | None = None
+
+
+class Observability(Strict):
+    tracing: Tracing | None = None
+    metrics: Metrics | None = None
+    slos: list[Slo] = Field(default_factory=list)
+
+
+class Governance(Strict):
+    require_owners: bool = False
+    allowed_registries: list[str] = Field(default_factory=list)
+    min_replicas: dict[Name, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    protected: list[Name] = Field(default_factory=list)
+
+
+class GitOps(Strict):
+    engine: Literal["argocd", "flux"] = "argocd"
+    repo: str
+    branch: str = "main"
+    # Segments of letters, digits, '.', '_', '-'; mpc.checks refuses '.' and '..' segments.
+    path: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")] = "rendered"
+
+
+class CrdField(Strict):
+    type: Literal["string", "integer", "number", "boolean", "array", "object"]
+    required: bool = False
+    description: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    enum: list[str | int | float] | None = None
+    pattern: str | None = None
+    items: Literal["string", "integer", "number", "boolean"] | None = None
+
+
+class CrdInstance(Strict):
+    name: Name
+    spec: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomResource(Strict):
+    group: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")]
+    kind: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")]
+    version: Annotated[str, Field(pattern=r"^v\d+((alpha|beta)\d+)?$")]
+    scope: Literal["Namespaced", "Cluster"] = "Namespaced"
+    plural: str | None = None
+    fields: dict[str, CrdField] = Field(default_factory=dict)
+    instances: list[CrdInstance] = Field(default_factory=list)
+
+
+class Mesh(Strict):
+    api_version: str
+    kind: str
+    metadata: Metadata
+    defaults: Defaults = Field(default_factory=Defaults)
+    gateway: Gateway
+    auth: Auth | None = None
+    services: Annotated[dict[Name, Service], Field(min_length=1)]
+    external: dict[Name, External] = Field(default_factory=dict)
+    clusters: dict[Name, Cluster] = Field(default_factory=dict)
+    environments: dict[Name, Environment] = Field(default_factory=dict)
+    observability: Observability | None = None
+    governance: Governance | None = None
+    gitops: GitOps | None = None
+    custom_resources: list[CustomResource] = Field(default_factory=list)
+    extensions: dict[str, Any] = Field(default_factory=dict, description="plugin configuration by name")

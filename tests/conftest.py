@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = ROOT / "golden"
+SHARED = ROOT.parent / "shared"
+
+
+def example_meshes() -> list[Path]:
+    """Every bundled example mesh (not the plugin examples, which need their plugin installed)."""
+    return sorted(p for p in EXAMPLES.glob("*/mesh.yaml"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite golden files from the current output (review the diff before committing)",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def run_mpc(*args: str | os.PathLike[str]) -> Run:
+    """Run the CLI in-process, as `mpc ARGS...`, capturing its output and exit code."""
+    from mpc.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def mpc() -> object:
+    return run_mpc
+
+
+@pytest.fixture
+def kubectl() -> Iterator[str]:
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.skip("kubectl is not installed")
+    yield path
+
+
+def envoy_binary() -> str | None:
+    candidate = Path(sys.executable).parent / "envoy"
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which("envoy")
