@@ -9,7 +9,7 @@ from pathlib import Path
 from mpc import __version__
 from mpc.artifact import Artifact, ValidatingBackend
 from mpc.diagnostics import Diagnostic, MpcError, Severity
-from mpc.emit import Lock, Summary, stale, to_files, write_tree
+from mpc.emit import LOCK_NAME, Lock, Summary, stale, to_files, write_tree
 from mpc.pipeline import Front, front_file, render
 
 Progress = Callable[[str], None]
@@ -57,7 +57,13 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     artifacts, files, names = compile_files(front, options.backends)
     if options.check:
         progress("comparing")
-        return BuildResult(front, files, None, stale(options.out, files), [])
+        differing = stale(options.out, files)
+        # The lock is part of the tree: it vouches for the input it was built from.
+        lock_path = options.out / LOCK_NAME
+        current = lock_path.read_bytes() if lock_path.is_file() else b""
+        if current != lock_for(front, files, names).to_bytes():
+            differing = sorted([*differing, LOCK_NAME])
+        return BuildResult(front, files, None, differing, [])
     findings: list[Diagnostic] = []
 
     def validate(tree: Path) -> None:

@@ -115,26 +115,44 @@ def schema() -> None:
 @click.option("--registry", default="ghcr.io/example", show_default=True, help="image registry prefix")
 @click.option("--force", is_flag=True, help="overwrite an existing mesh.yaml")
 def init(
-    directory: Path, gateway: str, port: int, apps: tuple[str, ...], mesh_name: str | None, registry: str, force: bool
+    directory: Path,
+    gateway: str,
+    port: int,
+    apps: tuple[str, ...],
+    mesh_name: str | None,
+    registry: str,
+    force: bool,
 ) -> None:
     """Scaffold a commented mesh.yaml: one master proxy in front of the given apps."""
     from mpc.scaffold import write_scaffold
 
-    path = write_scaffold(directory, gateway=gateway, port=port, apps=list(apps), name=mesh_name,
-                          registry=registry, force=force)
+    path = write_scaffold(
+        directory, gateway=gateway, port=port, apps=list(apps), name=mesh_name, registry=registry, force=force
+    )
     click.echo(f"wrote {path}; next: mpc validate {path}")
 
 
 @cli.command()
 @MESH
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="output folder (mpc owns the files it writes there, and only those)")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="output folder (mpc owns the files it writes there, and only those)",
+)
 @click.option("--backend", "backends", multiple=True, help="render only this backend (repeat); default all")
 @click.option("--check", is_flag=True, help="compare with OUT instead of writing; exit 1 when stale")
-@click.option("--validate", "run_validators", is_flag=True,
-              help="run the installed real validators on the new tree before it replaces OUT")
+@click.option(
+    "--validate",
+    "run_validators",
+    is_flag=True,
+    help="run the installed real validators on the new tree before it replaces OUT",
+)
 @click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
-def build(mesh: Path, out: Path, backends: tuple[str, ...], check: bool, run_validators: bool, quiet: bool) -> None:
+def build(
+    mesh: Path, out: Path, backends: tuple[str, ...], check: bool, run_validators: bool, quiet: bool
+) -> None:
     """Compile MESH into OUT (atomically), or check that OUT is up to date."""
     from mpc.build import BuildOptions
     from mpc.build import build as run_build
@@ -161,14 +179,22 @@ def build(mesh: Path, out: Path, backends: tuple[str, ...], check: bool, run_val
 
 
 @cli.command()
-def plugins() -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def plugins(fmt: str) -> None:
     """List the installed backends and archetypes, with their distribution and version."""
     from mpc.plugins import discover_archetypes, discover_backends
 
+    tables = (discover_backends(), discover_archetypes())
+    found = [p for table in tables for p in sorted(table.values(), key=lambda p: p.name)]
+    if fmt == "json":
+        import json
+
+        keys = ("kind", "name", "distribution", "version", "value")
+        click.echo(json.dumps([{k: getattr(p, k) for k in keys} for p in found], indent=2))
+        return
     rows = [("kind", "name", "distribution", "version")]
-    for table in (discover_backends(), discover_archetypes()):
-        for p in sorted(table.values(), key=lambda p: p.name):
-            rows.append((p.kind, p.name, p.distribution, p.version))
+    for p in found:
+        rows.append((p.kind, p.name, p.distribution, p.version))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -188,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"mpc: {n} error{'s' if n != 1 else ''}")
         return EXIT_INVALID
     except PluginError as exc:
+        from mpc.plugins import failure_site
+
         _err(f"error[E501]: {exc}")
+        if site := failure_site(exc.cause):
+            _err(f"  note: raised at {site}")
         _err("  hint: this is a failure of the plugin, not of mpc; report it to its authors")
         return EXIT_INVALID
     except click.exceptions.Abort:

@@ -13,7 +13,7 @@ a route's name is its prefix). Edge kinds:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import networkx as nx
 
@@ -62,18 +62,31 @@ class MeshGraph:
         for name, svc in model.services.items():
             for dep in svc.depends_on:
                 g.add_edge(
-                    node_id("service", name), node_id("service", dep), kind="calls", source=svc.dependency_sources[dep]
+                    node_id("service", name),
+                    node_id("service", dep),
+                    kind="calls",
+                    source=svc.dependency_sources[dep],
                 )
             for dep in svc.external:
                 g.add_edge(
-                    node_id("service", name), node_id("external", dep), kind="calls", source=svc.dependency_sources[dep]
+                    node_id("service", name),
+                    node_id("external", dep),
+                    kind="calls",
+                    source=svc.dependency_sources[dep],
                 )
-            for env in svc.environments:
-                g.add_edge(node_id("environment", env), node_id("service", name), kind="runs", source=svc.source)
-        for name, env in model.environments.items():
-            for cluster in env.clusters:
-                if cluster in model.clusters:
-                    g.add_edge(node_id("environment", name), node_id("cluster", cluster), kind="places", source=env.source)
+            for env_name in svc.environments:
+                g.add_edge(
+                    node_id("environment", env_name), node_id("service", name), kind="runs", source=svc.source
+                )
+        for name, environment in model.environments.items():
+            for cluster_name in environment.clusters:
+                if cluster_name in model.clusters:
+                    g.add_edge(
+                        node_id("environment", name),
+                        node_id("cluster", cluster_name),
+                        kind="places",
+                        source=environment.source,
+                    )
         return cls(g)
 
     # --- queries -----------------------------------------------------------------------------------
@@ -81,6 +94,14 @@ class MeshGraph:
     def nodes(self, kind: str) -> list[str]:
         """Names of the nodes of one kind, in insertion (mesh file) order."""
         return [data["name"] for _, data in self.g.nodes(data=True) if data["kind"] == kind]
+
+    def _sorted_nodes(self) -> list[tuple[str, dict[str, Any]]]:
+        items = cast("list[tuple[str, dict[str, Any]]]", list(self.g.nodes(data=True)))
+        return sorted(items, key=lambda item: item[0])
+
+    def _sorted_edges(self) -> list[tuple[str, str, dict[str, Any]]]:
+        items = cast("list[tuple[str, str, dict[str, Any]]]", list(self.g.edges(data=True)))
+        return sorted(items, key=lambda e: (e[0], e[1]))
 
     def _edges(self, kind: str) -> Iterable[tuple[str, str, dict[str, Any]]]:
         return ((u, v, d) for u, v, d in self.g.edges(data=True) if d["kind"] == kind)
@@ -159,7 +180,9 @@ class MeshGraph:
         cid = node_id("cluster", cluster)
         for env, _, d in self.g.in_edges(cid, data=True):
             if d["kind"] == "places":
-                out.update(split_id(v)[1] for _, v, e in self.g.out_edges(env, data=True) if e["kind"] == "runs")
+                out.update(
+                    split_id(v)[1] for _, v, e in self.g.out_edges(env, data=True) if e["kind"] == "runs"
+                )
         return sorted(out)
 
     # --- export ------------------------------------------------------------------------------------
@@ -167,13 +190,17 @@ class MeshGraph:
     def to_json(self) -> dict[str, Any]:
         nodes = [
             {"id": n, "kind": d["kind"], "name": d["name"], "source": str(d["source"])}
-            for n, d in sorted(self.g.nodes(data=True))
+            for n, d in self._sorted_nodes()
         ]
         edges = [
             {"from": u, "to": v, "kind": d["kind"], "source": str(d["source"])}
-            for u, v, d in sorted(self.g.edges(data=True), key=lambda e: (e[0], e[1]))
+            for u, v, d in self._sorted_edges()
         ]
-        return {"nodes": nodes, "edges": edges, "rolloutWaves": self.rollout_waves() if not self.cycles() else []}
+        return {
+            "nodes": nodes,
+            "edges": edges,
+            "rolloutWaves": self.rollout_waves() if not self.cycles() else [],
+        }
 
     def to_dot(self) -> str:
         shapes = {
@@ -186,10 +213,10 @@ class MeshGraph:
             "environment": "folder",
         }
         lines = ["digraph mesh {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
-        for n, d in sorted(self.g.nodes(data=True)):
+        for n, d in self._sorted_nodes():
             lines.append(f'  "{n}" [label="{d["name"]}", shape={shapes[d["kind"]]}];')
-        for u, v, d in sorted(self.g.edges(data=True), key=lambda e: (e[0], e[1])):
-            style = ' style=dashed' if d["kind"] in ("runs", "places", "authenticates") else ""
+        for u, v, d in self._sorted_edges():
+            style = " style=dashed" if d["kind"] in ("runs", "places", "authenticates") else ""
             lines.append(f'  "{u}" -> "{v}" [label="{d["kind"]}"{style}];')
         lines.append("}")
         return "\n".join(lines) + "\n"
@@ -199,22 +226,22 @@ class MeshGraph:
         ids: dict[str, str] = {}
         lines = ["flowchart LR"]
         shapes = {
-            "gateway": ('{{', '}}'),
-            "route": ('[/', '/]'),
-            "service": ('[', ']'),
-            "external": ('[(', ')]'),
-            "issuer": ('{', '}'),
-            "cluster": ('[(', ')]'),
-            "environment": ('[[', ']]'),
+            "gateway": ("{{", "}}"),
+            "route": ("[/", "/]"),
+            "service": ("[", "]"),
+            "external": ("[(", ")]"),
+            "issuer": ("{", "}"),
+            "cluster": ("[(", ")]"),
+            "environment": ("[[", "]]"),
         }
-        for i, (n, d) in enumerate(sorted(self.g.nodes(data=True))):
+        for i, (n, d) in enumerate(self._sorted_nodes()):
             if only is not None and n not in only:
                 continue
             ids[n] = f"n{i}"
             left, right = shapes[d["kind"]]
-            label = f'{d["kind"]}: {d["name"]}'.replace('"', "'")
+            label = f"{d['kind']}: {d['name']}".replace('"', "'")
             lines.append(f'  {ids[n]}{left}"{label}"{right}')
-        for u, v, d in sorted(self.g.edges(data=True), key=lambda e: (e[0], e[1])):
+        for u, v, d in self._sorted_edges():
             if u in ids and v in ids:
                 arrow = "-.->" if d["kind"] in ("runs", "places", "authenticates") else "-->"
                 lines.append(f"  {ids[u]} {arrow}|{d['kind']}| {ids[v]}")

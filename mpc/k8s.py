@@ -54,7 +54,7 @@ def mesh_labels(model: Model) -> dict[str, str]:
     return out
 
 
-def annotations(model: Model, source: Location, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def source_annotations(model: Model, source: Location, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     out = {SOURCE_ANNOTATION: model.source_ref(source)}
     if extra:
         out.update(extra)
@@ -74,7 +74,7 @@ def metadata(
     if namespace is not None:
         meta["namespace"] = namespace
     meta["labels"] = dict(labels_)
-    meta["annotations"] = annotations(model, source, annotations_)
+    meta["annotations"] = source_annotations(model, source, annotations_)
     return meta
 
 

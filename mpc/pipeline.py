@@ -35,6 +35,7 @@ class Front:
 
 def analyse(doc: Document, archetypes: Mapping[str, Archetype] | None = None) -> Front:
     from mpc.checks import run_checks
+    from mpc.extensions import check_extensions
     from mpc.parse import parse
     from mpc.resolve import resolve
 
@@ -46,6 +47,7 @@ def analyse(doc: Document, archetypes: Mapping[str, Archetype] | None = None) ->
     model = resolve(mesh, doc, archetypes)
     graph = MeshGraph.build(model)
     found = run_checks(mesh, doc, model, graph)
+    found += check_extensions(doc, mesh, archetypes)
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
         raise MpcError(found)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpc.archetypes import Archetype
 from mpc.artifact import Backend
 from mpc.diagnostics import Diagnostic, Location, MpcError, PluginError, did_you_mean
+
+if TYPE_CHECKING:
+    from mpc.model import Model, Service
 
 BACKEND_GROUP = "mpc.backends"
 ARCHETYPE_GROUP = "mpc.archetypes"
@@ -78,24 +82,83 @@ def load_backends(names: list[str] | None = None) -> list[tuple[Plugin, Backend]
         chosen = [available[n] for n in dict.fromkeys(names)]
     else:
         chosen = sorted(available.values(), key=lambda p: (not p.builtin, p.name))
-    out: list[tuple[Plugin, Backend]] = []
-    for plugin in chosen:
-        backend = _load(plugin)
-        if not isinstance(backend, Backend):
-            raise PluginError(
-                "backend", plugin.name, plugin.distribution, TypeError("does not implement name and render()")
-            )
-        out.append((plugin, backend))
-    return out
+    return [(plugin, load_backend(plugin)) for plugin in chosen]
 
 
-def load_archetypes() -> dict[str, Archetype]:
-    out: dict[str, Archetype] = {}
-    for name, plugin in discover_archetypes().items():
-        value = _load(plugin)
-        if not isinstance(value, Archetype):
-            raise PluginError(
-                "archetype", name, plugin.distribution, TypeError("is not an mpc.archetypes.Archetype")
-            )
-        out[name] = value
-    return out
+def load_backend(plugin: Plugin) -> Backend:
+    backend = _load(plugin)
+    if not isinstance(backend, Backend):
+        raise PluginError(
+            "backend", plugin.name, plugin.distribution, TypeError("does not implement name and render()")
+        )
+    return backend
+
+
+class Archetypes(Mapping[str, Archetype]):
+    """The installed archetypes by name, each imported on first use.
+
+    Lazy so that a broken third-party archetype fails the meshes that use it (as that plugin's failure),
+    not every mesh on the machine. One instance lives for one analysis; it is not module state.
+    """
+
+    def __init__(self, plugins: Mapping[str, Plugin]) -> None:
+        self._plugins = dict(plugins)
+        self._loaded: dict[str, Archetype] = {}
+
+    def __getitem__(self, name: str) -> Archetype:
+        if name not in self._loaded:
+            plugin = self._plugins[name]  # KeyError for an unknown name, as a Mapping must
+            value = _load(plugin)
+            if not isinstance(value, Archetype):
+                raise PluginError(
+                    "archetype", name, plugin.distribution, TypeError("is not an mpc.archetypes.Archetype")
+                )
+            self._loaded[name] = value
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._plugins)
+
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def plugin(self, name: str) -> Plugin | None:
+        return self._plugins.get(name)
+
+
+def load_archetypes() -> Archetypes:
+    return Archetypes(discover_archetypes())
+
+
+def call_shape(service: Service, model: Model, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`service.archetype.shape(...)`, with a third-party archetype's failure reported as that plugin's.
+
+    Backends call this rather than `shape` directly. A built-in archetype's failure stays an mpc bug.
+    """
+    archetype = service.archetype
+    try:
+        shaped = archetype.shape(service, model, objects)
+        if not isinstance(shaped, list) or not all(isinstance(o, dict) for o in shaped):
+            raise TypeError(f"shape() returned {type(shaped).__name__}, not a list of objects (dicts)")
+        return shaped
+    except MpcError:
+        raise
+    except Exception as exc:
+        plugin = discover_archetypes().get(archetype.name)  # only on failure: discovery costs a few ms
+        if plugin is None or plugin.builtin:
+            raise
+        raise PluginError("archetype", archetype.name, plugin.distribution, exc) from exc
+
+
+def failure_site(exc: BaseException) -> str:
+    """Where a plugin's exception was raised: the innermost frame, as `file.py:LINE in function`.
+
+    Only the file's base name: diagnostics carry no absolute paths.
+    """
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f"{last.filename.replace(chr(92), '/').rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"

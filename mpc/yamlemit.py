@@ -34,6 +34,16 @@ def _plain_ok(text: str) -> bool:
     return not re.match(r"^[0-9:._+-]+$", text)
 
 
+# Characters a YAML reader would refuse or fold (C1 controls, NEL, line/paragraph separators, BOM, the
+# non-characters), escaped inside double quotes; JSON already escapes the C0 controls.
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _quote(text: str) -> str:
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+
+
 def scalar(value: Any) -> str:
     if value is None:
         return "null"
@@ -47,15 +57,19 @@ def scalar(value: Any) -> str:
         if not math.isfinite(value):
             raise ValueError("non-finite floats are not written")
         text = repr(value)
-        if "e" in text or "E" in text:
-            text = f"{value:.17f}".rstrip("0")
-            if text.endswith("."):
-                text += "0"
+        if "e" in text:
+            # YAML 1.1 readers want a '.' in the mantissa and a signed exponent: 1.0e+20, not 1e20.
+            mantissa, _, exponent = text.partition("e")
+            if "." not in mantissa:
+                mantissa += ".0"
+            if exponent[0] not in "+-":
+                exponent = "+" + exponent
+            text = f"{mantissa}e{exponent}"
         return text
     if isinstance(value, str):
         if _plain_ok(value):
             return value
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
@@ -73,7 +87,7 @@ def _block_literal(text: str, indent: str) -> str | None:
     if body.endswith("\n") or not body or body[0] == " ":
         return None
     lines = body.split("\n")
-    if any(line != line.rstrip() or (line and not line.isprintable()) for line in lines):
+    if any(line != line.rstrip() or (line and not line.isprintable()) or _UNSAFE.search(line) for line in lines):
         return None
     header = "|" if text.endswith("\n") else "|-"
     inner = indent + "  "
