@@ -18,7 +18,19 @@ from mpc.resolve import split_image
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Kubernetes: a namespace is an RFC 1123 label (<= 63); label values and names are <= 63 of these.
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_PART = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# The Docker reference grammar, enough to refuse what a container runtime would refuse.
+IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
 MAX_NAME = 40
+MAX_K8S_NAME = 63
 
 
 class Context:
@@ -81,6 +93,7 @@ def check_names(c: Context) -> Iterable[Diagnostic]:
                     c.at("customResources", i, "instances", j, "name"),
                     _suggest_label(inst.name),
                 )
+    yield from _kubernetes_names(c)
     for name in m.external:
         if name in m.services:
             yield Diagnostic(
@@ -99,6 +112,95 @@ def check_names(c: Context) -> Iterable[Diagnostic]:
         )
 
 
+def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
+    """Values that become Kubernetes names, labels or variables must be valid there, or apply fails."""
+    m = c.mesh
+    namespaces: list[tuple[str, tuple[str | int, ...], str]] = []
+    if m.defaults.namespace is not None:
+        namespaces.append((m.defaults.namespace, ("defaults", "namespace"), ""))
+    for env_name, env in c.model.environments.items():
+        if env.implicit:
+            continue
+        if m.environments[env_name].namespace is not None:
+            namespaces.append((env.namespace, ("environments", env_name, "namespace"), ""))
+        else:
+            namespaces.append(
+                (env.namespace, ("environments", env_name), f"set environments.{env_name}.namespace")
+            )
+    for ns, path, hint in namespaces:
+        if len(ns) > MAX_K8S_NAME or not NAMESPACE.match(ns):
+            too_long = len(ns) > MAX_K8S_NAME
+            why = f"longer than {MAX_K8S_NAME} characters" if too_long else "not a DNS-1123 label"
+            yield Diagnostic(
+                "E308",
+                f"namespace {ns!r} is {why}",
+                c.at(*path, key=path[-1] != "namespace"),
+                hint or _suggest_label(ns),
+            )
+    for key, value in m.metadata.labels.items():
+        prefix, _, name = key.rpartition("/")
+        bad_key = (
+            not name
+            or len(name) > MAX_K8S_NAME
+            or not LABEL_PART.match(name)
+            or (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)))
+        )
+        if bad_key:
+            yield Diagnostic(
+                "E204",
+                f"metadata.labels: {key!r} is not a valid Kubernetes label key",
+                c.at("metadata", "labels", key, key=True),
+                "a name of letters, digits, '-', '_' and '.' (<= 63), optionally after a DNS prefix and '/'",
+            )
+        if len(value) > MAX_K8S_NAME or not LABEL_PART.match(value):
+            yield Diagnostic(
+                "E204",
+                f"metadata.labels.{key}: {value!r} is not a valid Kubernetes label value",
+                c.at("metadata", "labels", key),
+                "letters, digits, '-', '_' and '.', at most 63, starting and ending alphanumeric",
+            )
+    for name, svc in m.services.items():
+        for var in svc.env:
+            if not ENV_NAME.match(var):
+                yield Diagnostic(
+                    "E204",
+                    f"services.{name}.env: {var!r} is not a valid environment variable name",
+                    c.at("services", name, "env", var, key=True),
+                    "letters, digits, '_', '-' and '.', not starting with a digit",
+                )
+        for var, ref in svc.secrets.items():
+            where = ("services", name, "secrets", var)
+            if not ENV_NAME.match(var):
+                yield Diagnostic(
+                    "E204",
+                    f"services.{name}.secrets: {var!r} is not a valid environment variable name",
+                    c.at(*where, key=True),
+                    "letters, digits, '_', '-' and '.', not starting with a digit",
+                )
+            if len(ref.secret) > 253 or not DNS_SUBDOMAIN.match(ref.secret):
+                yield Diagnostic(
+                    "E308",
+                    f"services.{name}.secrets.{var}.secret: {ref.secret!r} is not a valid Secret name",
+                    c.at(*where, "secret"),
+                    _suggest_label(ref.secret),
+                )
+            if not SECRET_KEY.match(ref.key):
+                yield Diagnostic(
+                    "E204",
+                    f"services.{name}.secrets.{var}.key: {ref.key!r} is not a valid Secret key",
+                    c.at(*where, "key"),
+                    "letters, digits, '-', '_' and '.'",
+                )
+    tls = m.gateway.tls
+    if tls is not None and (len(tls.secret) > 253 or not DNS_SUBDOMAIN.match(tls.secret)):
+        yield Diagnostic(
+            "E308",
+            f"gateway.tls.secret: {tls.secret!r} is not a valid Secret name",
+            c.at("gateway", "tls", "secret"),
+            _suggest_label(tls.secret),
+        )
+
+
 def check_references(c: Context) -> Iterable[Diagnostic]:
     m = c.mesh
     callable_names = list(m.services) + list(m.external)
@@ -107,7 +209,9 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
         for i, dep in enumerate(svc.depends_on):
             where = c.at("services", name, "dependsOn", i)
             if dep == name:
-                yield Diagnostic("E312", f"service {name!r} depends on itself", where, "remove it from dependsOn")
+                yield Diagnostic(
+                    "E312", f"service {name!r} depends on itself", where, "remove it from dependsOn"
+                )
             elif dep not in m.services and dep not in m.external:
                 yield Diagnostic(
                     "E301",
@@ -116,15 +220,17 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     did_you_mean(dep, callable_names),
                 )
             elif dep in seen:
-                yield Diagnostic("E301", f"services.{name}.dependsOn names {dep!r} twice", where, "list it once")
+                yield Diagnostic(
+                    "E301", f"services.{name}.dependsOn names {dep!r} twice", where, "list it once"
+                )
             seen.add(dep)
-        for i, env in enumerate(svc.environments or []):
-            if env not in c.model.environments:
+        for i, env_ref in enumerate(svc.environments or []):
+            if env_ref not in c.model.environments:
                 yield Diagnostic(
                     "E301",
-                    f"services.{name}.environments: no environment named {env!r}",
+                    f"services.{name}.environments: no environment named {env_ref!r}",
                     c.at("services", name, "environments", i),
-                    did_you_mean(env, list(c.model.environments)),
+                    did_you_mean(env_ref, list(c.model.environments)) or "declare it under environments",
                 )
     issuers = list(m.auth.issuers) if m.auth else []
     for i, route in enumerate(m.gateway.routes):
@@ -141,7 +247,8 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
         if route.auth is not None and route.auth not in issuers:
             yield Diagnostic(
                 "E301",
-                f"gateway.routes[{i}] ({route.prefix}) requires issuer {route.auth!r}, which auth.issuers does not define",
+                f"gateway.routes[{i}] ({route.prefix}) requires issuer {route.auth!r}, "
+                "which auth.issuers does not define",
                 c.at("gateway", "routes", i, "auth"),
                 did_you_mean(route.auth, issuers) or "declare it under auth.issuers",
             )
@@ -171,13 +278,13 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     "give an availability target (e.g. 99.9), a latencyP99 (e.g. 500ms), or both",
                 )
     if m.governance:
-        for env in m.governance.min_replicas:
-            if env not in c.model.environments:
+        for env_key in m.governance.min_replicas:
+            if env_key not in c.model.environments:
                 yield Diagnostic(
                     "E301",
-                    f"governance.minReplicas: no environment named {env!r}",
-                    c.at("governance", "minReplicas", env, key=True),
-                    did_you_mean(env, list(c.model.environments)),
+                    f"governance.minReplicas: no environment named {env_key!r}",
+                    c.at("governance", "minReplicas", env_key, key=True),
+                    did_you_mean(env_key, list(c.model.environments)),
                 )
         for i, name in enumerate(m.governance.protected):
             if name not in m.services and name not in m.external:
@@ -191,6 +298,8 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
 
 def check_cycles(c: Context) -> Iterable[Diagnostic]:
     for cycle in c.graph.cycles():
+        if len(cycle) == 1:
+            continue  # a service that depends on itself: E312, reported by check_references
         path = " -> ".join([u for u, _, _ in cycle] + [cycle[0][0]])
         notes = tuple((loc, f"{u} depends on {v}") for u, v, loc in cycle)
         yield Diagnostic(
@@ -235,7 +344,8 @@ def check_routes(c: Context) -> Iterable[Diagnostic]:
             if _covers(earlier, route.prefix):
                 yield Diagnostic(
                     "E304",
-                    f"gateway.routes[{i}]: prefix {route.prefix!r} can never match; {earlier!r} comes first and covers it",
+                    f"gateway.routes[{i}]: prefix {route.prefix!r} can never match; "
+                    f"{earlier!r} comes first and covers it",
                     where,
                     f"move {route.prefix!r} above {earlier!r}",
                     notes=((first, f"{earlier!r} is routed here"),),
@@ -254,19 +364,28 @@ def check_routes(c: Context) -> Iterable[Diagnostic]:
 
 def check_images(c: Context) -> Iterable[Diagnostic]:
     for name, svc in c.model.services.items():
-        _, tag, digest = split_image(svc.image)
+        written = c.mesh.services[name].image  # as the user wrote it, before defaults.registry
         where = c.at("services", name, "image")
+        if not IMAGE.match(svc.image):
+            yield Diagnostic(
+                "E204",
+                f"services.{name}.image {written!r} is not a valid image reference",
+                where,
+                "[registry/]repository:tag or @sha256:digest; the repository is lower case",
+            )
+            continue
+        _, tag, digest = split_image(svc.image)
         if digest is None and tag is None:
             yield Diagnostic(
                 "E306",
-                f"services.{name}.image {svc.image!r} has no tag",
+                f"services.{name}.image {written!r} has no tag",
                 where,
                 "pin a version tag or a digest, e.g. :1.4.2 or @sha256:...",
             )
         elif digest is None and tag == "latest":
             yield Diagnostic(
                 "E306",
-                f"services.{name}.image {svc.image!r} is tagged latest",
+                f"services.{name}.image {written!r} is tagged latest",
                 where,
                 "'latest' moves; pin a version tag or a digest",
             )
@@ -387,8 +506,6 @@ def check_clusters(c: Context) -> Iterable[Diagnostic]:
 
 
 def check_custom_resources(c: Context) -> Iterable[Diagnostic]:
-    import jsonschema
-
     seen: dict[tuple[str, str], int] = {}
     for i, cr in enumerate(c.model.custom_resources):
         key = (cr.group, cr.kind)
@@ -399,15 +516,30 @@ def check_custom_resources(c: Context) -> Iterable[Diagnostic]:
                 c.at("customResources", i),
             )
         seen[key] = i
+        if not cr.instances:
+            continue
+        import jsonschema  # only a mesh with custom resource instances pays for it
+
         validator = jsonschema.Draft202012Validator(cr.spec_schema())
+        declared = [f.name for f in cr.fields]
         names: set[str] = set()
         for j, inst in enumerate(cr.instances):
             if inst.name in names:
                 yield Diagnostic(
-                    "E303", f"customResources[{i}]: two instances named {inst.name!r}",
+                    "E303",
+                    f"customResources[{i}]: two instances named {inst.name!r}",
                     c.at("customResources", i, "instances", j, "name"),
                 )
             names.add(inst.name)
+            for field in inst.spec:
+                if field not in declared:
+                    # Kubernetes would prune it silently from a structural schema: say so now.
+                    yield Diagnostic(
+                        "E207",
+                        f"{cr.kind} {inst.name!r}: spec has no field {field!r}",
+                        c.at("customResources", i, "instances", j, "spec", field, key=True),
+                        did_you_mean(field, declared) or "declare it under this entry's `fields`",
+                    )
             for err in sorted(validator.iter_errors(dict(inst.spec)), key=lambda e: list(map(str, e.path))):
                 path = ("customResources", i, "instances", j, "spec", *err.path)
                 where = ".".join(str(p) for p in err.path) or "spec"
@@ -427,7 +559,7 @@ def check_governance(c: Context) -> Iterable[Diagnostic]:
                 "E401",
                 f"service {name!r} has no owner",
                 c.at("services", name, key=True),
-                "add owners: [\"@team\"] to the service, or metadata.owners for all",
+                'add owners: ["@team"] to the service, or metadata.owners for all',
             )
         if gov.allowed_registries and not any(
             svc.image.startswith(reg.rstrip("/") + "/") for reg in gov.allowed_registries
@@ -440,19 +572,31 @@ def check_governance(c: Context) -> Iterable[Diagnostic]:
             )
         for env_name, minimum in gov.min_replicas.items():
             placement = svc.placements.get(env_name)
-            if placement is None or not svc.archetype.serves:
+            if placement is None:
                 continue
             lowest = svc.autoscale.min if svc.autoscale else placement.replicas
             if lowest < minimum:
-                where = c.at("services", name, "replicas") if c.doc.has(("services", name, "replicas")) else (
-                    c.at("services", name, key=True)
-                )
+                where = _replicas_source(c, name, env_name)
                 yield Diagnostic(
                     "E403",
-                    f"service {name!r} runs {lowest} replica(s) in {env_name}; governance requires at least {minimum}",
+                    f"service {name!r} runs {lowest} replica(s) in {env_name}; "
+                    f"governance requires at least {minimum}",
                     where,
                     f"raise replicas (or autoscale.min) to {minimum}",
                 )
+
+
+def _replicas_source(c: Context, service: str, env: str) -> Location:
+    """Where the replica count of a service in an environment comes from: service, environment or defaults."""
+    for path in (
+        ("services", service, "autoscale", "min"),
+        ("services", service, "replicas"),
+        ("environments", env, "replicas"),
+        ("defaults", "replicas"),
+    ):
+        if c.doc.has(path):
+            return c.at(*path)
+    return c.at("services", service, key=True)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -16,11 +16,19 @@ from mpc.diagnostics import Diagnostic, Location, MpcError
 
 PathKey = tuple[str | int, ...]
 
-MAX_BYTES = 16 * 1024 * 1024
+# A 1,000-service mesh is ~100 KiB; the pure-Python parser reads ~0.5 MiB/s, so this bound keeps a
+# mistaken input (a log file, a generated dump) from looking like a hang.
+MAX_BYTES = 2 * 1024 * 1024
+# Deeper nesting than any mesh needs; refused before the parser recurses into it.
+MAX_DEPTH = 64
 # Nodes that may be produced by following aliases; a "billion laughs" file needs ~10^9.
 MAX_ALIAS_EXPANSION = 10_000
 
 _STD = "tag:yaml.org,2002:"
+# The scalar tags plain data needs. `!!binary`, `!!python/...` and friends are refused.
+_SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "null", "timestamp"})
+_NO_TAGS = "remove the tag; mesh.yaml is plain data"
+_TRUE = frozenset({"true", "yes", "on", "y"})  # YAML 1.1 spellings too, for a `%YAML 1.1` file
 
 
 @dataclass(slots=True)
@@ -59,12 +67,18 @@ def _tag(node: Any) -> str:
     return str(getattr(tag, "value", tag))
 
 
+def _shown(tag: str) -> str:
+    """A tag as the user wrote it: `!!binary`, not tag:yaml.org,2002:binary."""
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
+
+
 class _Builder:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.errors: list[Diagnostic] = []
         self.visited: set[int] = set()
         self.expanded = 0
+        self.open: set[int] = set()  # collections being built: an alias to one of them is recursive
 
     def loc(self, node: Any) -> Location:
         mark = node.start_mark
@@ -74,7 +88,7 @@ class _Builder:
         self.errors.append(Diagnostic(code, message, self.loc(node), hint))
 
     def build(self, node: Any, path: PathKey, via_alias: bool) -> Any:
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+        from ruamel.yaml.nodes import ScalarNode
 
         if id(node) in self.visited:
             via_alias = True
@@ -90,13 +104,26 @@ class _Builder:
         tag = _tag(node)
         if isinstance(node, ScalarNode):
             return self.scalar(node, tag)
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(node)
+        if id(node) in self.open:
+            raise _Recursive(node)
+        self.open.add(id(node))
+        try:
+            return self.collection(node, path, tag, via_alias)
+        finally:
+            self.open.discard(id(node))
+
+    def collection(self, node: Any, path: PathKey, tag: str, via_alias: bool) -> Any:
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
         if isinstance(node, SequenceNode):
             if tag != _STD + "seq":
-                self.error("E105", node, f"tag {tag!r} is not supported", "remove the tag")
+                self.error("E105", node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return [self.build(item, (*path, i), via_alias) for i, item in enumerate(node.value)]
         if isinstance(node, MappingNode):
             if tag != _STD + "map":
-                self.error("E105", node, f"tag {tag!r} is not supported", "remove the tag")
+                self.error("E105", node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return self.mapping(node, path, via_alias)
         raise AssertionError(f"unexpected YAML node {type(node).__name__}")
 
@@ -119,13 +146,13 @@ class _Builder:
                     "E108",
                     key_node,
                     f"mapping key {shown!r} is not a string",
-                    "quote the key, e.g. \"1\": ...",
+                    'quote the key, e.g. "1": ...',
                 )
                 continue
             key = str(key_node.value)
             if key in out:
                 first = self.doc.key_pos.get((*path, key))
-                notes = ()
+                notes: tuple[tuple[Location, str], ...] = ()
                 if first is not None:
                     notes = ((Location(self.doc.file, *first), "first defined here"),)
                 self.errors.append(
@@ -152,30 +179,44 @@ class _Builder:
 
     def scalar(self, node: Any, tag: str) -> Any:
         text: str = node.value
-        if not tag.startswith(_STD):
-            self.error("E105", node, f"tag {tag!r} is not supported", "remove the tag; mesh.yaml is plain data")
+        kind = tag[len(_STD) :] if tag.startswith(_STD) else ""
+        if kind not in _SCALAR_KINDS:
+            self.error("E105", node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return text
-        kind = tag[len(_STD) :]
         if kind == "null":
             return None
         if kind == "bool":
-            return text.lower() == "true"
+            return text.lower() in _TRUE
         if kind == "int":
-            digits = text.replace("_", "")
-            try:
-                return int(digits, 0)
-            except ValueError:
-                return int(digits, 10)
+            return _int(text)
         if kind == "float":
-            low = text.lower().replace("_", "")
-            if low in (".inf", "+.inf"):
-                return math.inf
-            if low == "-.inf":
-                return -math.inf
-            if low == ".nan":
-                return math.nan
-            return float(low)
-        # str, timestamp, binary and friends stay text: mesh.yaml has no use for them as values.
+            return _float(text)
+        # str and timestamp stay text: mesh.yaml has no use for dates as values.
+        return text
+
+
+def _int(text: str) -> int | str:
+    digits = text.replace("_", "")
+    for base in (0, 10):
+        try:
+            return int(digits, base)
+        except ValueError:
+            continue
+    # YAML 1.1 sexagesimal (1:30) and other exotic forms: keep the text, the schema names the problem.
+    return text
+
+
+def _float(text: str) -> float | str:
+    low = text.lower().replace("_", "")
+    if low in (".inf", "+.inf"):
+        return math.inf
+    if low == "-.inf":
+        return -math.inf
+    if low == ".nan":
+        return math.nan
+    try:
+        return float(low)
+    except ValueError:
         return text
 
 
@@ -184,26 +225,56 @@ class _AliasBomb(Exception):
         self.node = node
 
 
+class _Recursive(Exception):
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+
+class _TooDeep(Exception):
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+
+def _nesting(text: str) -> tuple[int, int] | None:
+    """Where flow brackets first nest deeper than MAX_DEPTH (the parser recurses on them)."""
+    depth = 0
+    line, col = 1, 0
+    quote = ""
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+            quote = ""  # flow scalars may span lines, but a stray quote must not hide a bomb
+        elif quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, col
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
 def load_text(text: str, file: str) -> Document:
     """Parse text into a Document, or raise MpcError with located diagnostics."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise MpcError(
-            [
-                Diagnostic(
-                    "E102",
-                    f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
-                    Location(file, 1, 1),
-                    "split the mesh or remove generated content",
-                )
-            ]
-        )
+        raise MpcError([_too_large(file)])
+    deep = _nesting(text) if text.count("[") + text.count("{") > MAX_DEPTH else None
+    if deep is not None:
+        raise MpcError([_too_deep(Location(file, *deep))])
     doc = Document(file=file, data=None, text=text)
     yaml = YAML(typ="safe", pure=True)
     try:
         node = yaml.compose(text)
+    except RecursionError:
+        raise MpcError([_too_deep(Location(file, 1, 1))]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -239,10 +310,19 @@ def load_text(text: str, file: str) -> Document:
                 )
             ]
         ) from None
-    except RecursionError:
+    except _Recursive as rec:
         raise MpcError(
-            [Diagnostic("E103", "the document is nested too deeply", Location(file, 1, 1))]
+            [
+                Diagnostic(
+                    "E106",
+                    "an alias refers to a collection that contains it (a recursive alias)",
+                    builder.loc(rec.node),
+                    "write the values out; mesh.yaml is a tree",
+                )
+            ]
         ) from None
+    except _TooDeep as deep_node:
+        raise MpcError([_too_deep(builder.loc(deep_node.node))]) from None
     if builder.errors:
         raise MpcError(builder.errors)
     if not isinstance(data, dict):
@@ -264,25 +344,34 @@ def load_file(path: str | Path, display: str | None = None) -> Document:
     p = Path(path)
     name = display or str(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise MpcError(
-                [
-                    Diagnostic(
-                        "E102",
-                        f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
-                        Location(name, 1, 1),
-                        "split the mesh or remove generated content",
-                    )
-                ]
-            )
+        if p.stat().st_size > MAX_BYTES:
+            raise MpcError([_too_large(name)])
         raw = p.read_bytes()
     except OSError as exc:
-        raise MpcError([Diagnostic("E101", f"cannot read the file: {exc.strerror}", Location(name))]) from None
+        reason = exc.strerror or type(exc).__name__
+        raise MpcError([Diagnostic("E101", f"cannot read the file: {reason}", Location(name))]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MpcError(
             [Diagnostic("E101", f"the file is not UTF-8 text (byte {exc.start})", Location(name, 1, 1))]
         ) from None
-    return load_text(text, name)
+    return load_text(text.removeprefix("\ufeff"), name)
+
+
+def _too_large(file: str) -> Diagnostic:
+    return Diagnostic(
+        "E102",
+        f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+        Location(file, 1, 1),
+        "a mesh this size is a mistake: check that this is the right file",
+    )
+
+
+def _too_deep(where: Location) -> Diagnostic:
+    return Diagnostic(
+        "E103",
+        f"the document nests deeper than {MAX_DEPTH} levels",
+        where,
+        "mesh.yaml is a few levels deep; look for unbalanced brackets",
+    )

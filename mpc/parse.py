@@ -46,7 +46,7 @@ def dotted(path: PathKey) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + part
-    return out or "(top level)"
+    return out or "the top level"
 
 
 def _short(value: Any) -> str:
@@ -73,13 +73,30 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _models_at(doc_path: PathKey) -> list[type[BaseModel]]:
+def _fits(model: type[BaseModel], data: Any) -> bool:
+    """Whether a mapping can be this member of a union: its Literal fields (the discriminator) agree."""
+    if not isinstance(data, dict):
+        return True
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        choices = [t for t in _unwrap(info.annotation) if typing.get_origin(t) is typing.Literal]
+        if key in data and len(choices) == 1 and data[key] not in typing.get_args(choices[0]):
+            return False
+    return True
+
+
+def _models_at(doc_path: PathKey, data: Any = None) -> list[type[BaseModel]]:
     """The spec model(s) that describe the mapping at a document path (for 'did you mean')."""
     current: list[Any] = [Mesh]
-    for part in doc_path:
+    for depth, part in enumerate(doc_path):
         nxt: list[Any] = []
+        here = _value_at(data, doc_path[:depth])
         for tp in current:
-            for concrete in _unwrap(tp):
+            members = _unwrap(tp)
+            union = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            if len(union) > 1:
+                members = [m for m in members if m not in union or _fits(m, here)]
+            for concrete in members:
                 origin = typing.get_origin(concrete)
                 if isinstance(concrete, type) and issubclass(concrete, BaseModel) and isinstance(part, str):
                     for name, info in concrete.model_fields.items():
@@ -91,11 +108,24 @@ def _models_at(doc_path: PathKey) -> list[type[BaseModel]]:
                     nxt.append(typing.get_args(concrete)[0])
         current = nxt
     models: list[type[BaseModel]] = []
+    here = _value_at(data, doc_path)
     for tp in current:
         for concrete in _unwrap(tp):
             if isinstance(concrete, type) and issubclass(concrete, BaseModel):
                 models.append(concrete)
-    return models
+    fitting = [m for m in models if _fits(m, here)]
+    return fitting or models
+
+
+def _value_at(data: Any, path: PathKey) -> Any:
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _keys_of(models: list[type[BaseModel]]) -> list[str]:
@@ -124,12 +154,12 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     if kind == "extra_forbidden":
         key = str(path[-1])
         parent = path[:-1]
-        known = _keys_of(_models_at(parent))
+        known = _keys_of(_models_at(parent, doc.data))
         return Diagnostic(
             "E201",
             f"unknown key {key!r} in {dotted(parent)}",
             doc.location(path, key=True),
-            did_you_mean(key, known),
+            did_you_mean(key, known) if known else "this section takes no keys of its own",
         )
     if kind in ("missing", "union_tag_not_found"):
         key = str(ctx.get("discriminator", "")).strip("'") if kind == "union_tag_not_found" else str(path[-1])
@@ -138,6 +168,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
             "E202",
             f"{dotted(parent)} is missing the required key {key!r}",
             doc.location(parent, key=True),
+            _missing_hint(parent, key),
         )
     if kind in ("literal_error", "union_tag_invalid"):
         expected = str(ctx.get("expected", ctx.get("expected_tags", "")))
@@ -155,11 +186,14 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
         )
     if kind in _TYPE_WORDS:
         return Diagnostic(
-            "E203", f"{where}: expected {_TYPE_WORDS[kind]}, got {_short(value)}", doc.location(path)
+            "E203",
+            f"{where}: expected {_expected(path, kind)}, got {_short(value)}",
+            doc.location(path),
+            _type_hint(kind, value),
         )
     if kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
-        return Diagnostic("E204", f"{where}: {message}", doc.location(path))
+        return Diagnostic("E204", f"{where}: {message}", doc.location(path), _unit_hint(value))
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
         wanted = _PATTERN_WORDS.get(pattern, f"text matching {pattern}")
@@ -172,10 +206,15 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     }
     if kind in bounds:
         word, key = bounds[kind]
-        return Diagnostic("E204", f"{where}: must be {word} {ctx.get(key)}, got {_short(value)}", doc.location(path))
-    if kind == "too_short":
         return Diagnostic(
-            "E204", f"{where}: needs at least {ctx.get('min_length')} entry", doc.location(path)
+            "E204", f"{where}: must be {word} {ctx.get(key)}, got {_short(value)}", doc.location(path)
+        )
+    if kind == "too_short":
+        least = ctx.get("min_length")
+        return Diagnostic(
+            "E204",
+            f"{where}: needs at least {least} entr{'y' if least == 1 else 'ies'}, got none",
+            doc.location(path),
         )
     if kind == "string_too_long":
         return Diagnostic(
@@ -184,6 +223,49 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
             doc.location(path),
         )
     return Diagnostic("E204", f"{where}: {err['msg']}", doc.location(path))
+
+
+# Unions of plain types report one error per member; name them together.
+_UNION_WORDS = {("env",): "a string, number or true/false"}
+
+
+def _expected(path: PathKey, kind: str) -> str:
+    if len(path) == 4 and path[0] == "services" and path[2] == "env":
+        return _UNION_WORDS[("env",)]
+    return _TYPE_WORDS[kind]
+
+
+def _type_hint(kind: str, value: Any) -> str:
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'quote it: "{value}" (YAML reads it as a number)'
+    if kind == "string_type" and isinstance(value, bool):
+        return "quote it (YAML reads yes/no/true/false as booleans)"
+    if kind in ("dict_type", "model_type", "model_attributes_type") and value is None:
+        return "give it a value, or remove the key"
+    if kind == "list_type" and isinstance(value, (str, int, float)):
+        return f"write a list: [{value}]"
+    return ""
+
+
+def _unit_hint(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"add a unit, e.g. {value}ms or {value}s" if isinstance(value, int) else ""
+    return ""
+
+
+_MISSING_HINTS = {
+    "apiVersion": "mesh.yaml starts with apiVersion: masterproxy.dev/v1alpha1 and kind: Mesh",
+    "kind": "add kind: Mesh",
+    "image": "name the image with a pinned tag, e.g. image: ghcr.io/acme/auth:1.4.2",
+    "prefix": "the path prefix this route matches, e.g. prefix: /auth",
+    "provider": "gke or digitalocean",
+}
+
+
+def _missing_hint(parent: PathKey, key: str) -> str:
+    if parent == () and key in ("metadata", "gateway", "services"):
+        return "see docs/mesh-reference.md or start from `mpc init`"
+    return _MISSING_HINTS.get(key, "")
 
 
 def _header_checks(doc: Document) -> list[Diagnostic]:
@@ -201,7 +283,12 @@ def _header_checks(doc: Document) -> list[Diagnostic]:
         )
     if "kind" in data and data.get("kind") != "Mesh":
         found.append(
-            Diagnostic("E205", f"kind {_short(data.get('kind'))} is not supported", doc.location(("kind",)), "use kind: Mesh")
+            Diagnostic(
+                "E205",
+                f"kind {_short(data.get('kind'))} is not supported",
+                doc.location(("kind",)),
+                "use kind: Mesh",
+            )
         )
     return found
 
@@ -267,10 +354,12 @@ def parse(doc: Document) -> Mesh:
     try:
         mesh = Mesh.model_validate(doc.data)
     except ValidationError as exc:
-        seen: set[tuple[int, int, str]] = set()
+        # A union reports one error per member at the same place: keep the first of each kind.
+        seen: set[tuple[int, int, str, str]] = set()
         for err in exc.errors(include_url=False):
             diag = _diagnostic(doc, err)
-            key = (diag.location.line, diag.location.col, diag.code)
+            same = diag.message if diag.code in ("E201", "E202") else ""
+            key = (diag.location.line, diag.location.col, diag.code, same)
             if key in seen or diag.location in skip_paths:
                 continue
             seen.add(key)

@@ -147,7 +147,7 @@ class _Resolver:
             )
             return None
         defaults = mesh.defaults
-        timeout = svc.timeout or archetype.default_timeout_ms or defaults.timeout
+        timeout = _first(svc.timeout, archetype.default_timeout_ms, defaults.timeout)
         retries = svc.retries if svc.retries is not None else defaults.retries
         base_resources = _resources(svc.resources, defaults.resources)
         if archetype.gpu and base_resources.gpu == 0:
@@ -164,10 +164,11 @@ class _Resolver:
                 replicas = env_spec.replicas
             if replicas is None:
                 replicas = defaults.replicas
-            resources = _resources(svc.resources, env_spec.resources if env_spec else None, defaults.resources)
+            env_resources = env_spec.resources if env_spec else None
+            resources = _resources(svc.resources, env_resources, defaults.resources)
             if archetype.gpu and resources.gpu == 0:
                 resources = _resources(
-                    svc.resources, env_spec.resources if env_spec else None, spec.Resources(gpu=1), defaults.resources
+                    svc.resources, env_resources, spec.Resources(gpu=1), defaults.resources
                 )
             placements[env_name] = Placement(env_name, env.namespace, replicas, resources)
         service_deps = tuple(d for d in svc.depends_on if d in mesh.services)
@@ -194,7 +195,9 @@ class _Resolver:
             external=external_deps,
             replicas=svc.replicas if svc.replicas is not None else defaults.replicas,
             resources=base_resources,
-            autoscale=Autoscale(svc.autoscale.min, svc.autoscale.max, svc.autoscale.cpu) if svc.autoscale else None,
+            autoscale=(
+                Autoscale(svc.autoscale.min, svc.autoscale.max, svc.autoscale.cpu) if svc.autoscale else None
+            ),
             health_path=svc.health.path if svc.health else None,
             health_port=health_port,
             env=tuple((k, _env_text(v)) for k, v in svc.env.items()),
@@ -211,8 +214,10 @@ class _Resolver:
             protected=name in protected,
             extensions=dict(svc.extensions),
             source=self.doc.location(("services", name), key=True),
+            # The first entry wins when a dependency is listed twice (that is reported separately).
             dependency_sources={
-                dep: self.doc.location(("services", name, "dependsOn", i)) for i, dep in enumerate(svc.depends_on)
+                dep: self.doc.location(("services", name, "dependsOn", i))
+                for i, dep in reversed(list(enumerate(svc.depends_on)))
             },
         )
 
@@ -240,7 +245,9 @@ class _Resolver:
                     prefix=r.prefix,
                     service=r.service,
                     auth=r.auth,
-                    timeout_ms=r.timeout or (target.timeout_ms if target else mesh.defaults.timeout),
+                    timeout_ms=_first(
+                        r.timeout, target.timeout_ms if target else None, mesh.defaults.timeout
+                    ),
                     retries=r.retries if r.retries is not None else (target.retries if target else 0),
                     rewrite=r.rewrite,
                     rate_limit=limit,
@@ -263,11 +270,19 @@ class _Resolver:
         )
         auth = mesh.auth or spec.Auth()
         issuers = {
-            name: Issuer(name, i.issuer, i.jwks_uri, tuple(i.audiences), self.doc.location(("auth", "issuers", name), key=True))
+            name: Issuer(
+                name,
+                i.issuer,
+                i.jwks_uri,
+                tuple(i.audiences),
+                self.doc.location(("auth", "issuers", name), key=True),
+            )
             for name, i in auth.issuers.items()
         }
         provider = (
-            IdentityProvider(auth.provider.kind, auth.provider.url, auth.provider.realm) if auth.provider else None
+            IdentityProvider(auth.provider.kind, auth.provider.url, auth.provider.realm)
+            if auth.provider
+            else None
         )
         external = {
             name: External(name, e.host, e.port, e.protocol, self.doc.location(("external", name), key=True))
@@ -295,7 +310,7 @@ class _Resolver:
                             spot=pool.spot,
                         )
                     )
-                else:
+                elif isinstance(pool, spec.DoNodePool):
                     pools.append(
                         NodePool(
                             name=pool_name,
@@ -334,7 +349,9 @@ class _Resolver:
         tracing = None
         if obs.tracing is not None:
             host, _, port = obs.tracing.endpoint.rpartition(":")
-            tracing = Tracing(obs.tracing.provider, obs.tracing.endpoint, host, int(port), obs.tracing.sampling)
+            tracing = Tracing(
+                obs.tracing.provider, obs.tracing.endpoint, host, int(port), obs.tracing.sampling
+            )
         observability = Observability(
             tracing=tracing,
             metrics=obs.metrics.provider if obs.metrics else None,
@@ -351,7 +368,9 @@ class _Resolver:
             protected=tuple(gov.protected),
         )
         gitops = (
-            GitOps(mesh.gitops.engine, mesh.gitops.repo, mesh.gitops.branch, mesh.gitops.path) if mesh.gitops else None
+            GitOps(mesh.gitops.engine, mesh.gitops.repo, mesh.gitops.branch, mesh.gitops.path)
+            if mesh.gitops
+            else None
         )
         crds = []
         for i, cr in enumerate(mesh.custom_resources):
@@ -379,7 +398,9 @@ class _Resolver:
                         for fname, f in cr.fields.items()
                     ),
                     instances=tuple(
-                        CrdInstance(inst.name, inst.spec, self.doc.location(("customResources", i, "instances", j)))
+                        CrdInstance(
+                            inst.name, inst.spec, self.doc.location(("customResources", i, "instances", j))
+                        )
                         for j, inst in enumerate(cr.instances)
                     ),
                     source=self.doc.location(("customResources", i)),
@@ -408,6 +429,14 @@ class _Resolver:
             default_timeout_ms=mesh.defaults.timeout,
             default_retries=mesh.defaults.retries,
         )
+
+
+def _first(*values: int | None) -> int:
+    """The first value that is set (0 is a value: a zero timeout means none)."""
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("the last layer always has a value")
 
 
 def _env_text(value: str | int | float | bool) -> str:

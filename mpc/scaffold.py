@@ -15,22 +15,45 @@ def _label(value: str, what: str) -> str:
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", value).lower()
     name = re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:40].rstrip("-")
     if not _LABEL.match(name):
-        raise MpcError([Diagnostic("E308", f"{what} {value!r} cannot be made a DNS-1123 label", Location("<command line>"))])
+        raise MpcError(
+            [
+                Diagnostic(
+                    "E308", f"{what} {value!r} cannot be made a DNS-1123 label", Location("<command line>")
+                )
+            ]
+        )
     return name
 
 
+_REGISTRY = re.compile(r"^[a-zA-Z0-9.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+
+
 def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, registry: str) -> str:
+    if not _REGISTRY.match(registry):
+        raise MpcError(
+            [
+                Diagnostic(
+                    "E204",
+                    f"registry {registry!r} is not an image registry prefix",
+                    Location("<command line>"),
+                    "e.g. ghcr.io/acme or registry.example.com:5000/team",
+                )
+            ]
+        )
     gw = _label(gateway, "gateway name")
     app_names = [_label(a, "app name") for a in apps]
     dupes = sorted({a for a in app_names if app_names.count(a) > 1})
     if dupes:
         raise MpcError([Diagnostic("E303", f"app {dupes[0]!r} is given twice", Location("<command line>"))])
     if gw in app_names:
-        raise MpcError([Diagnostic("E310", f"the gateway and an app are both named {gw!r}", Location("<command line>"))])
+        raise MpcError(
+            [Diagnostic("E310", f"the gateway and an app are both named {gw!r}", Location("<command line>"))]
+        )
     lines = [
         "# yaml-language-server: $schema=https://masterproxy.dev/schemas/mesh.schema.json",
         "# A mesh for mpc: one master proxy in front of your apps.",
-        "# Reference: docs/mesh-reference.md. Check it with `mpc validate`, render it with `mpc build -o out/`.",
+        "# Reference: docs/mesh-reference.md.",
+        "# Check it with `mpc validate mesh.yaml`; render it with `mpc build mesh.yaml -o out/`.",
         "apiVersion: masterproxy.dev/v1alpha1",
         "kind: Mesh",
         "metadata:",
@@ -44,7 +67,8 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
         "  timeout: 15s",
         "  retries: 2",
         "",
-        "# The master proxy: one port that dispatches by path prefix (whole segments: /auth never matches /authx).",
+        "# The master proxy: one port that dispatches by path prefix.",
+        "# Prefixes match whole path segments: /auth matches /auth and /auth/x, never /authx.",
         "gateway:",
         f"  name: {gw}",
         f"  port: {port}",
@@ -67,8 +91,8 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
         ]
     lines += [
         "",
-        "# Next steps: add `environments` and `clusters` to place the apps, `auth` to require JWTs on routes,",
-        "# `observability` for tracing and SLOs. See the bundled examples/acme/mesh.yaml for every section.",
+        "# Next steps: add `environments` and `clusters` to place the apps, `auth` to require JWTs",
+        "# on routes, `observability` for tracing and SLOs. examples/acme/mesh.yaml uses every section.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -81,7 +105,11 @@ def write_scaffold(
     target = directory / "mesh.yaml"
     if target.exists() and not force:
         raise MpcError(
-            [Diagnostic("E101", f"{target} already exists", Location(str(target)), "pass --force to overwrite it")]
+            [
+                Diagnostic(
+                    "E101", f"{target} already exists", Location(str(target)), "pass --force to overwrite it"
+                )
+            ]
         )
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")

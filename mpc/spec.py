@@ -53,6 +53,7 @@ class Strict(BaseModel):
         frozen=True,
         strict=False,
         hide_input_in_errors=True,
+        defer_build=True,
     )
 
 
