@@ -1,1 +1,37 @@
-"""The kustomize backend."""
+"""The kustomize backend: a base per service, overlays per environment and cluster, CRDs, policies.
+
+Output (under `kustomize/`):
+  base/<service>/        the service's objects, shaped by its archetype, one file per object
+  crds/                  CustomResourceDefinitions (and cluster-scoped instances), when declared
+  overlays/<env>/<cluster>/kustomization.yaml   the cluster's whole desired state (no namespace transformer)
+  overlays/<env>/<cluster>/app/                 the environment's namespace, bases, policies, monitoring
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from mpc.artifact import Artifact
+from mpc.diagnostics import Diagnostic
+from mpc.graph import MeshGraph
+from mpc.model import Model
+
+from . import crds, overlays, validate, workloads
+
+
+class KustomizeBackend:
+    name = "kustomize"
+
+    def render(self, model: Model, graph: MeshGraph) -> Iterable[Artifact]:
+        waves = graph.wave_of()
+        for svc in model.services.values():
+            yield from workloads.base(model, svc, waves.get(svc.name, 0))
+        yield from crds.artifacts(model)
+        yield from overlays.artifacts(model, graph)
+
+    def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
+        return validate.validate_tree(root, artifacts)
+
+
+backend = KustomizeBackend()

@@ -1,0 +1,212 @@
+"""NetworkPolicies of one environment: deny everything, then allow exactly the graph's edges.
+
+Pod-to-pod rules inside the namespace come from the graph alone: a service admits its callers (the
+`calls` edges into it) and the master proxy when a route names it, and may reach its dependencies.
+Around that sit the few flows the platform itself needs, each in its own policy or rule so they are
+easy to audit: DNS, the Istio control plane, trace export, Prometheus scrapes, peer traffic between
+the replicas of a clustered or stateful service, the east-west gateway of a federated environment,
+and external dependencies.
+
+External dependencies are host names, and a NetworkPolicy only knows addresses: their egress is
+allowed on the dependency's port to any address outside the private and link-local ranges (so no
+in-cluster or cloud-metadata address is opened by it); the Istio egress policy names the hosts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpc import k8s
+from mpc.graph import MeshGraph, split_id
+from mpc.model import Environment, Model, Service
+
+from .common import WAVE_POLICY, component, scraped, service_ports, wave
+
+NAME_KEY = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
+KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS and kube-dns both keep this label
+ISTIOD = {"app": "istiod"}
+ISTIOD_PORT = 15012  # xDS and certificate signing over mTLS
+EAST_WEST_GATEWAY = {"istio": "eastwestgateway"}
+EAST_WEST_PORT = 15443  # Istio's multi-network passthrough port
+PROMETHEUS_NAMESPACE = "monitoring"
+PUBLIC = {
+    "cidr": "0.0.0.0/0",
+    "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
+}
+JWKS_PORT = 443
+EGRESS_ONLY = ("Egress",)  # these add egress only; the default deny keeps ingress closed
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {NAME_KEY: name}}}
+
+
+def _pods(name: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": k8s.selector(name)}}
+
+
+def _port(port: int, protocol: str = "TCP") -> dict[str, Any]:
+    return {"protocol": protocol, "port": port}
+
+
+def _main_port(svc: Service) -> list[dict[str, Any]]:
+    ports = service_ports(svc)
+    return [_port(ports[0][1], ports[0][2])] if ports else []
+
+
+def _policy(
+    meta: dict[str, Any],
+    selector: dict[str, str],
+    ingress: list[Any],
+    egress: list[Any],
+    types: tuple[str, ...] = ("Ingress", "Egress"),
+) -> dict[str, Any]:
+    """A policy of the given types; a type without rules denies that direction to the selected pods."""
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": selector} if selector else {}}
+    spec["policyTypes"] = list(types)
+    if ingress:
+        spec["ingress"] = ingress
+    if egress:
+        spec["egress"] = egress
+    return k8s.obj("networking.k8s.io/v1", "NetworkPolicy", meta, spec=spec)
+
+
+def _mesh_meta(model: Model, env: Environment, name: str) -> dict[str, Any]:
+    return k8s.metadata(
+        model, name, env.source, labels_=k8s.mesh_labels(model), annotations_=wave(WAVE_POLICY)
+    )
+
+
+def _tracing_peer(model: Model) -> tuple[dict[str, Any], int] | None:
+    tracing = model.observability.tracing
+    if tracing is None:
+        return None
+    parts = tracing.host.split(".")
+    # `name.namespace` or `name.namespace.svc[.cluster.local]` is in-cluster; anything else is outside.
+    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        return _namespace(parts[1]), tracing.port
+    return {"ipBlock": PUBLIC}, tracing.port
+
+
+def namespace_policies(model: Model, env: Environment) -> list[dict[str, Any]]:
+    out = [
+        _policy(_mesh_meta(model, env, "mesh-default-deny"), {}, [], []),
+        _policy(
+            _mesh_meta(model, env, "mesh-allow-dns"),
+            {},
+            [],
+            [
+                {
+                    "to": [{**_namespace("kube-system"), "podSelector": {"matchLabels": KUBE_DNS}}],
+                    "ports": [_port(53, "UDP"), _port(53, "TCP")],
+                }
+            ],
+            EGRESS_ONLY,
+        ),
+        _policy(
+            _mesh_meta(model, env, "mesh-allow-istio-control-plane"),
+            {},
+            [],
+            [
+                {
+                    "to": [{**_namespace("istio-system"), "podSelector": {"matchLabels": ISTIOD}}],
+                    "ports": [_port(ISTIOD_PORT)],
+                }
+            ],
+            EGRESS_ONLY,
+        ),
+    ]
+    tracing = _tracing_peer(model)
+    if tracing is not None:
+        peer, port = tracing
+        out.append(
+            _policy(
+                _mesh_meta(model, env, "mesh-allow-tracing"),
+                {},
+                [],
+                [{"to": [peer], "ports": [_port(port)]}],
+                EGRESS_ONLY,
+            )
+        )
+    return out
+
+
+def _peers(svc: Service) -> bool:
+    """Replicas of a stateful or clustered service talk to each other (replication, distribution)."""
+    return svc.headless or svc.peer_port is not None
+
+
+def service_policy(model: Model, graph: MeshGraph, env: Environment, svc: Service) -> dict[str, Any]:
+    present = {s.name: s for s in model.services_in(env.name)}
+    ingress: list[dict[str, Any]] = []
+    ports = _main_port(svc)
+    if ports:
+        callers = [c for c in graph.callers(svc.name) if c in present]
+        if callers:
+            ingress.append({"from": [_pods(c) for c in callers], "ports": ports})
+        if graph.routes_to(svc.name):
+            ingress.append({"from": [_pods(model.gateway.name)], "ports": ports})
+        if env.federated and (callers or graph.routes_to(svc.name)):
+            ingress.append(
+                {
+                    "from": [
+                        {**_namespace("istio-system"), "podSelector": {"matchLabels": EAST_WEST_GATEWAY}}
+                    ],
+                    "ports": ports,
+                }
+            )
+        if scraped(model, svc):
+            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": ports})
+    if _peers(svc):
+        ingress.append({"from": [_pods(svc.name)]})
+    egress: list[dict[str, Any]] = []
+    for dep in graph.dependencies(svc.name):
+        kind, name = split_id(dep)
+        if kind == "service" and name in present and _main_port(present[name]):
+            egress.append({"to": [_pods(name)], "ports": _main_port(present[name])})
+        elif kind == "external":
+            ext = model.external[name]
+            egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(ext.port)]})
+    if env.federated and any(split_id(d)[0] == "service" for d in graph.dependencies(svc.name)):
+        egress.append({"ports": [_port(EAST_WEST_PORT)]})
+    if _peers(svc):
+        egress.append({"to": [_pods(svc.name)]})
+    meta = k8s.metadata(
+        model,
+        svc.name,
+        svc.source,
+        labels_=k8s.labels(model, svc.name, component(svc)),
+        annotations_=wave(WAVE_POLICY),
+    )
+    return _policy(meta, k8s.selector(svc.name), ingress, egress)
+
+
+def gateway_policy(model: Model, graph: MeshGraph, env: Environment) -> dict[str, Any]:
+    """The master proxy: open on its listener port, and allowed to reach exactly the routed services."""
+    gw = model.gateway
+    present = {s.name: s for s in model.services_in(env.name)}
+    ingress = [{"ports": [_port(gw.port)]}]
+    egress: list[dict[str, Any]] = []
+    for name in sorted({r.service for r in gw.routes}):
+        if name in present and _main_port(present[name]):
+            egress.append({"to": [_pods(name)], "ports": _main_port(present[name])})
+    if any(r.auth is not None for r in gw.routes):
+        # Envoy fetches each issuer's JWKS over HTTPS.
+        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(JWKS_PORT)]})
+    if env.federated and egress:
+        egress.append({"ports": [_port(EAST_WEST_PORT)]})
+    meta = k8s.metadata(
+        model,
+        gw.name,
+        gw.source,
+        labels_=k8s.labels(model, gw.name, k8s.GATEWAY_COMPONENT),
+        annotations_=wave(WAVE_POLICY),
+    )
+    return _policy(meta, k8s.selector(gw.name), ingress, egress)
+
+
+def policies(model: Model, graph: MeshGraph, env: Environment) -> list[dict[str, Any]]:
+    out = namespace_policies(model, env)
+    out.append(gateway_policy(model, graph, env))
+    out.extend(service_policy(model, graph, env, svc) for svc in model.services_in(env.name))
+    return out

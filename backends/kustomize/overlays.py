@@ -1,0 +1,124 @@
+"""Overlays: one environment on one cluster, `kustomize/overlays/<env>/<cluster>/`.
+
+The overlay root sets no namespace (other backends contribute istio-system objects to it); it lists
+`app/`, which sets the environment's namespace and holds the Namespace, the service bases placed in
+that environment, the environment's NetworkPolicies, monitoring objects and custom resource instances,
+and the patches that apply the environment's replicas and resources (Service.placements).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpc import k8s
+from mpc.artifact import Artifact
+from mpc.graph import MeshGraph
+from mpc.model import Cluster, Environment, Model, Overlay, Service
+
+from . import crds, monitoring, network
+from .common import APP, CRDS, WAVE_FOUNDATION, base_dir, kustomization, relative, wants_pdb, wave
+from .workloads import pdb, resources
+
+GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
+
+
+def namespace(model: Model, env: Environment) -> dict[str, Any]:
+    labels = {"istio-injection": "enabled", **k8s.mesh_labels(model)}
+    meta = k8s.metadata(model, env.namespace, env.source, labels_=labels, annotations_=wave(WAVE_FOUNDATION))
+    return k8s.obj("v1", "Namespace", meta)
+
+
+def gpu_node_selector(cluster: Cluster | None) -> dict[str, str] | None:
+    """Pin GPU pods to the cluster's accelerator type where the cluster declares one (GKE's node label)."""
+    if cluster is None or cluster.provider != "gke":
+        return None
+    for pool in cluster.node_pools:
+        if pool.gpu_type is not None and pool.gpu_count > 0:
+            return {GKE_ACCELERATOR: pool.gpu_type}
+    return None
+
+
+def workload_patch(model: Model, svc: Service, overlay: Overlay) -> dict[str, Any]:
+    """A strategic-merge patch: the environment's replicas and resources, and GPU node selection."""
+    placement = svc.placements[overlay.environment]
+    pod: dict[str, Any] = {"containers": [{"name": svc.name, "resources": resources(placement.resources)}]}
+    if svc.archetype.gpu and placement.resources.gpu:
+        selector = gpu_node_selector(model.clusters.get(overlay.cluster or ""))
+        if selector is not None:
+            pod["nodeSelector"] = selector
+    spec: dict[str, Any] = {}
+    if svc.autoscale is None:
+        spec["replicas"] = placement.replicas
+    spec["template"] = {"spec": pod}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": svc.archetype.workload,
+        "metadata": {"name": svc.name},
+        "spec": spec,
+    }
+
+
+def pdb_delete_patch(svc: Service) -> dict[str, Any]:
+    """Drop the base's PDB where one replica runs: a PDB over a single pod would block every node drain."""
+    return {
+        "$patch": "delete",
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": svc.name},
+    }
+
+
+def app_artifacts(model: Model, graph: MeshGraph, overlay: Overlay, waves: dict[str, int]) -> list[Artifact]:
+    env = model.environments[overlay.environment]
+    folder = f"{overlay.path}/{APP}"
+    services = sorted(model.services_in(env.name), key=lambda s: (waves.get(s.name, 0), s.name))
+    out: list[Artifact] = [Artifact(f"{folder}/namespace.yaml", namespace(model, env))]
+    resources_: list[str] = ["namespace.yaml"]
+    resources_.extend(relative(base_dir(s.name), folder) for s in services)
+    out.append(Artifact(f"{folder}/network-policies.yaml", network.policies(model, graph, env)))
+    resources_.append("network-policies.yaml")
+    watched = monitoring.objects(model, env, waves)
+    if watched:
+        out.append(Artifact(f"{folder}/monitoring.yaml", watched))
+        resources_.append("monitoring.yaml")
+    instances = crds.namespaced_instances(model)
+    if instances:
+        out.append(Artifact(f"{folder}/custom-resources.yaml", instances))
+        resources_.append("custom-resources.yaml")
+    patches: list[dict[str, str]] = []
+    for svc in services:
+        replicas = svc.placements[env.name].replicas
+        node = f"service:{svc.name}"
+        out.append(
+            Artifact(f"{folder}/patches/{svc.name}.yaml", workload_patch(model, svc, overlay), node=node)
+        )
+        patches.append({"path": f"patches/{svc.name}.yaml"})
+        in_base, here = wants_pdb(svc, svc.replicas), wants_pdb(svc, replicas)
+        if in_base and not here:
+            out.append(Artifact(f"{folder}/patches/{svc.name}-pdb.yaml", pdb_delete_patch(svc), node=node))
+            patches.append({"path": f"patches/{svc.name}-pdb.yaml"})
+        elif here and not in_base:
+            out.append(
+                Artifact(f"{folder}/{svc.name}-pdb.yaml", pdb(model, svc, waves.get(svc.name, 0)), node=node)
+            )
+            resources_.append(f"{svc.name}-pdb.yaml")
+    app = kustomization(resources_, namespace=env.namespace, patches=patches)
+    out.append(Artifact(f"{folder}/kustomization.yaml", app))
+    return out
+
+
+def root_kustomization(model: Model, overlay: Overlay) -> Artifact:
+    """No namespace transformer here: contributions (Istio policy, the master proxy) keep their own."""
+    resources_ = [APP]
+    if model.custom_resources:
+        resources_.append(relative(CRDS, overlay.path))
+    return Artifact(f"{overlay.path}/kustomization.yaml", kustomization(resources_))
+
+
+def artifacts(model: Model, graph: MeshGraph) -> list[Artifact]:
+    waves = graph.wave_of()
+    out: list[Artifact] = []
+    for overlay in model.overlays:
+        out.extend(app_artifacts(model, graph, overlay, waves))
+        out.append(root_kustomization(model, overlay))
+    return out
