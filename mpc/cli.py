@@ -63,19 +63,28 @@ MESH = click.argument("mesh", type=click.Path(dir_okay=False, path_type=Path))
 
 
 @cli.command()
-@MESH
-def validate(mesh: Path) -> None:
-    """Check a mesh file; print every problem as FILE:LINE:COL."""
+@click.argument("meshes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(meshes: tuple[Path, ...]) -> None:
+    """Check mesh files; print every problem as FILE:LINE:COL."""
+    from mpc.diagnostics import Diagnostic, MpcError
     from mpc.pipeline import front_file
 
-    front = front_file(mesh)
-    for warning in front.warnings:
-        _err(warning.render())
-    model = front.model
-    click.echo(
-        f"{mesh}: ok ({len(model.services)} services, {len(model.gateway.routes)} routes, "
-        f"{len(model.environments)} environments, {len(model.clusters)} clusters)"
-    )
+    problems: list[Diagnostic] = []  # every file is checked: a hook over several files reports them all
+    for mesh in meshes:
+        try:
+            front = front_file(mesh)
+        except MpcError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        for warning in front.warnings:
+            _err(warning.render())
+        model = front.model
+        click.echo(
+            f"{mesh}: ok ({len(model.services)} services, {len(model.gateway.routes)} routes, "
+            f"{len(model.environments)} environments, {len(model.clusters)} clusters)"
+        )
+    if problems:
+        raise MpcError(problems)
 
 
 @cli.command()
@@ -198,6 +207,54 @@ def plugins(fmt: str) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base", "base", metavar="GITREF",
+              help="compare MESH with its version at GITREF (e.g. origin/main)")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--backend", "backends", multiple=True, help="compare only this backend's output (repeat)")
+@click.option("--exit-code", is_flag=True, help="exit 1 when something changed (default: 0 either way)")
+def diff(
+    paths: tuple[Path, ...], base: str | None, fmt: str, backends: tuple[str, ...], exit_code: bool
+) -> None:
+    """Compare two versions of a mesh: OLD NEW, or --base GITREF MESH.
+
+    \b
+    Reports the graph change, new and removed allowed calls and auth changes, the blast radius of each
+    changed node and the change of every rendered file (docs/diff-json.md describes --format json).
+    """
+    from mpc.diff import diff_files, diff_git
+    from mpc.report import render
+
+    if base is not None:
+        if len(paths) != 1:
+            raise click.UsageError("with --base, give exactly one MESH")
+        report = diff_git(base, paths[0], backends)
+    else:
+        if len(paths) != 2:
+            raise click.UsageError("give OLD and NEW, or --base GITREF MESH")
+        report = diff_files(paths[0], paths[1], backends)
+    click.echo(render(report, fmt), nl=False)
+    if exit_code and report.changed:
+        raise SystemExit(EXIT_DIFFERENT)
+
+
+@cli.command()
+@MESH
+@click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="a local clone of the GitOps repository (gitops.repo)")
+@click.option("--push", is_flag=True, help="push gitops.branch to the clone's remote after committing")
+@click.option("--message", "message", help="the commit's subject (default: a summary of the graph change)")
+def publish(mesh: Path, repo: Path, push: bool, message: str | None) -> None:
+    """Compile MESH into REPO/<gitops.path> and commit it (nothing when nothing changed)."""
+    from mpc.publish import PublishOptions
+    from mpc.publish import publish as run_publish
+
+    result = run_publish(PublishOptions(mesh, repo, push, message))
+    click.echo(result.line())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,511 @@
+"""diff: what changes between two versions of a mesh, in the graph, in security and in the output.
+
+Both versions are compiled in memory with the same pipeline as `mpc build`. The report is plain data
+(frozen dataclasses); mpc.report renders it as markdown or JSON. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+
+from mpc.diagnostics import Diagnostic, Location, MpcError
+from mpc.graph import MeshGraph, split_id
+from mpc.pipeline import Front
+
+Change = Literal["added", "removed", "changed"]
+
+# Node kinds in the order reports list them.
+KINDS = ("gateway", "route", "service", "external", "issuer", "cluster", "environment")
+# "serves" (gateway -> route) is implied by the route itself.
+EDGE_KINDS = ("calls", "routes", "authenticates", "places", "runs")
+# Model fields that say where something is written, not what it is.
+_SKIPPED_FIELDS = frozenset({"source", "dependency_sources", "index", "name"})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: str  # dotted, in mesh terms: image, resources.cpu, placements.prod.replicas
+    old: Any  # JSON-able; None when absent
+    new: Any
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChange:
+    id: str  # graph node id, "<kind>:<name>"
+    kind: str
+    name: str
+    change: Change
+    source: str  # where it is written (the new file; the old one for a removed node)
+    fields: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeChange:
+    source: str
+    target: str
+    kind: str
+    change: Literal["added", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One allowed call: caller is a service name or "gateway:<name>"; callee a service name."""
+
+    caller: str
+    callee: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthChange:
+    route: str  # the route's prefix
+    service: str
+    old: str | None  # issuer name, None when the route was public (or did not exist)
+    new: str | None
+    change: Literal["added", "dropped", "changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    calls_added: tuple[Call, ...]
+    calls_removed: tuple[Call, ...]
+    auth: tuple[AuthChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.calls_added or self.calls_removed or self.auth)
+
+
+@dataclass(frozen=True, slots=True)
+class Blast:
+    """The services and routes that transitively depend on a changed node."""
+
+    node: str
+    services: tuple[str, ...]
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    path: str
+    change: Change
+    additions: int
+    deletions: int
+    diff: str  # unified diff; empty when redacted
+    redacted: bool = False  # the file holds a Secret object: its content is never shown
+
+
+@dataclass(frozen=True, slots=True)
+class BackendChange:
+    backend: str
+    files: tuple[FileChange, ...]
+
+    def count(self, change: Change) -> int:
+        return sum(1 for f in self.files if f.change == change)
+
+
+@dataclass(frozen=True, slots=True)
+class DiffReport:
+    old: str  # what was compared, as the user named it
+    new: str
+    nodes: tuple[NodeChange, ...]
+    edges: tuple[EdgeChange, ...]
+    security: Security
+    blast: tuple[Blast, ...]
+    outputs: tuple[BackendChange, ...]
+    mermaid: str  # the changed nodes and their neighbours; "" when the graph did not change
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.nodes or self.edges or self.security.changed or self.outputs)
+
+    def node_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for kind in KINDS:
+            row: dict[str, int] = {
+                c: sum(1 for n in self.nodes if n.kind == kind and n.change == c) for c in _CHANGES
+            }
+            if any(row.values()):
+                counts[kind] = row
+        return counts
+
+    def file_counts(self) -> dict[str, int]:
+        return {c: sum(b.count(c) for b in self.outputs) for c in _CHANGES}
+
+
+_CHANGES: tuple[Change, ...] = ("added", "removed", "changed")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One version: its label, its compiled front (None when the mesh did not exist) and files."""
+
+    label: str
+    front: Front | None
+    files: Mapping[str, bytes]
+    owners: Mapping[str, str]  # path -> backend that wrote it
+
+    @property
+    def graph(self) -> MeshGraph:
+        if self.front is None:
+            return MeshGraph(nx.DiGraph())
+        return self.front.graph
+
+
+# --- compiling one side -----------------------------------------------------------------------------
+
+
+def compile_side(label: str, front: Front | None, backends: tuple[str, ...] = ()) -> Side:
+    """Render every selected backend, and remember which backend wrote which file."""
+    from mpc.build import compile_files
+    from mpc.pipeline import render
+
+    if front is None:
+        return Side(label, None, {}, {})
+    _, files, names = compile_files(front, backends)
+    owners: dict[str, str] = {}
+    # Rendered once more per backend to attribute files: linking overlays mixes the backends' output.
+    for name in names:
+        for art in render(front, [name]).artifacts:
+            owners.setdefault(art.path, name)
+    return Side(label, front, files, owners)
+
+
+def _same_annotations(old: Front, new: Front) -> Front:
+    """The old model, naming the new file in annotations: a renamed file is not a change of output."""
+    model = dataclasses.replace(old.model, source_file=new.model.source_file)
+    return Front(old.doc, old.mesh, model, old.graph, old.warnings)
+
+
+def diff_fronts(
+    old: Front | None, new: Front, old_label: str, new_label: str, backends: tuple[str, ...] = ()
+) -> DiffReport:
+    if old is not None:
+        old = _same_annotations(old, new)
+    return compare(compile_side(old_label, old, backends), compile_side(new_label, new, backends))
+
+
+def diff_files(old: Path, new: Path, backends: tuple[str, ...] = ()) -> DiffReport:
+    """`mpc diff OLD NEW`."""
+    from mpc.pipeline import front_file
+
+    return diff_fronts(front_file(old), front_file(new), str(old), str(new), backends)
+
+
+def diff_texts(
+    old_text: str | None, new_text: str, old_label: str, new_label: str, backends: tuple[str, ...] = ()
+) -> DiffReport:
+    """Two versions given as text; `old_text` None means the mesh is new."""
+    from mpc.pipeline import front_text
+
+    old = front_text(old_text, old_label) if old_text is not None else None
+    return diff_fronts(old, front_text(new_text, new_label), old_label, new_label, backends)
+
+
+def git_show(ref: str, path: Path) -> str | None:
+    """The text of `path` at `ref` (git show REF:./path), None when the file does not exist there."""
+    cwd = path.parent if str(path.parent) else Path(".")
+    spec = f"{ref}:./{path.name}"
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise MpcError(
+                [
+                    Diagnostic(
+                        "E101",
+                        f"cannot run git: {exc}",
+                        Location(str(path)),
+                        "install git, or use mpc diff OLD NEW",
+                    )
+                ]
+            ) from None
+
+    shown = git("show", spec)
+    if shown.returncode == 0:
+        return shown.stdout
+    if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode == 0:
+        return None  # the ref exists; the file does not exist there yet
+    reason = shown.stderr.strip().splitlines()[-1] if shown.stderr.strip() else "git show failed"
+    raise MpcError(
+        [
+            Diagnostic(
+                "E101",
+                f"cannot read {path.name} at {ref!r}: {reason}",
+                Location(str(path)),
+                "name a commit, branch or tag of the repository holding the mesh "
+                "(in CI, fetch it first: git fetch origin main)",
+            )
+        ]
+    )
+
+
+def diff_git(ref: str, mesh: Path, backends: tuple[str, ...] = ()) -> DiffReport:
+    """`mpc diff --base REF MESH`: the version at REF against the file as it is now."""
+    from mpc.load import load_text
+    from mpc.pipeline import analyse, front_file
+
+    new = front_file(mesh)
+    label = f"{ref}:{mesh}"
+    text = git_show(ref, mesh)
+    old = None
+    if text is not None:
+        try:
+            old = analyse(load_text(text, label))
+        except MpcError as exc:
+            note = Diagnostic(
+                "E101",
+                f"the version at {ref} is not valid",
+                Location(label),
+                "compare two files instead: mpc diff OLD NEW",
+            )
+            raise MpcError([*exc.diagnostics, note]) from None
+    return diff_fronts(old, new, label, str(mesh), backends)
+
+
+# --- comparing --------------------------------------------------------------------------------------
+
+
+def compare(old: Side, new: Side) -> DiffReport:
+    nodes = node_changes(old, new)
+    edges = edge_changes(old.graph, new.graph)
+    return DiffReport(
+        old=old.label,
+        new=new.label,
+        nodes=nodes,
+        edges=edges,
+        security=security(old, new),
+        blast=blast_radius(old, new, nodes),
+        outputs=output_changes(old, new),
+        mermaid=mermaid(old.graph, new.graph, nodes, edges),
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _plain(value: Any) -> Any:
+    """A model value as JSON-able data, in mesh terms; secrets by name only."""
+    from mpc.archetypes import Archetype
+    from mpc.model import SecretRef
+    from mpc.units import Quantity
+
+    if isinstance(value, SecretRef):
+        return f"{value.env} from secret {value.secret}[{value.key}]"
+    if isinstance(value, Archetype):
+        return value.name
+    if isinstance(value, Quantity):
+        return str(value)
+    if isinstance(value, Location):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            if f.name in _SKIPPED_FIELDS:
+                continue
+            out[_camel(f.name)] = _plain(getattr(value, f.name))
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        items = [_plain(v) for v in value]
+        # env is a tuple of (key, value) pairs: show it as KEY=value.
+        if items and all(isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) for i in items):
+            return [f"{k}={v}" for k, v in items]
+        return items
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys; lists and scalars are leaves."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
+        if not data and prefix:
+            out[prefix] = {}
+        return out
+    return {prefix: data}
+
+
+def _model_object(front: Front, kind: str, name: str) -> Any:
+    m = front.model
+    table: dict[str, Mapping[str, Any]] = {
+        "service": m.services,
+        "external": m.external,
+        "issuer": m.issuers,
+        "cluster": m.clusters,
+        "environment": m.environments,
+        "route": {r.prefix: r for r in m.gateway.routes},
+        "gateway": {m.gateway.name: dataclasses.replace(m.gateway, routes=())},
+    }
+    return table[kind].get(name)
+
+
+def node_fields(front: Front, node: str) -> dict[str, Any]:
+    kind, name = split_id(node)
+    obj = _model_object(front, kind, name)
+    if obj is None:
+        return {}
+    plain = _plain(obj)
+    if kind == "gateway":
+        plain.pop("routes", None)  # each route is a node of its own
+    return _flatten(plain)
+
+
+def _source(graph: MeshGraph, node: str) -> str:
+    return str(graph.g.nodes[node]["source"])
+
+
+def _node_order(node: str) -> tuple[int, str]:
+    kind, name = split_id(node)
+    return (KINDS.index(kind) if kind in KINDS else len(KINDS), name)
+
+
+def node_changes(old: Side, new: Side) -> tuple[NodeChange, ...]:
+    before, after = set(old.graph.g.nodes), set(new.graph.g.nodes)
+    out: list[NodeChange] = []
+    for node in sorted(before | after, key=_node_order):
+        kind, name = split_id(node)
+        if node not in before:
+            out.append(NodeChange(node, kind, name, "added", _source(new.graph, node)))
+        elif node not in after:
+            out.append(NodeChange(node, kind, name, "removed", _source(old.graph, node)))
+        else:
+            assert old.front is not None and new.front is not None
+            a, b = node_fields(old.front, node), node_fields(new.front, node)
+            fields = tuple(
+                FieldChange(key, a.get(key), b.get(key))
+                for key in sorted(a.keys() | b.keys())
+                if a.get(key) != b.get(key)
+            )
+            if fields:
+                out.append(NodeChange(node, kind, name, "changed", _source(new.graph, node), fields))
+    return tuple(out)
+
+
+def _edge_set(graph: MeshGraph) -> set[tuple[str, str, str]]:
+    return {(u, v, d["kind"]) for u, v, d in graph.g.edges(data=True) if d["kind"] in EDGE_KINDS}
+
+
+def edge_changes(old: MeshGraph, new: MeshGraph) -> tuple[EdgeChange, ...]:
+    a, b = _edge_set(old), _edge_set(new)
+    out = [EdgeChange(u, v, k, "added") for u, v, k in b - a]
+    out += [EdgeChange(u, v, k, "removed") for u, v, k in a - b]
+    return tuple(sorted(out, key=lambda e: (EDGE_KINDS.index(e.kind), e.source, e.target, e.change)))
+
+
+def _allowed(graph: MeshGraph) -> set[tuple[str, str]]:
+    return graph.allowed_calls() if graph.nodes("gateway") else set()
+
+
+def _route_auth(side: Side) -> dict[str, tuple[str, str | None]]:
+    if side.front is None:
+        return {}
+    return {r.prefix: (r.service, r.auth) for r in side.front.model.gateway.routes}
+
+
+def security(old: Side, new: Side) -> Security:
+    a, b = _allowed(old.graph), _allowed(new.graph)
+    added = tuple(Call(u, v) for u, v in sorted(b - a))
+    removed = tuple(Call(u, v) for u, v in sorted(a - b))
+    auth: list[AuthChange] = []
+    before, after = _route_auth(old), _route_auth(new)
+    for prefix in sorted(before.keys() & after.keys()):
+        (_, was), (service, now) = before[prefix], after[prefix]
+        if was == now:
+            continue
+        kind: Literal["added", "dropped", "changed"] = (
+            "added" if was is None else "dropped" if now is None else "changed"
+        )
+        auth.append(AuthChange(prefix, service, was, now, kind))
+    return Security(added, removed, tuple(auth))
+
+
+def blast_radius(old: Side, new: Side, nodes: Iterable[NodeChange]) -> tuple[Blast, ...]:
+    out: list[Blast] = []
+    for change in nodes:
+        graph = old.graph if change.change == "removed" else new.graph
+        found = set(graph.blast_radius(change.id))
+        if change.kind == "cluster":
+            found |= {f"service:{s}" for s in graph.services_on(change.name)}
+        services = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "service"))
+        routes = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "route"))
+        out.append(Blast(change.id, services, routes))
+    return tuple(out)
+
+
+def _is_secret(text: str) -> bool:
+    return any(line.strip() == "kind: Secret" for line in text.splitlines())
+
+
+def file_change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
+    a = old.decode("utf-8") if old is not None else ""
+    b = new.decode("utf-8") if new is not None else ""
+    change: Change = "added" if old is None else "removed" if new is None else "changed"
+    lines = list(
+        difflib.unified_diff(
+            a.splitlines(keepends=True),
+            b.splitlines(keepends=True),
+            fromfile="/dev/null" if old is None else f"a/{path}",
+            tofile="/dev/null" if new is None else f"b/{path}",
+        )
+    )
+    additions = sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++"))
+    deletions = sum(1 for ln in lines if ln.startswith("-") and not ln.startswith("---"))
+    if _is_secret(a) or _is_secret(b):
+        return FileChange(path, change, additions, deletions, "", redacted=True)
+    text = "".join(ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in lines)
+    return FileChange(path, change, additions, deletions, text)
+
+
+def output_changes(old: Side, new: Side) -> tuple[BackendChange, ...]:
+    per_backend: dict[str, list[FileChange]] = {}
+    for path in sorted(old.files.keys() | new.files.keys()):
+        a, b = old.files.get(path), new.files.get(path)
+        if a == b:
+            continue
+        backend = new.owners.get(path) or old.owners.get(path) or "other"
+        per_backend.setdefault(backend, []).append(file_change(path, a, b))
+    return tuple(BackendChange(name, tuple(files)) for name, files in sorted(per_backend.items()))
+
+
+# --- the picture ------------------------------------------------------------------------------------
+
+CLASS_DEFS = (
+    "  classDef added fill:#dafbe1,stroke:#1a7f37,color:#1f2328",
+    "  classDef removed fill:#ffebe9,stroke:#cf222e,color:#1f2328,stroke-dasharray: 5 5",
+    "  classDef changed fill:#fff8c5,stroke:#9a6700,color:#1f2328",
+)
+
+
+def mermaid(old: MeshGraph, new: MeshGraph, nodes: Iterable[NodeChange], edges: Iterable[EdgeChange]) -> str:
+    """The changed nodes and their direct neighbours, on both versions of the graph, styled by change."""
+    styles: dict[str, str] = {n.id: n.change for n in nodes}
+    touched = (
+        set(styles)
+        | {e.source for e in edges if e.kind != "runs"}
+        | {e.target for e in edges if e.kind != "runs"}
+    )
+    if not touched:
+        return ""
+    merged: nx.DiGraph[str] = nx.compose(old.g, new.g)
+    shown = set(touched)
+    for node in touched:
+        for u, v, d in [*merged.in_edges(node, data=True), *merged.out_edges(node, data=True)]:
+            if d["kind"] != "runs":  # every service runs in every environment: that would be everything
+                shown.update((u, v))
+    text = MeshGraph(merged).to_mermaid(only=shown, styles=styles)
+    return text + "\n".join(CLASS_DEFS) + "\n"

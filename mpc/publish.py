@@ -1,0 +1,225 @@
+"""publish: write the rendered tree into a clone of the GitOps repository and commit it.
+
+Only `<repo>/<gitops.path>` is touched. A dirty work tree there is refused (a commit would sweep up
+someone's edits). The commit message summarises the graph change against the previously published
+input, which is kept beside the tree (`mpc.input.yaml`), and ends with trailers that record the input's
+sha256 and the mpc version. Nothing changed means no commit. git runs as a subprocess, as in pre-commit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpc import __version__
+from mpc.diagnostics import Diagnostic, Location, MpcError
+
+INPUT_NAME = "mpc.input.yaml"  # the published mesh, so the next publish can say what changed
+TRAILER_DIGEST = "Mpc-Input-Sha256"
+TRAILER_VERSION = "Mpc-Version"
+GIT_FAILED = "E601"
+DIRTY = "E602"
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    mesh: Path
+    repo: Path
+    push: bool = False
+    message: str | None = None  # the subject; default: a summary of the graph change
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    path: str  # gitops.path inside the repository
+    commit: str | None  # the new commit, None when nothing changed
+    pushed: bool
+    subject: str
+
+    def line(self) -> str:
+        if self.commit is None:
+            state = f"{self.path}: nothing changed, no commit"
+        else:
+            state = f"{self.path}: committed {self.commit[:12]} ({self.subject})"
+        return state + (", pushed" if self.pushed else "")
+
+
+class Git:
+    """The git command line in one work tree; a failure is a located error with a hint."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run(self, *args: str, hint: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
+        try:
+            done = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise MpcError(
+                [Diagnostic(GIT_FAILED, f"cannot run git: {exc}", Location(str(self.root)), "install git")]
+            ) from None
+        if check and done.returncode != 0:
+            detail = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            raise MpcError(
+                [
+                    Diagnostic(
+                        GIT_FAILED,
+                        f"git {args[0]} failed: {detail[-1] if detail else f'exit {done.returncode}'}",
+                        Location(str(self.root)),
+                        hint,
+                    )
+                ]
+            )
+        return done
+
+    def out(self, *args: str, hint: str = "") -> str:
+        return self.run(*args, hint=hint).stdout.strip()
+
+
+def _error(code: str, message: str, where: Path, hint: str) -> MpcError:
+    return MpcError([Diagnostic(code, message, Location(str(where)), hint)])
+
+
+def summary(old_text: str | None, new_text: str, label: str) -> tuple[str, list[str]]:
+    """A subject line and body lines describing the graph change (against nothing: "initial")."""
+    from mpc.diff import Side, compare
+    from mpc.pipeline import front_text
+
+    if old_text is None:
+        return "initial", []
+    try:
+        old = front_text(old_text, label)
+    except MpcError:
+        return "previous input no longer valid", []  # e.g. published by an older mpc; say so, go on
+    new = front_text(new_text, label)
+    # The graph alone: the output change is the commit's own diff.
+    graph_only = compare(Side("published", old, {}, {}), Side(label, new, {}, {}))
+    parts = []
+    for kind, row in graph_only.node_counts().items():
+        for change, sign in (("added", "+"), ("removed", "-"), ("changed", "~")):
+            if row[change]:
+                parts.append(f"{sign}{row[change]} {kind}")
+    body = [
+        f"{n.change} {n.kind} {n.name}" + (f": {', '.join(f.field for f in n.fields)}" if n.fields else "")
+        for n in graph_only.nodes
+    ]
+    sec = graph_only.security
+    body += [f"new allowed call {c.caller} -> {c.callee}" for c in sec.calls_added]
+    body += [f"removed allowed call {c.caller} -> {c.callee}" for c in sec.calls_removed]
+    body += [f"auth {a.change} on route {a.route}" for a in sec.auth]
+    return (", ".join(parts) if parts else "output only"), body
+
+
+def publish(options: PublishOptions) -> PublishResult:
+    from mpc.build import compile_files, lock_for
+    from mpc.emit import write_tree
+    from mpc.pipeline import front_file
+
+    front = front_file(options.mesh)
+    gitops = front.model.gitops
+    if gitops is None:
+        raise _error(
+            "E202",
+            "the mesh has no gitops section: nothing says where to publish",
+            options.mesh,
+            "add gitops: {engine: argocd, repo: ..., branch: main, path: rendered}",
+        )
+    repo = options.repo
+    if not repo.is_dir():
+        raise _error(GIT_FAILED, f"{repo} is not a folder", repo, "clone the GitOps repository first")
+    git = Git(repo)
+    top = Path(git.out("rev-parse", "--show-toplevel", hint=f"{repo} must be a clone of {gitops.repo}"))
+    git = Git(top)
+    rel = gitops.path.strip("/") or "."
+    out = (top / rel).resolve()
+    if out != top and top not in out.parents:
+        raise _error(
+            "E204", f"gitops.path {gitops.path!r} leaves the repository", options.mesh, "use a relative path"
+        )
+
+    # Refuse before writing anything: the path must hold exactly what is committed.
+    dirty = git.out("status", "--porcelain", "--untracked-files=all", "--", rel)
+    if dirty:
+        first = dirty.splitlines()[0]
+        more = ", ..." if len(dirty.splitlines()) > 1 else ""
+        raise _error(
+            DIRTY,
+            f"{rel} in {top} has uncommitted changes ({first.strip()}{more})",
+            top,
+            f"commit or discard them first (git -C {top} status -- {rel})",
+        )
+    branch = _ensure_branch(git, gitops.branch)
+
+    previous = out / INPUT_NAME
+    old_text = previous.read_text("utf-8") if previous.is_file() else None
+    subject, body = summary(old_text, front.doc.text, front.model.source_file)
+    subject = options.message or f"mpc: publish {front.model.name} ({subject})"
+
+    _, files, names = compile_files(front)
+    files = dict(files)
+    files[INPUT_NAME] = front.doc.text.encode("utf-8")
+    write_tree(out, files, lock_for(front, files, names))
+
+    git.run("add", "--all", "--", rel)
+    staged = git.run("diff", "--cached", "--quiet", "--", rel, check=False)
+    commit: str | None = None
+    if staged.returncode != 0:
+        message = "\n\n".join(
+            part
+            for part in (
+                subject,
+                "\n".join(f"- {line}" for line in body),
+                f"{TRAILER_DIGEST}: {front.digest}\n{TRAILER_VERSION}: {__version__}",
+            )
+            if part
+        )
+        git.run(
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            message,
+            "--",
+            rel,
+            hint="set user.name and user.email (git config) in the GitOps clone",
+        )
+        commit = git.out("rev-parse", "HEAD")
+    pushed = False
+    if options.push:
+        remote = _remote(git, branch)
+        git.run(
+            "push",
+            "--quiet",
+            remote,
+            f"HEAD:refs/heads/{branch}",
+            hint=f"check that the clone can push to {remote} (credentials, branch protection)",
+        )
+        pushed = True
+    return PublishResult(rel, commit, pushed, subject)
+
+
+def _ensure_branch(git: Git, branch: str) -> str:
+    """Publish on gitops.branch: a fresh clone of an empty repository is put on it; anything else must be."""
+    current = git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.strip()
+    if current == branch:
+        return branch
+    unborn = git.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0
+    if unborn:
+        git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+        return branch
+    raise _error(
+        GIT_FAILED,
+        f"the clone is on {current or 'a detached HEAD'!s}, not on gitops.branch {branch!r}",
+        git.root,
+        f"git -C {git.root} switch {branch}",
+    )
+
+
+def _remote(git: Git, branch: str) -> str:
+    configured = git.run("config", f"branch.{branch}.remote", check=False).stdout.strip()
+    if configured:
+        return configured
+    remotes = git.out("remote").split()
+    if "origin" in remotes or not remotes:
+        return "origin"
+    return remotes[0]
