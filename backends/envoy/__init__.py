@@ -1,1 +1,7 @@
-"""The envoy backend."""
+"""The envoy backend: the master proxy's Envoy bootstrap, its Kubernetes objects and `mpc dev`."""
+
+from __future__ import annotations
+
+from .backend import EnvoyBackend, backend
+
+__all__ = ["EnvoyBackend", "backend"]

@@ -1,0 +1,304 @@
+"""The master proxy in a cluster: its Target (addresses, mounted paths) and its Kubernetes objects.
+
+Both live here because they must agree: the paths the bootstrap reads are the paths the Deployment
+mounts, and the ports the bootstrap listens on are the ports the Service, the probes and the
+NetworkPolicy name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from mpc import k8s
+from mpc.model import Environment, Model
+
+from .bootstrap import (
+    Jwks,
+    ListenerTls,
+    Target,
+    Upstream,
+    required_issuers,
+    routed_services,
+)
+
+ENVOY_VERSION = "1.40.0"
+ENVOY_IMAGE = f"envoyproxy/envoy:v{ENVOY_VERSION}"
+LISTEN_ADDRESS = "0.0.0.0"
+ADMIN_PORT = 9901
+HEALTH_PORT = 9902
+CONFIG_DIR = "/etc/envoy/config"  # the ConfigMap: bootstrap.yaml, sds-tls.yaml
+TLS_DIR = "/etc/envoy/tls"  # the Kubernetes TLS secret: tls.crt, tls.key
+BOOTSTRAP_KEY = "bootstrap.yaml"
+SDS_KEY = "sds-tls.yaml"
+CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # present in the official Envoy image
+RUN_AS = 10101  # checkov (CKV_K8S_40) wants a UID >= 10000, clear of any host user
+CONFIG_HASH_ANNOTATION = "masterproxy.dev/config-hash"
+# Istio's sidecar: pilot-agent (rewritten probes, merged metrics) and its Envoy's own stats.
+SIDECAR_PORTS = (15020, 15090)
+ISTIOD_XDS_PORT = 15012
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+CHECKOV_SKIPS = {
+    "checkov.io/skip1": (
+        "CKV_K8S_43=pinned to the exact Envoy release tag the bootstrap is validated against; "
+        "pin its digest with a kustomize images entry where registry policy asks for digests"
+    )
+}
+
+
+def in_cluster_host(host: str, namespace: str) -> str:
+    """A Kubernetes short name as a full service name: `jaeger.obs` -> `jaeger.obs.svc.cluster.local`.
+
+    A name with no dot is a service of the gateway's own namespace; one with a single dot is
+    `<service>.<namespace>`; anything longer is taken as written (a public or full name).
+    """
+    if host.endswith(".svc.cluster.local") or all(c.isdigit() or c == "." for c in host):
+        return host
+    dots = host.count(".")
+    if dots == 0:
+        return k8s.service_fqdn(host, namespace)
+    if dots == 1:
+        return f"{host}.svc.cluster.local"
+    return host
+
+
+def cluster_target(model: Model, env: Environment) -> Target:
+    tracing = model.observability.tracing
+    return Target(
+        name=env.name,
+        listen_address=LISTEN_ADDRESS,
+        port=model.gateway.port,
+        admin_port=ADMIN_PORT,
+        health_port=HEALTH_PORT,
+        upstreams={
+            svc.name: Upstream(k8s.service_fqdn(svc.name, env.namespace), svc.port or 0, svc.health_port)
+            for svc in routed_services(model)
+            if env.name in svc.environments
+        },
+        jwks={i.name: Jwks.from_uri(i.jwks_uri) for i in required_issuers(model)},
+        tracing=Upstream(in_cluster_host(tracing.host, env.namespace), tracing.port) if tracing else None,
+        tls=ListenerTls(model.gateway.tls_secret, f"{CONFIG_DIR}/{SDS_KEY}", CONFIG_DIR, TLS_DIR)
+        if model.gateway.tls_secret
+        else None,
+        ca_file=CA_FILE,
+    )
+
+
+# --- objects -----------------------------------------------------------------------------------------
+
+
+def _meta(model: Model, namespace: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    gw = model.gateway
+    labels = k8s.labels(model, gw.name, k8s.GATEWAY_COMPONENT, f"v{ENVOY_VERSION}")
+    return k8s.metadata(model, gw.name, gw.source, labels_=labels, namespace=namespace, annotations_=extra)
+
+
+def config_map(model: Model, namespace: str, files: dict[str, str]) -> dict[str, Any]:
+    return k8s.obj("v1", "ConfigMap", _meta(model, namespace), data=dict(sorted(files.items())))
+
+
+def config_hash(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key, text in sorted(files.items()):
+        digest.update(key.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def service_account(model: Model, namespace: str) -> dict[str, Any]:
+    return k8s.obj("v1", "ServiceAccount", _meta(model, namespace), automountServiceAccountToken=False)
+
+
+def _port_name(model: Model) -> str:
+    return "https" if model.gateway.tls_secret else "http"
+
+
+def _probe(path: str) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "health"},
+        "periodSeconds": 5,
+        "timeoutSeconds": 2,
+        "failureThreshold": 3,
+    }
+
+
+def deployment(model: Model, env: Environment, files: dict[str, str]) -> dict[str, Any]:
+    gw = model.gateway
+    pod_labels = k8s.labels(model, gw.name, k8s.GATEWAY_COMPONENT, f"v{ENVOY_VERSION}")
+    pod_labels["sidecar.istio.io/inject"] = "true"  # its calls to the services are mTLS through the mesh
+    pod_annotations = {
+        CONFIG_HASH_ANNOTATION: config_hash(files),  # a new bootstrap rolls the pods
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(HEALTH_PORT),
+        "prometheus.io/path": "/stats/prometheus",
+    }
+    mounts = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}]
+    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": gw.name}}]
+    if gw.tls_secret:
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
+        volumes.append({"name": "tls", "secret": {"secretName": gw.tls_secret}})
+    container = {
+        "name": "envoy",
+        "image": ENVOY_IMAGE,
+        "imagePullPolicy": "Always",
+        "command": ["envoy"],
+        "args": [
+            "--config-path",
+            f"{CONFIG_DIR}/{BOOTSTRAP_KEY}",
+            "--disable-hot-restart",  # one Envoy per pod; no shared memory on a read-only root
+            "--log-level",
+            "info",
+        ],
+        "ports": [
+            {"name": _port_name(model), "containerPort": gw.port, "protocol": "TCP"},
+            {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": _probe("/ready"),
+        "livenessProbe": {**_probe("/live"), "initialDelaySeconds": 5, "periodSeconds": 10},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": mounts,
+    }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": gw.name,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": k8s.selector(gw.name)},
+            }
+        ],
+    }
+    return k8s.obj(
+        "apps/v1",
+        "Deployment",
+        _meta(model, env.namespace, CHECKOV_SKIPS),
+        spec={
+            "replicas": 2,
+            "selector": {"matchLabels": k8s.selector(gw.name)},
+            # Never below the current capacity while a new bootstrap rolls out.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": pod_annotations},
+                "spec": pod_spec,
+            },
+        },
+    )
+
+
+def service(model: Model, namespace: str) -> dict[str, Any]:
+    gw = model.gateway
+    name = _port_name(model)
+    return k8s.obj(
+        "v1",
+        "Service",
+        _meta(model, namespace),
+        spec={
+            # The one entry point from outside; Local keeps the client address for use_remote_address.
+            "type": "LoadBalancer",
+            "externalTrafficPolicy": "Local",
+            "selector": k8s.selector(gw.name),
+            "ports": [
+                {"name": name, "port": gw.port, "targetPort": name, "protocol": "TCP", "appProtocol": name}
+            ],
+        },
+    )
+
+
+def pod_disruption_budget(model: Model, namespace: str) -> dict[str, Any]:
+    return k8s.obj(
+        "policy/v1",
+        "PodDisruptionBudget",
+        _meta(model, namespace),
+        spec={"minAvailable": 1, "selector": {"matchLabels": k8s.selector(model.gateway.name)}},
+    )
+
+
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": p} for p in sorted(set(ports))]
+
+
+def _peer(host: str, namespace: str) -> dict[str, Any]:
+    """Who a host name is, for a NetworkPolicy: pods of a namespace, or addresses outside the cluster."""
+    full = in_cluster_host(host, namespace)
+    if full.endswith(".svc.cluster.local"):
+        ns = full.removesuffix(".svc.cluster.local").split(".")[-1]
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+    # A public name: its addresses are unknown here; allow the Internet but not the private ranges.
+    return {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}
+
+
+def network_policy(model: Model, env: Environment) -> dict[str, Any]:
+    gw = model.gateway
+    target = cluster_target(model, env)
+    egress: list[dict[str, Any]] = []
+    for svc in routed_services(model):
+        if svc.name not in target.upstreams or svc.port is None:
+            continue
+        ports = [svc.port] + ([svc.health_port] if svc.health_port else [])
+        egress.append(
+            {"to": [{"podSelector": {"matchLabels": k8s.selector(svc.name)}}], "ports": _tcp(*ports)}
+        )
+    for issuer in required_issuers(model):
+        jwks = target.jwks[issuer.name]
+        egress.append({"to": [_peer(jwks.host, env.namespace)], "ports": _tcp(jwks.port)})
+    if target.tracing is not None:
+        egress.append({"to": [_peer(target.tracing.host, env.namespace)], "ports": _tcp(target.tracing.port)})
+    egress.append(
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }
+    )
+    # The sidecar fetches its configuration and certificates from istiod.
+    egress.append(
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+                    "podSelector": {"matchLabels": {"app": "istiod"}},
+                }
+            ],
+            "ports": _tcp(ISTIOD_XDS_PORT),
+        }
+    )
+    return k8s.obj(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        _meta(model, env.namespace),
+        spec={
+            "podSelector": {"matchLabels": k8s.selector(gw.name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {"ports": _tcp(gw.port)},  # the entry point: from anywhere
+                {"ports": _tcp(HEALTH_PORT, *SIDECAR_PORTS)},  # probes and metrics scrapes
+            ],
+            "egress": egress,
+        },
+    )
