@@ -52,7 +52,9 @@ def _schema(value: object, attribute: str, kind: str, name: str, distribution: s
     try:
         validator_for(schema).check_schema(dict(schema))
     except SchemaError as exc:  # the plugin's schema is broken, not the user's block
-        raise PluginError(kind, name, distribution, exc) from exc
+        where = _dotted(exc.absolute_path) or "the top"
+        cause = ValueError(f"{attribute} is not a valid JSON Schema: at {where}: {exc.message}")
+        raise PluginError(kind, name, distribution, cause) from exc
     return schema
 
 
