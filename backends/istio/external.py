@@ -1,0 +1,95 @@
+"""Destinations outside the mesh: a ServiceEntry per `external` entry and per JWKS host the proxy needs.
+
+With the outbound policy REGISTRY_ONLY a proxy reaches only hosts in the registry, and the Sidecar of
+each workload imports only the entries its service depends on, so an external host is reachable from
+the services that declare it and from nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mpc.diagnostics import Location
+from mpc.model import External
+
+from .common import NETWORKING, Generated, Scope
+
+PROTOCOLS = {"tls": "TLS", "http": "HTTP", "tcp": "TCP"}
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    name: str
+    host: str
+    port: int
+    protocol: str  # tls | http | tcp
+    source: Location
+
+
+def egress_host(ext: External) -> str:
+    return f"./{ext.host}"
+
+
+def _service_entry(scope: Scope, dest: Destination) -> Generated:
+    spec = {
+        "hosts": [dest.host],
+        "exportTo": ["."],
+        "location": "MESH_EXTERNAL",
+        "ports": [
+            {
+                "number": dest.port,
+                "name": f"{dest.protocol}-{dest.port}",
+                "protocol": PROTOCOLS[dest.protocol],
+            }
+        ],
+        "resolution": "DNS",
+    }
+    return scope.obj(NETWORKING, "ServiceEntry", dest.name, dest.source, spec)
+
+
+def jwks_destinations(scope: Scope) -> list[Destination]:
+    """The JWKS endpoints of the issuers that routes require: the master proxy fetches them itself.
+
+    An issuer whose JWKS host and port an `external` entry already declares needs no entry of its own.
+    """
+    declared = {(e.host, e.port) for e in scope.model.external.values()}
+    used = sorted({r.auth for r in scope.model.gateway.routes if r.auth is not None})
+    out: dict[tuple[str, int], Destination] = {}
+    for name in used:
+        issuer = scope.model.issuers.get(name)
+        if issuer is None:
+            continue
+        url = urlsplit(issuer.jwks_uri)
+        if url.hostname is None or url.scheme not in DEFAULT_PORTS:
+            continue
+        port = url.port or DEFAULT_PORTS[url.scheme]
+        key = (url.hostname, port)
+        if key in declared or key in out:
+            continue
+        protocol = "tls" if url.scheme == "https" else "http"
+        out[key] = Destination(f"jwks-{issuer.name}", url.hostname, port, protocol, issuer.source)
+    return list(out.values())
+
+
+def issuer_egress_hosts(scope: Scope) -> list[str]:
+    hosts = {f"./{d.host}" for d in jwks_destinations(scope)}
+    declared = {(e.host, e.port): e for e in scope.model.external.values()}
+    for name in {r.auth for r in scope.model.gateway.routes if r.auth is not None}:
+        issuer = scope.model.issuers.get(name)
+        if issuer is None:
+            continue
+        url = urlsplit(issuer.jwks_uri)
+        if url.hostname is not None and url.scheme in DEFAULT_PORTS:
+            ext = declared.get((url.hostname, url.port or DEFAULT_PORTS[url.scheme]))
+            if ext is not None:
+                hosts.add(egress_host(ext))
+    return sorted(hosts)
+
+
+def service_entries(scope: Scope) -> list[Generated]:
+    externals = [
+        Destination(e.name, e.host, e.port, e.protocol, e.source) for e in scope.model.external.values()
+    ]
+    return [_service_entry(scope, d) for d in externals + jwks_destinations(scope)]
