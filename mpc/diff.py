@@ -441,6 +441,8 @@ def blast_radius(old: Side, new: Side, nodes: Iterable[NodeChange]) -> tuple[Bla
         found = set(graph.blast_radius(change.id))
         if change.kind == "cluster":
             found |= {f"service:{s}" for s in graph.services_on(change.name)}
+        elif change.kind == "environment" and change.id in graph.g:
+            found |= {v for _, v, d in graph.g.out_edges(change.id, data=True) if d["kind"] == "runs"}
         services = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "service"))
         routes = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "route"))
         out.append(Blast(change.id, services, routes))

@@ -106,8 +106,8 @@ def json_text(report: DiffReport) -> str:
 def _code(value: Any) -> str:
     if value is None:
         return "*(none)*"
-    if isinstance(value, list | dict):
-        value = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)  # true, 3, ["a", "b"]: as in JSON and YAML
     text = str(value).replace("|", "\\|").replace("`", "'")
     return f"`{text}`"
 

@@ -1,0 +1,208 @@
+"""mpc diff: graph, security, blast radius and output changes, rendered as markdown and JSON.
+
+Golden reports live in tests/diff_golden/<case>/ (regenerate with `pytest --update-golden`, then review).
+They compare the gitops backend's output only, so that they pin the report and its shape, not the
+evolving output of every other backend; one test below runs every installed backend.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, ROOT, run_mpc
+
+from mpc.diff import diff_texts, file_change
+from mpc.report import json_text, markdown
+
+GOLDEN = ROOT / "tests" / "diff_golden"
+BASE = GOLDEN / "base.yaml"
+CASES = sorted(p.parent.name for p in GOLDEN.glob("*/mesh.yaml"))
+ACME = EXAMPLES / "acme" / "mesh.yaml"
+
+
+def case_report(case: str, backends: tuple[str, ...] = ("gitops",)):  # type: ignore[no-untyped-def]
+    new = GOLDEN / case / "mesh.yaml"
+    return diff_texts(BASE.read_text(), new.read_text(), "base.yaml", f"{case}/mesh.yaml", backends)
+
+
+def check_golden(path: Path, text: str, update: bool) -> None:
+    if update:
+        path.write_text(text)
+        return
+    assert path.exists(), f"{path} is missing: run pytest --update-golden and review it"
+    assert text == path.read_text(), f"{path} differs: review, then pytest --update-golden"
+
+
+def test_the_cases_are_all_there() -> None:
+    assert CASES == [
+        "cluster-added",
+        "edge-added",
+        "image-bumped",
+        "route-public",
+        "service-added",
+        "service-removed",
+    ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_reports(case: str, update_golden: bool) -> None:
+    report = case_report(case)
+    check_golden(GOLDEN / case / "report.md", markdown(report), update_golden)
+    check_golden(GOLDEN / case / "report.json", json_text(report), update_golden)
+
+
+def test_service_added() -> None:
+    r = case_report("service-added")
+    changes = {(n.id, n.change) for n in r.nodes}
+    assert ("service:reviews", "added") in changes and ("route:/reviews", "added") in changes
+    calls = {(c.caller, c.callee) for c in r.security.calls_added}
+    assert calls == {("reviews", "catalog"), ("gateway:edge", "reviews")}
+    assert not r.security.calls_removed
+    codeowners = next(f for b in r.outputs for f in b.files if f.path == "gitops/CODEOWNERS")
+    assert "+/clusters/kustomize/base/reviews/ @shop/content" in codeowners.diff
+
+
+def test_service_removed() -> None:
+    r = case_report("service-removed")
+    assert ("service:payments", "removed") in {(n.id, n.change) for n in r.nodes}
+    assert {(c.caller, c.callee) for c in r.security.calls_removed} == {("cart", "payments")}
+    cart = next(n for n in r.nodes if n.id == "service:cart")
+    assert [(f.field, f.old, f.new) for f in cart.fields] == [
+        ("dependsOn", ["catalog", "payments"], ["catalog"])
+    ]
+    # The blast radius of a removed node is read in the old graph: who depended on it.
+    blast = next(b for b in r.blast if b.node == "service:payments")
+    assert blast.services == ("cart",) and blast.routes == ("/cart",)
+
+
+def test_image_bumped() -> None:
+    r = case_report("image-bumped")
+    [node] = r.nodes
+    assert node.id == "service:catalog"
+    fields = {f.field: (f.old, f.new) for f in node.fields}
+    assert fields["image"] == ("ghcr.io/shop/catalog:2.3.0", "ghcr.io/shop/catalog:2.4.0")
+    assert not r.security.changed and not r.edges
+    blast = next(b for b in r.blast if b.node == "service:catalog")
+    assert blast.services == ("cart",) and blast.routes == ("/cart", "/catalog")
+
+
+def test_edge_added_is_a_new_allowed_call() -> None:
+    r = case_report("edge-added")
+    assert [(e.source, e.target, e.kind, e.change) for e in r.edges] == [
+        ("service:catalog", "service:payments", "calls", "added")
+    ]
+    assert [(c.caller, c.callee) for c in r.security.calls_added] == [("catalog", "payments")]
+    assert "**new allowed call**: `catalog` → `payments`" in markdown(r)
+
+
+def test_route_made_public_is_auth_dropped() -> None:
+    r = case_report("route-public")
+    [auth] = r.security.auth
+    assert (auth.route, auth.service, auth.old, auth.new, auth.change) == (
+        "/cart",
+        "cart",
+        "shop-id",
+        None,
+        "dropped",
+    )
+    # The gateway could already call cart: no new allowed call, but the route lost its token check.
+    assert not r.security.calls_added
+    assert "**auth dropped**: route `/cart` → `cart` is now public (was `shop-id`)" in markdown(r)
+
+
+def test_cluster_added() -> None:
+    r = case_report("cluster-added")
+    assert ("cluster:gke-prod", "added") in {(n.id, n.change) for n in r.nodes}
+    added = [f.path for b in r.outputs for f in b.files if f.change == "added"]
+    assert added == ["gitops/flux/prod-gke-prod.yaml"]
+    blast = next(b for b in r.blast if b.node == "cluster:gke-prod")
+    assert blast.services == ("cart", "catalog", "payments")
+
+
+def test_no_change() -> None:
+    r = diff_texts(BASE.read_text(), BASE.read_text(), "a/mesh.yaml", "b/mesh.yaml")
+    assert not r.changed
+    assert "No changes" in markdown(r)
+    assert json.loads(json_text(r))["changed"] is False
+
+
+def test_a_renamed_file_is_not_an_output_change() -> None:
+    # Annotations name the file; both sides are rendered under the new name.
+    r = diff_texts(BASE.read_text(), BASE.read_text(), "old-name.yaml", "mesh.yaml", ("gitops",))
+    assert not r.outputs
+
+
+def test_secrets_are_never_shown() -> None:
+    secret = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  password: hunter2\n"
+    change = file_change("x/secret.yaml", None, secret)
+    assert change.redacted and change.diff == "" and change.additions == 6
+    r = diff_texts(ACME.read_text(), ACME.read_text().replace("key: password", "key: pw"), "a", "b")
+    auth = next(n for n in r.nodes if n.id == "service:auth")
+    assert [(f.field, f.new) for f in auth.fields] == [
+        ("secrets", ["DB_PASSWORD from secret data-credentials[pw]"])
+    ]
+
+
+def test_every_backend_reports_the_image_bump() -> None:
+    old = ACME.read_text()
+    r = diff_texts(old, old.replace("auth:1.4.2", "auth:1.5.0"), "mesh.yaml", "mesh.yaml")
+    files = {f.path: f for b in r.outputs for f in b.files}
+    if not any(b.backend != "gitops" for b in r.outputs):
+        pytest.skip("no backend that renders images is installed")
+    assert any("+" in f.diff and "auth:1.5.0" in f.diff for f in files.values())
+    # Per backend, and every changed file is attributed to the backend that wrote it.
+    assert all(b.backend != "other" for b in r.outputs)
+
+
+def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
+    new = GOLDEN / "edge-added" / "mesh.yaml"
+    md = run_mpc("diff", BASE, new, "--backend", "gitops")
+    assert md.code == 0 and md.out.startswith("## mpc diff:")
+    js = run_mpc("diff", BASE, new, "--format", "json", "--backend", "gitops")
+    assert js.code == 0 and json.loads(js.out)["format"] == "mpc-diff/v1"
+    assert run_mpc("diff", BASE, new, "--exit-code", "--backend", "gitops").code == 1
+    assert run_mpc("diff", BASE, BASE, "--exit-code", "--backend", "gitops").code == 0
+    usage = run_mpc("diff", BASE)
+    assert usage.code == 2 and "OLD and NEW" in usage.err
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.dev",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.dev",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(cwd),
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_base_reads_the_old_version_from_git(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "mesh").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    mesh = repo / "mesh" / "mesh.yaml"
+    git(repo, "commit", "-q", "--allow-empty", "-m", "empty")
+    mesh.write_text(BASE.read_text())
+    git(repo, "add", "mesh/mesh.yaml")
+    git(repo, "commit", "-q", "-m", "mesh")
+    mesh.write_text((GOLDEN / "route-public" / "mesh.yaml").read_text())
+
+    r = run_mpc("diff", "--base", "HEAD", mesh, "--format", "json", "--backend", "gitops")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["old"] == f"HEAD:{mesh}"
+    assert data["security"]["auth"] == [
+        {"route": "/cart", "service": "cart", "old": "shop-id", "new": None, "change": "dropped"}
+    ]
+    # Before the mesh existed: everything is new.
+    first = json.loads(
+        run_mpc("diff", "--base", "HEAD~1", mesh, "--format", "json", "--backend", "gitops").out
+    )
+    assert first["summary"]["nodes"]["service"] == {"added": 3, "removed": 0, "changed": 0}
+    bad = run_mpc("diff", "--base", "no-such-ref", mesh)
+    assert bad.code == 2 and "error[E101]" in bad.err and "no-such-ref" in bad.err
