@@ -150,7 +150,12 @@ def init(
     required=True,
     help="output folder (mpc owns the files it writes there, and only those)",
 )
-@click.option("--backend", "backends", multiple=True, help="render only this backend (repeat); default all")
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    help="render only this backend (repeat); default: the built-in ones and the plugins the mesh configures",
+)
 @click.option("--check", is_flag=True, help="compare with OUT instead of writing; exit 1 when stale")
 @click.option(
     "--validate",

@@ -69,12 +69,15 @@ class Rendered:
 
 
 def render(front: Front, backend_names: list[str] | None = None) -> Rendered:
-    """Run the selected backends (all by default) and link their overlay contributions."""
+    """Run the selected backends and link their overlay contributions.
+
+    By default: the built-in backends and the plugin backends the mesh configures under `extensions:`.
+    """
     from mpc.plugins import load_backends
 
     artifacts: list[Artifact] = []
     names: list[str] = []
-    for plugin, backend in load_backends(backend_names):
+    for plugin, backend in load_backends(backend_names, front.model.extensions):
         names.append(plugin.name)
         if plugin.builtin:
             produced = list(backend.render(front.model, front.graph))

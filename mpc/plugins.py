@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -62,8 +62,15 @@ def _load(plugin: Plugin) -> Any:
         raise PluginError(plugin.kind, plugin.name, plugin.distribution, exc) from exc
 
 
-def load_backends(names: list[str] | None = None) -> list[tuple[Plugin, Backend]]:
-    """The selected backends (all when `names` is empty), in a stable order: built-ins first."""
+def load_backends(
+    names: list[str] | None = None, configured: Iterable[str] = ()
+) -> list[tuple[Plugin, Backend]]:
+    """The selected backends, in a stable order: built-ins first.
+
+    When `names` is empty: the built-in backends and the plugin backends the mesh configures (a
+    top-level `extensions.<name>` block, passed as `configured`). Installing a plugin on one machine
+    must not change what an unchanged mesh compiles to.
+    """
     available = discover_backends()
     if names:
         unknown = [n for n in names if n not in available]
@@ -81,7 +88,9 @@ def load_backends(names: list[str] | None = None) -> list[tuple[Plugin, Backend]
             )
         chosen = [available[n] for n in dict.fromkeys(names)]
     else:
-        chosen = sorted(available.values(), key=lambda p: (not p.builtin, p.name))
+        wanted = set(configured)
+        selected = (p for p in available.values() if p.builtin or p.name in wanted)
+        chosen = sorted(selected, key=lambda p: (not p.builtin, p.name))
     return [(plugin, load_backend(plugin)) for plugin in chosen]
 
 

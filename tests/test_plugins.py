@@ -147,6 +147,20 @@ def test_example_plugin_mesh_builds_with_its_backend_to_golden(tmp_path: Path, u
         check_golden((out / "compose" / name).read_text(encoding="utf-8"), f"compose/{name}", update_golden)
 
 
+@pytest.mark.slow
+@needs_compose
+def test_an_installed_plugin_runs_only_for_meshes_that_configure_it(tmp_path: Path) -> None:
+    from mpc.pipeline import render
+
+    configured = render(front_file(PLUGIN_MESH, "mesh.yaml"))
+    assert "compose" in configured.backends
+    assert any(a.path == "compose/docker-compose.yaml" for a in configured.artifacts)
+    # Same machine, a mesh without `extensions: {compose: ...}`: its output does not change.
+    plain = render(front_file(ROOT / "examples" / "local-api-gateway" / "mesh.yaml", "mesh.yaml"))
+    assert "compose" not in plain.backends
+    assert not any(a.path.startswith("compose/") for a in plain.artifacts)
+
+
 def _load_yaml(path: Path) -> Any:
     from ruamel.yaml import YAML
 
