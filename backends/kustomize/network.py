@@ -33,7 +33,6 @@ PUBLIC = {
     "cidr": "0.0.0.0/0",
     "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
 }
-JWKS_PORT = 443
 EGRESS_ONLY = ("Egress",)  # these add egress only; the default deny keeps ingress closed
 
 
@@ -181,32 +180,12 @@ def service_policy(model: Model, graph: MeshGraph, env: Environment, svc: Servic
     return _policy(meta, k8s.selector(svc.name), ingress, egress)
 
 
-def gateway_policy(model: Model, graph: MeshGraph, env: Environment) -> dict[str, Any]:
-    """The master proxy: open on its listener port, and allowed to reach exactly the routed services."""
-    gw = model.gateway
-    present = {s.name: s for s in model.services_in(env.name)}
-    ingress = [{"ports": [_port(gw.port)]}]
-    egress: list[dict[str, Any]] = []
-    for name in sorted({r.service for r in gw.routes}):
-        if name in present and _main_port(present[name]):
-            egress.append({"to": [_pods(name)], "ports": _main_port(present[name])})
-    if any(r.auth is not None for r in gw.routes):
-        # Envoy fetches each issuer's JWKS over HTTPS.
-        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(JWKS_PORT)]})
-    if env.federated and egress:
-        egress.append({"ports": [_port(EAST_WEST_PORT)]})
-    meta = k8s.metadata(
-        model,
-        gw.name,
-        gw.source,
-        labels_=k8s.labels(model, gw.name, k8s.GATEWAY_COMPONENT),
-        annotations_=wave(WAVE_POLICY),
-    )
-    return _policy(meta, k8s.selector(gw.name), ingress, egress)
-
-
 def policies(model: Model, graph: MeshGraph, env: Environment) -> list[dict[str, Any]]:
+    """The namespace-wide policies, then one per service placed in the environment.
+
+    The master proxy's own policy comes with its Deployment from the envoy backend; the policies here
+    admit it (podSelector = its selector) into exactly the services its routes name.
+    """
     out = namespace_policies(model, env)
-    out.append(gateway_policy(model, graph, env))
     out.extend(service_policy(model, graph, env, svc) for svc in model.services_in(env.name))
     return out

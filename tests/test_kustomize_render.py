@@ -1,0 +1,389 @@
+"""Every example's overlays through the real tools: kubectl kustomize, kubernetes-validate, checkov.
+
+Also interprets the rendered NetworkPolicies (Kubernetes semantics, below) to prove they allow exactly
+the graph's edges, and runs the backend's own `validate` hook on good and broken trees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from conftest import example_meshes
+from ruamel.yaml import YAML
+
+from mpc import k8s
+from mpc.artifact import Artifact
+from mpc.emit import to_files
+from mpc.pipeline import Front, front_file, render
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = example_meshes()
+KUBERNETES = "1.31"
+# "kustomize" alone, and every installed backend: the overlay is then the cluster's whole desired state.
+BACKEND_SETS: dict[str, list[str] | None] = {"kustomize": ["kustomize"], "all": None}
+CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+
+
+@dataclass
+class Rendered:
+    front: Front
+    root: Path
+    artifacts: list[Artifact]
+    overlays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # overlay path -> objects
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+def kubectl_path() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.skip("kubectl is not installed")
+    return path
+
+
+def kustomize(folder: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": "/nonexistent"}
+    return subprocess.run(
+        [kubectl_path(), "kustomize", str(folder)], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def write(files: Mapping[str, bytes], root: Path) -> None:
+    for rel, data in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def build(mesh: Path, backends: list[str] | None, root: Path) -> Rendered:
+    front = front_file(mesh, "mesh.yaml")
+    artifacts = render(front, backends).artifacts
+    write(to_files(artifacts), root)
+    out = Rendered(front, root, artifacts)
+    for overlay in front.model.overlays:
+        result = kustomize(root / overlay.path)
+        assert result.returncode == 0, f"{overlay.path}: {result.stderr}"
+        out.texts[overlay.path] = result.stdout
+        out.overlays[overlay.path] = [
+            d for d in YAML(typ="safe", pure=True).load_all(result.stdout) if isinstance(d, dict)
+        ]
+    return out
+
+
+CASES = [(mesh, name) for mesh in EXAMPLES for name in BACKEND_SETS]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{m.parent.name}-{n}" for m, n in CASES])
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    mesh, name = request.param
+    return build(mesh, BACKEND_SETS[name], tmp_path_factory.mktemp(f"{mesh.parent.name}-{name}"))
+
+
+# --- validity ---------------------------------------------------------------------------------------
+
+
+def crd_schemas(objects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for obj in objects:
+        if obj["kind"] == "CustomResourceDefinition":
+            for version in obj["spec"]["versions"]:
+                key = (f"{obj['spec']['group']}/{version['name']}", obj["spec"]["names"]["kind"])
+                out[key] = version["schema"]["openAPIV3Schema"]
+    return out
+
+
+def test_every_object_passes_strict_validation(rendered: Rendered) -> None:
+    checked: set[str] = set()
+    custom = 0
+    problems: list[str] = []
+    for path, objects in rendered.overlays.items():
+        schemas = crd_schemas(objects)
+        for obj in objects:
+            name = f"{path}: {obj['kind']}/{obj['metadata']['name']}"
+            schema = schemas.get((obj["apiVersion"], obj["kind"]))
+            if schema is not None:
+                custom += 1
+                problems.extend(
+                    f"{name}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(obj)
+                )
+                continue
+            try:
+                kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                problems.append(f"{name}: {'.'.join(map(str, err.path))}: {err.message}")
+            except kubernetes_validate.SchemaNotFoundError:
+                # Not a Kubernetes kind: prometheus-operator and Istio objects, validated by their owners.
+                assert obj["apiVersion"].split("/")[0].endswith(("coreos.com", "istio.io")), name
+            else:
+                checked.add(obj["kind"])
+    assert problems == []
+    assert {"Namespace", "ServiceAccount", "Service", "Deployment", "NetworkPolicy"} <= checked
+    assert custom == sum(len(cr.instances) for cr in rendered.front.model.custom_resources) * len(
+        rendered.overlays
+    )
+
+
+def test_each_overlay_is_the_environments_desired_state(rendered: Rendered) -> None:
+    model = rendered.front.model
+    for overlay in model.overlays:
+        objects = rendered.overlays[overlay.path]
+        workloads = {
+            o["metadata"]["name"]
+            for o in objects
+            if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["namespace"] == overlay.namespace
+        }
+        expected = {s.name for s in model.services_in(overlay.environment)}
+        assert expected <= workloads
+        assert workloads - expected <= {model.gateway.name}
+        for obj in objects:
+            namespace = obj["metadata"].get("namespace")
+            if obj["kind"] in CLUSTER_SCOPED:
+                assert namespace is None, obj["metadata"]["name"]
+            else:
+                assert namespace in (overlay.namespace, "istio-system"), (
+                    obj["kind"],
+                    obj["metadata"]["name"],
+                )
+        for svc in model.services_in(overlay.environment):
+            workload = next(
+                o
+                for o in objects
+                if o["kind"] == svc.archetype.workload and o["metadata"]["name"] == svc.name
+            )
+            placement = svc.placements[overlay.environment]
+            (container,) = [
+                c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == svc.name
+            ]
+            assert container["resources"]["requests"]["cpu"] == str(placement.resources.cpu)
+            if svc.autoscale is None:
+                assert workload["spec"]["replicas"] == placement.replicas
+            pdbs = [
+                o for o in objects if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"] == svc.name
+            ]
+            floor = svc.autoscale.min if svc.autoscale else placement.replicas
+            assert len(pdbs) == (1 if floor > 1 else 0), svc.name
+
+
+# --- checkov ----------------------------------------------------------------------------------------
+
+
+def checkov_path() -> str:
+    path = os.environ.get("MPC_CHECKOV") or shutil.which("checkov")
+    if not path:
+        pytest.skip("checkov is not installed (set MPC_CHECKOV to its path; `make pytest` does)")
+    return path
+
+
+@pytest.mark.parametrize("mesh", EXAMPLES, ids=lambda p: p.parent.name)
+def test_checkov_finds_nothing_in_the_rendered_overlays(mesh: Path, tmp_path: Path) -> None:
+    checkov = checkov_path()
+    rendered = build(mesh, None, tmp_path / "out")
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    files = []
+    for path, text in rendered.texts.items():
+        target = scan / (path.replace("/", "_") + ".yaml")
+        target.write_text(text)
+        files.append(str(target))
+    result = subprocess.run(
+        [
+            checkov,
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "-o",
+            "json",
+            *(f for p in files for f in ("-f", p)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed = [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for r in reports
+        for c in r["results"]["failed_checks"]
+    ]
+    assert failed == []
+    assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
+    assert sum(r["summary"]["passed"] for r in reports) > 100
+    for r in reports:
+        for skipped in r["results"]["skipped_checks"]:
+            reason = skipped["check_result"].get("suppress_comment", "")
+            assert reason and reason != "No comment provided", skipped["check_id"]
+
+
+# --- NetworkPolicy semantics --------------------------------------------------------------------------
+
+PUBLIC_IP = "203.0.113.10"  # any address outside the private ranges
+NAME_KEY = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    namespace: str | None  # None: outside the cluster
+    labels: Mapping[str, str]
+    ip: str
+    ports: tuple[tuple[int, str], ...] = ()
+
+
+def _matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    if selector is None:
+        return True
+    assert set(selector) <= {"matchLabels"}, "the policies use matchLabels only"
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _peer(peer: Mapping[str, Any], ep: Endpoint, policy_ns: str) -> bool:
+    if "ipBlock" in peer:
+        ip = ipaddress.ip_address(ep.ip)
+        block = peer["ipBlock"]
+        return ip in ipaddress.ip_network(block["cidr"]) and not any(
+            ip in ipaddress.ip_network(e) for e in block.get("except", [])
+        )
+    if ep.namespace is None:
+        return False
+    if "namespaceSelector" in peer:
+        ns_ok = _matches(peer["namespaceSelector"], {NAME_KEY: ep.namespace})
+    else:
+        ns_ok = ep.namespace == policy_ns
+    return ns_ok and _matches(peer.get("podSelector"), ep.labels)
+
+
+def _port(rule: Mapping[str, Any], port: int, protocol: str) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(p.get("protocol", "TCP") == protocol and p.get("port") == port for p in ports)
+
+
+class Policies:
+    """Kubernetes NetworkPolicy semantics: isolated per direction once any policy selects a pod."""
+
+    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
+        self.items = [o for o in objects if o["kind"] == "NetworkPolicy"]
+
+    def _allowed(self, subject: Endpoint, other: Endpoint, port: int, proto: str, direction: str) -> bool:
+        kind, key, peers = ("Ingress", "ingress", "from") if direction == "in" else ("Egress", "egress", "to")
+        selecting = [
+            p
+            for p in self.items
+            if p["metadata"]["namespace"] == subject.namespace
+            and _matches(p["spec"]["podSelector"], subject.labels)
+            and kind in p["spec"]["policyTypes"]
+        ]
+        if not selecting:
+            return True
+        return any(
+            _port(rule, port, proto)
+            and (peers not in rule or any(_peer(x, other, p["metadata"]["namespace"]) for x in rule[peers]))
+            for p in selecting
+            for rule in p["spec"].get(key, [])
+        )
+
+    def ingress(self, dst: Endpoint, src: Endpoint) -> bool:
+        return any(self._allowed(dst, src, port, proto, "in") for port, proto in dst.ports)
+
+    def egress(self, src: Endpoint, dst: Endpoint, ports: Sequence[tuple[int, str]] | None = None) -> bool:
+        return any(self._allowed(src, dst, port, proto, "out") for port, proto in (ports or dst.ports))
+
+
+def pods(objects: Sequence[Mapping[str, Any]], namespace: str, gateway: str) -> dict[str, Endpoint]:
+    out: dict[str, Endpoint] = {}
+    for i, obj in enumerate(o for o in objects if o["kind"] in ("Deployment", "StatefulSet")):
+        if obj["metadata"]["namespace"] != namespace:
+            continue
+        template = obj["spec"]["template"]
+        ports = tuple(
+            (p["containerPort"], p.get("protocol", "TCP"))
+            for c in template["spec"]["containers"]
+            for p in c.get("ports", [])
+        )
+        name = obj["metadata"]["name"]
+        out[name] = Endpoint(name, namespace, template["metadata"]["labels"], f"10.8.0.{i + 1}", ports)
+    # With the kustomize backend alone the master proxy is not rendered: stand in for its pods.
+    out.setdefault(gateway, Endpoint(gateway, namespace, k8s.selector(gateway), "10.8.1.1", ()))
+    return out
+
+
+def test_network_policies_allow_exactly_the_graph_edges(rendered: Rendered) -> None:
+    model, graph = rendered.front.model, rendered.front.graph
+    gw = model.gateway.name
+    for overlay in model.overlays:
+        objects = rendered.overlays[overlay.path]
+        policies = Policies(objects)
+        endpoints = pods(objects, overlay.namespace, gw)
+        present = {s.name: s for s in model.services_in(overlay.environment)}
+        expected: set[tuple[str, str]] = set()
+        for caller, callee in graph.allowed_calls():
+            caller = gw if caller == f"gateway:{gw}" else caller
+            if caller in endpoints and callee in present and present[callee].port is not None:
+                expected.add((caller, callee))
+        # Replicas of a stateful or clustered service reach each other (replication, distribution).
+        expected |= {(s.name, s.name) for s in present.values() if s.headless or s.peer_port is not None}
+
+        admitted = {
+            (a, b) for a in endpoints for b in present if policies.ingress(endpoints[b], endpoints[a])
+        }
+        assert admitted == expected, overlay.path
+        leaving = {(a, b) for a in present for b in endpoints if policies.egress(endpoints[a], endpoints[b])}
+        assert leaving == {(a, b) for a, b in expected if a in present}, overlay.path
+        if any(o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == gw for o in objects):
+            from_gateway = {b for b in endpoints if policies.egress(endpoints[gw], endpoints[b])}
+            assert from_gateway == {b for a, b in expected if a == gw}, overlay.path
+
+        outside = Endpoint("internet", None, {}, PUBLIC_IP)
+        dns = Endpoint("dns", "kube-system", {"k8s-app": "kube-dns"}, "10.9.0.10", ((53, "UDP"), (53, "TCP")))
+        for name, svc in present.items():
+            assert policies.egress(endpoints[name], dns), name
+            external_ports = {model.external[e].port for e in svc.external}
+            for port in external_ports | {443, 80, 5432}:
+                reaches = policies.egress(endpoints[name], outside, [(port, "TCP")])
+                assert reaches == (port in external_ports), (name, port)
+            # No other pod in the cluster (another namespace) gets in.
+            stranger = Endpoint("stranger", "elsewhere", endpoints[name].labels, "10.7.0.1")
+            assert not policies.ingress(endpoints[name], stranger), name
+
+
+# --- the backend's validate hook ------------------------------------------------------------------------
+
+
+def test_validate_hook_passes_a_good_tree_and_reports_broken_ones(tmp_path: Path) -> None:
+    kubectl_path()
+    from mpc.backends.kustomize import backend
+
+    mesh = next(p for p in EXAMPLES if p.parent.name == "acme")
+    front = front_file(mesh, "mesh.yaml")
+    artifacts = render(front, ["kustomize"]).artifacts
+    files = to_files(artifacts)
+    write(files, tmp_path / "good")
+    assert backend.validate(tmp_path / "good", artifacts) == []
+
+    # An unknown field in a base: kubernetes-validate (strict) rejects it in every overlay that uses it.
+    bad = dict(files)
+    bad["kustomize/base/auth/serviceaccount.yaml"] += b"automountToken: true\n"
+    write(bad, tmp_path / "bad")
+    found = backend.validate(tmp_path / "bad", artifacts)
+    assert {d.location.file for d in found} == {o.path for o in front.model.overlays}
+    assert all(d.code == "E502" and "ServiceAccount/auth" in d.message for d in found)
+
+    # A missing file: kubectl kustomize itself fails.
+    broken = tmp_path / "broken"
+    write(files, broken)
+    (broken / "kustomize/base/brain/hpa.yaml").unlink()
+    found = backend.validate(broken, artifacts)
+    assert len(found) == len(front.model.overlays)
+    assert all(d.code == "E502" and "kubectl kustomize failed" in d.message for d in found)
