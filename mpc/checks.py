@@ -56,33 +56,35 @@ def _name_problem(name: str) -> str | None:
 
 
 def _suggest_label(name: str) -> str:
-    fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    # CamelCase words become separate words: LocalAPIGateway -> local-api-gateway.
+    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name)
+    fixed = re.sub(r"[^a-z0-9-]+", "-", split.lower()).strip("-")
     fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME].rstrip("-")
     return f"try {fixed!r}" if fixed and fixed != name else ""
 
 
 def check_names(c: Context) -> Iterable[Diagnostic]:
     m = c.mesh
-    named: list[tuple[str, tuple[str | int, ...], bool]] = [
-        (m.metadata.name, ("metadata", "name"), False),
-        (m.gateway.name, ("gateway", "name"), False),
+    named: list[tuple[str, str, tuple[str | int, ...], bool]] = [
+        ("mesh", m.metadata.name, ("metadata", "name"), False),
+        ("gateway", m.gateway.name, ("gateway", "name"), False),
     ]
-    for section, table in (
-        ("services", m.services),
-        ("external", m.external),
-        ("clusters", m.clusters),
-        ("environments", m.environments),
+    for what, section, table in (
+        ("service", "services", m.services),
+        ("external entry", "external", m.external),
+        ("cluster", "clusters", m.clusters),
+        ("environment", "environments", m.environments),
     ):
-        named.extend((name, (section, name), True) for name in table)
+        named.extend((what, name, (section, name), True) for name in table)
     if m.auth:
-        named.extend((name, ("auth", "issuers", name), True) for name in m.auth.issuers)
+        named.extend(("issuer", name, ("auth", "issuers", name), True) for name in m.auth.issuers)
     for cname, cluster in m.clusters.items():
-        named.extend((p, ("clusters", cname, "nodePools", p), True) for p in cluster.node_pools)
-    for name, path, is_key in named:
+        named.extend(("node pool", p, ("clusters", cname, "nodePools", p), True) for p in cluster.node_pools)
+    for what, name, path, is_key in named:
         problem = _name_problem(name)
         if problem:
             yield Diagnostic(
-                "E308", f"name {name!r} {problem}", c.at(*path, key=is_key), _suggest_label(name)
+                "E308", f"{what} name {name!r} {problem}", c.at(*path, key=is_key), _suggest_label(name)
             )
     for i, cr in enumerate(m.custom_resources):
         for j, inst in enumerate(cr.instances):
@@ -118,12 +120,13 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
     namespaces: list[tuple[str, tuple[str | int, ...], str]] = []
     if m.defaults.namespace is not None:
         namespaces.append((m.defaults.namespace, ("defaults", "namespace"), ""))
+    base_ok = m.defaults.namespace is None or NAMESPACE.match(m.defaults.namespace)
     for env_name, env in c.model.environments.items():
         if env.implicit:
             continue
         if m.environments[env_name].namespace is not None:
             namespaces.append((env.namespace, ("environments", env_name, "namespace"), ""))
-        else:
+        elif base_ok:  # a bad defaults.namespace is reported once, not again in every environment
             namespaces.append(
                 (env.namespace, ("environments", env_name), f"set environments.{env_name}.namespace")
             )
@@ -280,11 +283,14 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
     if m.governance:
         for env_key in m.governance.min_replicas:
             if env_key not in c.model.environments:
+                hint = did_you_mean(env_key, list(c.model.environments))
+                if not m.environments:
+                    hint = f"the mesh declares no environments (its one is 'default'); declare {env_key!r}"
                 yield Diagnostic(
                     "E301",
                     f"governance.minReplicas: no environment named {env_key!r}",
                     c.at("governance", "minReplicas", env_key, key=True),
-                    did_you_mean(env_key, list(c.model.environments)),
+                    hint,
                 )
         for i, name in enumerate(m.governance.protected):
             if name not in m.services and name not in m.external:
@@ -414,8 +420,9 @@ def check_archetypes(c: Context) -> Iterable[Diagnostic]:
         if arch.stateful and raw.storage is None:
             yield Diagnostic(
                 "E311",
-                f"services.{name}: archetype {arch.name!r} needs storage (e.g. storage: 20Gi)",
+                f"services.{name}: archetype {arch.name!r} needs storage",
                 c.at("services", name, key=True),
+                "the size of each member's volume, e.g. storage: 20Gi",
             )
         if not arch.stateful and raw.storage is not None:
             yield Diagnostic(
@@ -514,6 +521,8 @@ def check_custom_resources(c: Context) -> Iterable[Diagnostic]:
                 "E303",
                 f"customResources[{i}]: {cr.kind}.{cr.group} is declared twice",
                 c.at("customResources", i),
+                "merge the two entries; a kind is defined once per group",
+                notes=((c.at("customResources", seen[key]), "first declared here"),),
             )
         seen[key] = i
         if not cr.instances:

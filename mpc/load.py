@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mpc.compose import compose_fast
 from mpc.diagnostics import Diagnostic, Location, MpcError
 
 PathKey = tuple[str | int, ...]
@@ -27,6 +28,13 @@ MAX_ALIAS_EXPANSION = 10_000
 _STD = "tag:yaml.org,2002:"
 # The scalar tags plain data needs. `!!binary`, `!!python/...` and friends are refused.
 _SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "null", "timestamp"})
+_KEY_WORDS = {
+    _STD + "int": "a number",
+    _STD + "float": "a number",
+    _STD + "bool": "true/false",
+    _STD + "null": "null",
+    _STD + "timestamp": "a date",
+}
 _NO_TAGS = "remove the tag; mesh.yaml is plain data"
 _TRUE = frozenset({"true", "yes", "on", "y"})  # YAML 1.1 spellings too, for a `%YAML 1.1` file
 
@@ -140,13 +148,16 @@ class _Builder:
                 else:
                     merged.append(value_node)
                 continue
-            if not isinstance(key_node, ScalarNode) or key_tag != _STD + "str":
-                shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
+            if not isinstance(key_node, ScalarNode):
+                self.error("E108", key_node, "a list or mapping cannot be a key", "keys are plain names")
+                continue
+            if key_tag != _STD + "str":
+                shown = str(key_node.value)
                 self.error(
                     "E108",
                     key_node,
-                    f"mapping key {shown!r} is not a string",
-                    'quote the key, e.g. "1": ...',
+                    f"mapping key {shown} is read as {_KEY_WORDS.get(key_tag, 'a non-string')}, not a string",
+                    f'quote the key: "{shown}": ...',
                 )
                 continue
             key = str(key_node.value)
@@ -171,7 +182,12 @@ class _Builder:
             out[key] = self.build(value_node, (*path, key), via_alias)
         for source in merged:
             if not isinstance(source, MappingNode):
-                self.error("E103", source, "a merge key (<<) must name a mapping")
+                self.error(
+                    "E103",
+                    source,
+                    "a merge key (<<) must name a mapping",
+                    "write <<: *anchor where the anchor is a mapping, or write the keys out",
+                )
                 continue
             for key, value in self.mapping(source, path, True).items():
                 out.setdefault(key, value)
@@ -272,17 +288,12 @@ def load_text(text: str, file: str) -> Document:
     doc = Document(file=file, data=None, text=text)
     yaml = YAML(typ="safe", pure=True)
     try:
-        node = yaml.compose(text)
+        fast = compose_fast(text)  # libyaml when installed; None: ruamel composes (and words any error)
+        node = fast[0] if fast is not None else yaml.compose(text)
     except RecursionError:
         raise MpcError([_too_deep(Location(file, 1, 1))]) from None
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        code = "E107" if "single document" in str(exc) or "expected <document start>" in str(exc) else "E103"
-        if code == "E107":
-            problem = "more than one YAML document; mesh.yaml holds exactly one"
-        raise MpcError([Diagnostic(code, problem, Location(file, line, col))]) from None
+        raise MpcError([_syntax(exc, file)]) from None
     except YAMLError as exc:
         raise MpcError([Diagnostic("E103", str(exc).strip(), Location(file, 1, 1))]) from None
     if node is None:
@@ -353,10 +364,44 @@ def load_file(path: str | Path, display: str | None = None) -> Document:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise MpcError(
-            [Diagnostic("E101", f"the file is not UTF-8 text (byte {exc.start})", Location(name, 1, 1))]
+            [
+                Diagnostic(
+                    "E101",
+                    f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                    Location(name, line, col),
+                    "save it as UTF-8",
+                )
+            ]
         ) from None
     return load_text(text.removeprefix("\ufeff"), name)
+
+
+def _syntax(exc: Any, file: str) -> Diagnostic:
+    """A parser error, at the problem, with where the construct it was reading began as a note."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = str(exc.problem or exc.context or "invalid YAML")
+    text = str(exc)
+    if "single document" in text or "expected <document start>" in text:
+        return Diagnostic(
+            "E107",
+            "more than one YAML document; mesh.yaml holds exactly one",
+            Location(file, line, col),
+            "remove the `---` and what follows, or split it into its own file",
+        )
+    notes: tuple[tuple[Location, str], ...] = ()
+    ctx = exc.context_mark
+    if exc.context and ctx is not None and (ctx.line, ctx.column) != (line - 1, col - 1):
+        notes = ((Location(file, ctx.line + 1, ctx.column + 1), str(exc.context)),)
+    hint = ""
+    if "\\t" in problem:
+        hint = "indent with spaces; YAML does not allow tabs there"
+    elif "could not find expected ':'" in problem or "mapping values are not allowed" in problem:
+        hint = "check the indentation, and that each key is followed by ': '"
+    return Diagnostic("E103", problem, Location(file, line, col), hint, notes=notes)
 
 
 def _too_large(file: str) -> Diagnostic:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import types
 import typing
 from typing import Any
@@ -56,8 +58,12 @@ def _short(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) <= 40:
+        return text
+    return text[:36] + "..." + text[-1] if isinstance(value, str) else text[:37] + "..."
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -135,19 +141,22 @@ def _keys_of(models: list[type[BaseModel]]) -> list[str]:
     return sorted(keys)
 
 
-def _doc_path(doc: Document, loc: tuple[Any, ...]) -> PathKey:
-    """pydantic's loc with the non-document parts (union tags, validator names) removed."""
+def _doc_path(doc: Document, loc: tuple[Any, ...], kind: str) -> PathKey:
+    """pydantic's loc with the non-document parts (union members, validator names) removed.
+
+    The last part is kept when it is a key the document lacks (a missing key) or has (an unknown one).
+    """
     path: list[str | int] = []
     for i, part in enumerate(loc):
         candidate = (*path, part)
-        if doc.has(candidate) or i == len(loc) - 1:
+        if doc.has(candidate) or (i == len(loc) - 1 and kind == "missing"):
             path.append(part)
     return tuple(path)
 
 
 def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     kind: str = err["type"]
-    path = _doc_path(doc, tuple(err["loc"]))
+    path = _doc_path(doc, tuple(err["loc"]), kind)
     ctx = err.get("ctx") or {}
     value = err.get("input")
     where = dotted(path)
@@ -159,7 +168,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
             "E201",
             f"unknown key {key!r} in {dotted(parent)}",
             doc.location(path, key=True),
-            did_you_mean(key, known) if known else "this section takes no keys of its own",
+            _unknown_hint(parent, key, known),
         )
     if kind in ("missing", "union_tag_not_found"):
         key = str(ctx.get("discriminator", "")).strip("'") if kind == "union_tag_not_found" else str(path[-1])
@@ -174,6 +183,9 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
         expected = str(ctx.get("expected", ctx.get("expected_tags", "")))
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
         hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
+        hint = _CHOICE_HINTS.get(
+            (str(path[0]), str(path[-1]), str(value)), hint if hint.startswith("did") else ""
+        )
         if kind == "union_tag_invalid":
             path = (*path, str(ctx.get("discriminator", "")).strip("'"))
             where = dotted(path)
@@ -185,11 +197,15 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
             hint,
         )
     if kind in _TYPE_WORDS:
+        written = _source_text(doc, path)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        got = written if number and written else _short(value)
         return Diagnostic(
             "E203",
-            f"{where}: expected {_expected(path, kind)}, got {_short(value)}",
-            doc.location(path),
-            _type_hint(kind, value),
+            f"{where}: expected {_expected(path, kind)}, got {got}",
+            # An empty value has no position of its own worth showing: point at its key.
+            doc.location(path, key=value is None),
+            _type_hint(kind, value, written),
         )
     if kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
@@ -207,7 +223,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     if kind in bounds:
         word, key = bounds[kind]
         return Diagnostic(
-            "E204", f"{where}: must be {word} {ctx.get(key)}, got {_short(value)}", doc.location(path)
+            "E204", f"{where}: must be {word} {_short(ctx.get(key))}, got {_short(value)}", doc.location(path)
         )
     if kind == "too_short":
         least = ctx.get("min_length")
@@ -219,7 +235,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     if kind == "string_too_long":
         return Diagnostic(
             "E204",
-            f"{where}: longer than {ctx.get('max_length')} characters",
+            f"{where}: {_short(value)} is longer than {ctx.get('max_length')} characters",
             doc.location(path),
         )
     return Diagnostic("E204", f"{where}: {err['msg']}", doc.location(path))
@@ -235,16 +251,38 @@ def _expected(path: PathKey, kind: str) -> str:
     return _TYPE_WORDS[kind]
 
 
-def _type_hint(kind: str, value: Any) -> str:
+def _type_hint(kind: str, value: Any, written: str) -> str:
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f'quote it: "{value}" (YAML reads it as a number)'
+        return f'quote it: "{written or value}" (YAML reads it as a number)'
     if kind == "string_type" and isinstance(value, bool):
-        return "quote it (YAML reads yes/no/true/false as booleans)"
+        return f'quote it: "{written or value}" (YAML reads it as true/false)'
     if kind in ("dict_type", "model_type", "model_attributes_type") and value is None:
         return "give it a value, or remove the key"
-    if kind == "list_type" and isinstance(value, (str, int, float)):
-        return f"write a list: [{value}]"
+    if kind == "list_type" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return f"write a list: [{json.dumps(value)}]"
     return ""
+
+
+def _source_text(doc: Document, path: PathKey) -> str:
+    """The scalar as written in the file (1.30, not the float 1.3), for hints that quote it."""
+    if not doc.has(path):
+        return ""
+    line, col = doc.value_pos[path]
+    lines = doc.text.splitlines()
+    if line > len(lines):
+        return ""
+    match = re.match(r"[^,\]}#\s]+", lines[line - 1][col - 1 :])
+    return match.group(0) if match else ""
+
+
+# Choices people reach for that mean something else here.
+_CHOICE_HINTS = {
+    ("services", "protocol", "https"): "a service speaks plain http: Istio adds mTLS between services, "
+    "and the master proxy terminates TLS (gateway.tls)",
+    ("external", "protocol", "https"): "an HTTPS endpoint is protocol: tls (TLS to port 443)",
+    ("clusters", "provider", "aws"): "clusters run on gke or digitalocean",
+    ("gitops", "engine", "argo"): "did you mean 'argocd'?",
+}
 
 
 def _unit_hint(value: Any) -> str:
@@ -254,6 +292,9 @@ def _unit_hint(value: Any) -> str:
 
 
 _MISSING_HINTS = {
+    "origins": 'the allowed origins, e.g. origins: ["https://app.example.com"]',
+    "repo": "the Git repository mpc's output is committed to, e.g. repo: https://github.com/acme/gitops.git",
+    "secret": "the name of an existing Kubernetes TLS Secret; certificates never go in mesh.yaml",
     "apiVersion": "mesh.yaml starts with apiVersion: masterproxy.dev/v1alpha1 and kind: Mesh",
     "kind": "add kind: Mesh",
     "image": "name the image with a pinned tag, e.g. image: ghcr.io/acme/auth:1.4.2",
@@ -328,6 +369,12 @@ def _secret_literals(doc: Document) -> list[Diagnostic]:
                         )
                     )
     return found
+
+
+def _unknown_hint(parent: PathKey, key: str, known: list[str]) -> str:
+    if parent == ("gateway", "tls"):
+        return "tls names a Kubernetes TLS Secret (tls: {secret: NAME}); key material never goes in mesh.yaml"
+    return did_you_mean(key, known) if known else "this section takes no keys of its own"
 
 
 def _merge_typos(problems: list[Diagnostic]) -> list[Diagnostic]:
