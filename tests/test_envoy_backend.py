@@ -301,6 +301,8 @@ def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: P
     assert run_mpc("build", mesh, "-o", out, "--backend", "envoy", "-q").code == 0
     folders = sorted((out / "kustomize" / "gateway").iterdir())
     assert folders
+    rendered = tmp_path / "rendered"
+    rendered.mkdir()
     for folder in folders:
         proc = subprocess.run(
             [kubectl, "kustomize", str(folder)],
@@ -323,29 +325,21 @@ def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: P
         ]
         for doc in docs:
             kubernetes_validate.validate(doc, "1.31", strict=True)
-        rendered = tmp_path / f"{folder.name}.yaml"
-        rendered.write_text(proc.stdout)
-        checkov = _checkov()
-        if checkov is None:
-            pytest.skip("checkov is not installed (set MPC_CHECKOV or put checkov on PATH)")
-        scan = subprocess.run(
-            [
-                checkov,
-                "-f",
-                str(rendered),
-                "--framework",
-                "kubernetes",
-                "--skip-download",
-                "-o",
-                "json",
-                "--quiet",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        report = json.loads(scan.stdout)
-        failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
-        assert failed == [], failed
-        assert report["summary"]["passed"] > 50
+        (rendered / f"{folder.name}.yaml").write_text(proc.stdout)
+    checkov = _checkov()
+    if checkov is None:
+        pytest.skip("checkov is not installed (set MPC_CHECKOV or put checkov on PATH)")
+    # One scan of every environment's rendered objects (checkov's start-up dominates its run time).
+    scan = subprocess.run(
+        [checkov, "-d", str(rendered), "--framework", "kubernetes", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(scan.stdout)
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    assert failed == [], failed
+    assert report["summary"]["passed"] >= 80 * len(folders)
+    # The one skip is the image digest, declared with its reason on the Deployment itself.
+    assert {c["check_id"] for c in report["results"]["skipped_checks"]} == {"CKV_K8S_43"}

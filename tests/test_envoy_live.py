@@ -409,3 +409,96 @@ def test_mpc_dev_runs_envoy_and_the_rate_limit_answers_429(live: Live, tmp_path:
     with pytest.raises(OSError):  # its Envoy is gone too
         request(admin_port, "/ready")
     assert f"live-gateway on http://127.0.0.1:{port}" in log.read_text()
+
+
+def _self_signed(directory: Path, host: str) -> None:
+    """tls.crt and tls.key, as a Kubernetes TLS secret mounts them."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (directory / "tls.key").write_bytes(key_pem)
+
+
+def test_cluster_bootstrap_serves_tls_from_the_sds_file_and_health_on_its_own_port(tmp_path: Path) -> None:
+    """The in-cluster bootstrap of acme (TLS, health listener), with the pod's paths and ports moved here."""
+    import dataclasses
+    import ssl
+
+    from conftest import ROOT
+    from mpc.backends.envoy.bootstrap import ListenerTls, build_bootstrap, sds_secret
+    from mpc.backends.envoy.kube import cluster_target
+
+    from mpc import yamlemit
+
+    model = front_file(ROOT / "examples" / "acme" / "mesh.yaml").model
+    pod = cluster_target(model, model.environments["prod"])
+    assert pod.tls is not None
+    _self_signed(tmp_path / "tls", "api.acme.dev")
+    tls = ListenerTls(
+        pod.tls.secret_name,
+        str(tmp_path / "config" / "sds-tls.yaml"),
+        str(tmp_path / "config"),
+        str(tmp_path / "tls"),
+    )
+    port, admin_port, health_port = _free_port(), _free_port(), _free_port()
+    here = dataclasses.replace(
+        pod, listen_address="127.0.0.1", port=port, admin_port=admin_port, health_port=health_port, tls=tls
+    )
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "sds-tls.yaml").write_text(yamlemit.dump(sds_secret(tls)))
+    bootstrap = tmp_path / "config" / "bootstrap.yaml"
+    bootstrap.write_text(yamlemit.dump(build_bootstrap(model, here)))
+    log = tmp_path / "envoy.log"
+    args = [
+        str(ENVOY),
+        "-c",
+        str(bootstrap),
+        "--disable-hot-restart",
+        "--base-id",
+        str(os.getpid() % 100_000 + 1),
+    ]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(admin_port, proc, log)
+        # What kubelet and Prometheus reach: /ready, /live, /stats/prometheus; nothing else of admin.
+        assert request(health_port, "/ready").status == 200
+        assert request(health_port, "/live").status == 200
+        assert b"envoy_server_live" in request(health_port, "/stats/prometheus").body
+        for path in ("/config_dump", "/quitquitquit", "/stats", "/ready/x"):
+            assert request(health_port, path).status == 404, path
+        # The listener speaks TLS with the certificate the SDS file points at (verified against it).
+        context = ssl.create_default_context(cafile=str(tmp_path / "tls" / "tls.crt"))
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="api.acme.dev") as tls_sock,
+        ):
+            tls_sock.sendall(b"GET /auth HTTP/1.1\r\nHost: api.acme.dev\r\nConnection: close\r\n\r\n")
+            status_line = tls_sock.recv(4096).split(b"\r\n", 1)[0]
+        # The services' cluster names do not resolve here: the route is right, the upstream absent.
+        assert status_line == b"HTTP/1.1 503 Service Unavailable", status_line
+    finally:
+        _stop(proc)
