@@ -24,14 +24,14 @@ _RESERVED = frozenset(
 
 
 def _plain_ok(text: str) -> bool:
-    if _PLAIN_NUMERIC.match(text):
+    if _PLAIN_NUMERIC.fullmatch(text):
         return True
-    if not _PLAIN.match(text):
+    if not _PLAIN.fullmatch(text):
         return False
     if text.lower() in _RESERVED or text.endswith(":") or ": " in text or " #" in text:
         return False
     # "1:20" and friends are YAML 1.1 sexagesimal numbers; "a:b" is fine, digits-only around ':' is not.
-    return not re.match(r"^[0-9:._+-]+$", text)
+    return not re.fullmatch(r"[0-9:._+-]+", text)
 
 
 # Characters a YAML reader would refuse or fold (C1 controls, NEL, line/paragraph separators, BOM, the
