@@ -28,7 +28,7 @@ class KustomizeBackend:
         for svc in model.services.values():
             yield from workloads.base(model, svc, waves.get(svc.name, 0))
         yield from crds.artifacts(model)
-        yield from overlays.artifacts(model, graph)
+        yield from overlays.artifacts(model, graph, waves)
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         return validate.validate_tree(root, artifacts)

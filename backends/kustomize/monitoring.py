@@ -12,6 +12,7 @@ and 2h. The short window makes an alert stop soon after the burning stops.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -146,7 +147,7 @@ def prometheus_rule(model: Model, slo: Slo, env: Environment, wave_no: int) -> d
     )
 
 
-def objects(model: Model, env: Environment, waves: dict[str, int]) -> list[dict[str, Any]]:
+def objects(model: Model, env: Environment, waves: Mapping[str, int]) -> list[dict[str, Any]]:
     """ServiceMonitors (metrics: prometheus) and one PrometheusRule per SLO, for the services placed here."""
     present = {s.name: s for s in model.services_in(env.name)}
     out: list[dict[str, Any]] = []

@@ -14,10 +14,12 @@ in-cluster or cloud-metadata address is opened by it); the Istio egress policy n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mpc import k8s
-from mpc.graph import MeshGraph, split_id
+from mpc.graph import MeshGraph
 from mpc.model import Environment, Model, Service
 
 from .common import WAVE_POLICY, component, scraped, service_ports, wave
@@ -135,17 +137,45 @@ def _peers(svc: Service) -> bool:
     return svc.headless or svc.peer_port is not None
 
 
-def service_policy(model: Model, graph: MeshGraph, env: Environment, svc: Service) -> dict[str, Any]:
-    present = {s.name: s for s in model.services_in(env.name)}
+@dataclass(frozen=True)
+class Edges:
+    """The graph's allowed calls, indexed once (a thousand-service mesh asks for every service)."""
+
+    callers: Mapping[str, tuple[str, ...]]  # callee -> services that call it
+    dependencies: Mapping[str, tuple[str, ...]]  # caller -> services it calls
+    routed: frozenset[str]  # services a gateway route names
+
+    @classmethod
+    def of(cls, graph: MeshGraph) -> Edges:
+        callers: dict[str, list[str]] = {}
+        dependencies: dict[str, list[str]] = {}
+        routed: set[str] = set()
+        for caller, callee in graph.allowed_calls():
+            if caller.startswith("gateway:"):
+                routed.add(callee)
+            else:
+                callers.setdefault(callee, []).append(caller)
+                dependencies.setdefault(caller, []).append(callee)
+        return cls(
+            {k: tuple(sorted(v)) for k, v in callers.items()},
+            {k: tuple(sorted(v)) for k, v in dependencies.items()},
+            frozenset(routed),
+        )
+
+
+def service_policy(
+    model: Model, edges: Edges, env: Environment, present: Mapping[str, Service], svc: Service
+) -> dict[str, Any]:
     ingress: list[dict[str, Any]] = []
     ports = _main_port(svc)
+    routed = svc.name in edges.routed
     if ports:
-        callers = [c for c in graph.callers(svc.name) if c in present]
+        callers = [c for c in edges.callers.get(svc.name, ()) if c in present]
         if callers:
             ingress.append({"from": [_pods(c) for c in callers], "ports": ports})
-        if graph.routes_to(svc.name):
+        if routed:
             ingress.append({"from": [_pods(model.gateway.name)], "ports": ports})
-        if env.federated and (callers or graph.routes_to(svc.name)):
+        if env.federated and (callers or routed):
             ingress.append(
                 {
                     "from": [
@@ -159,14 +189,13 @@ def service_policy(model: Model, graph: MeshGraph, env: Environment, svc: Servic
     if _peers(svc):
         ingress.append({"from": [_pods(svc.name)]})
     egress: list[dict[str, Any]] = []
-    for dep in graph.dependencies(svc.name):
-        kind, name = split_id(dep)
-        if kind == "service" and name in present and _main_port(present[name]):
+    dependencies = edges.dependencies.get(svc.name, ())
+    for name in dependencies:
+        if name in present and _main_port(present[name]):
             egress.append({"to": [_pods(name)], "ports": _main_port(present[name])})
-        elif kind == "external":
-            ext = model.external[name]
-            egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(ext.port)]})
-    if env.federated and any(split_id(d)[0] == "service" for d in graph.dependencies(svc.name)):
+    for name in sorted(svc.external):
+        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(model.external[name].port)]})
+    if env.federated and dependencies:
         egress.append({"ports": [_port(EAST_WEST_PORT)]})
     if _peers(svc):
         egress.append({"to": [_pods(svc.name)]})
@@ -180,12 +209,13 @@ def service_policy(model: Model, graph: MeshGraph, env: Environment, svc: Servic
     return _policy(meta, k8s.selector(svc.name), ingress, egress)
 
 
-def policies(model: Model, graph: MeshGraph, env: Environment) -> list[dict[str, Any]]:
+def policies(model: Model, edges: Edges, env: Environment) -> list[dict[str, Any]]:
     """The namespace-wide policies, then one per service placed in the environment.
 
     The master proxy's own policy comes with its Deployment from the envoy backend; the policies here
     admit it (podSelector = its selector) into exactly the services its routes name.
     """
+    present = {s.name: s for s in model.services_in(env.name)}
     out = namespace_policies(model, env)
-    out.extend(service_policy(model, graph, env, svc) for svc in model.services_in(env.name))
+    out.extend(service_policy(model, edges, env, present, svc) for svc in present.values())
     return out

@@ -8,6 +8,8 @@ and the patches that apply the environment's replicas and resources (Service.pla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mpc import k8s
@@ -68,22 +70,39 @@ def pdb_delete_patch(svc: Service) -> dict[str, Any]:
     }
 
 
-def app_artifacts(model: Model, graph: MeshGraph, overlay: Overlay, waves: dict[str, int]) -> list[Artifact]:
+@dataclass(frozen=True)
+class Shared:
+    """The documents every overlay of one environment has in common, built once per environment."""
+
+    namespace: dict[str, Any]
+    policies: list[dict[str, Any]]
+    monitoring: list[dict[str, Any]]
+    instances: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, model: Model, edges: network.Edges, env: Environment, waves: Mapping[str, int]) -> Shared:
+        return cls(
+            namespace(model, env),
+            network.policies(model, edges, env),
+            monitoring.objects(model, env, waves),
+            crds.namespaced_instances(model),
+        )
+
+
+def app_artifacts(model: Model, overlay: Overlay, shared: Shared, waves: Mapping[str, int]) -> list[Artifact]:
     env = model.environments[overlay.environment]
     folder = f"{overlay.path}/{APP}"
     services = sorted(model.services_in(env.name), key=lambda s: (waves.get(s.name, 0), s.name))
-    out: list[Artifact] = [Artifact(f"{folder}/namespace.yaml", namespace(model, env))]
+    out: list[Artifact] = [Artifact(f"{folder}/namespace.yaml", shared.namespace)]
     resources_: list[str] = ["namespace.yaml"]
     resources_.extend(relative(base_dir(s.name), folder) for s in services)
-    out.append(Artifact(f"{folder}/network-policies.yaml", network.policies(model, graph, env)))
+    out.append(Artifact(f"{folder}/network-policies.yaml", shared.policies))
     resources_.append("network-policies.yaml")
-    watched = monitoring.objects(model, env, waves)
-    if watched:
-        out.append(Artifact(f"{folder}/monitoring.yaml", watched))
+    if shared.monitoring:
+        out.append(Artifact(f"{folder}/monitoring.yaml", shared.monitoring))
         resources_.append("monitoring.yaml")
-    instances = crds.namespaced_instances(model)
-    if instances:
-        out.append(Artifact(f"{folder}/custom-resources.yaml", instances))
+    if shared.instances:
+        out.append(Artifact(f"{folder}/custom-resources.yaml", shared.instances))
         resources_.append("custom-resources.yaml")
     patches: list[dict[str, str]] = []
     for svc in services:
@@ -115,10 +134,14 @@ def root_kustomization(model: Model, overlay: Overlay) -> Artifact:
     return Artifact(f"{overlay.path}/kustomization.yaml", kustomization(resources_))
 
 
-def artifacts(model: Model, graph: MeshGraph) -> list[Artifact]:
-    waves = graph.wave_of()
+def artifacts(model: Model, graph: MeshGraph, waves: Mapping[str, int]) -> list[Artifact]:
+    edges = network.Edges.of(graph)
+    shared: dict[str, Shared] = {}
     out: list[Artifact] = []
     for overlay in model.overlays:
-        out.extend(app_artifacts(model, graph, overlay, waves))
+        if overlay.environment not in shared:
+            env = model.environments[overlay.environment]
+            shared[overlay.environment] = Shared.of(model, edges, env, waves)
+        out.extend(app_artifacts(model, overlay, shared[overlay.environment], waves))
         out.append(root_kustomization(model, overlay))
     return out
