@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mpc.diagnostics import Diagnostic, Location, did_you_mean
+from mpc.diagnostics import Diagnostic, did_you_mean
 
 from .common import ISTIO_SYSTEM, Generated, Scope
 
@@ -152,11 +152,3 @@ def analyze(scope: Scope, objects: Sequence[Generated]) -> list[Diagnostic]:
             found.extend(check(g, inv))
     found.extend(check_unique_hosts(objects))
     return found
-
-
-def located(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """Deduplicated (one mesh entry yields the same finding in every environment it runs in)."""
-    seen: dict[tuple[str, Location, str], Diagnostic] = {}
-    for d in diagnostics:
-        seen.setdefault((d.code, d.location, d.message), d)
-    return list(seen.values())
