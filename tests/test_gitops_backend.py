@@ -124,6 +124,7 @@ def objects(arts: dict[str, Artifact]) -> list[dict[str, Any]]:
     return [a.content for a in arts.values() if isinstance(a.content, dict)]
 
 
+@pytest.mark.slow
 def test_flux_objects_match_the_flux_api() -> None:
     """Every field is one Flux knows: the models parse it and give back exactly what was written."""
     models = pytest.importorskip(
