@@ -20,7 +20,7 @@ ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 
 def _generated(env: str = "prod") -> tuple[Scope, list[Generated]]:
     front, _ = render_file(ACME)
-    scope = Scope(front.model, front.graph, front.model.environments[env])
+    scope = Scope.of(front.model, front.graph, front.model.environments[env])
     folders = [environment_folder(scope), *cluster_folders(scope)]
     return scope, [g for f in folders for g in f.objects()]
 
@@ -38,7 +38,7 @@ def _replace(objs: list[Generated], old: Generated, obj: dict[str, Any]) -> list
 def test_the_examples_have_no_findings(mesh: Path) -> None:
     front, _ = render_file(mesh)
     for env in front.model.environments.values():
-        scope = Scope(front.model, front.graph, env)
+        scope = Scope.of(front.model, front.graph, env)
         folders = [environment_folder(scope), *cluster_folders(scope)]
         assert analyze(scope, [g for f in folders for g in f.objects()]) == []
 

@@ -26,7 +26,7 @@ from mpc.model import Model
 
 from . import federation, security, telemetry, traffic
 from .analyze import analyze
-from .common import Generated, Scope, kustomization
+from .common import Generated, Links, Scope, kustomization
 from .external import service_entries
 
 
@@ -117,8 +117,9 @@ class IstioBackend:
     def render(self, model: Model, graph: MeshGraph) -> Iterable[Artifact]:
         artifacts: list[Artifact] = []
         findings: list[Diagnostic] = []
+        links = Links.of(model, graph)
         for env in model.environments.values():
-            scope = Scope(model, graph, env)
+            scope = Scope.of(model, graph, env, links)
             folders = [environment_folder(scope), *cluster_folders(scope)]
             findings.extend(analyze(scope, [g for f in folders for g in f.objects()]))
             for folder in folders:

@@ -26,6 +26,7 @@ class Inventory:
     workloads: frozenset[str]  # pod selectors' app.kubernetes.io/name values
     services: frozenset[str]  # fully qualified host names of Kubernetes Services
     entries: frozenset[str]  # hosts of ServiceEntries
+    hosts: frozenset[str]  # both
 
     @classmethod
     def of(cls, scope: Scope, objects: Iterable[Generated]) -> Inventory:
@@ -45,11 +46,8 @@ class Inventory:
             frozenset([gw, *names]),
             frozenset(services),
             frozenset(entries),
+            frozenset(services | entries),
         )
-
-    @property
-    def hosts(self) -> frozenset[str]:
-        return self.services | self.entries
 
 
 def _finding(g: Generated, message: str, hint: str = "") -> Diagnostic:

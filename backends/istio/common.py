@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mpc import k8s
 from mpc.diagnostics import Location
-from mpc.graph import MeshGraph
-from mpc.model import Environment, Model, Service
+from mpc.graph import MeshGraph, split_id
+from mpc.model import Environment, Model, Route, Service
 
 SECURITY = "security.istio.io/v1"
 NETWORKING = "networking.istio.io/v1"
@@ -42,12 +42,61 @@ class Generated:
 
 
 @dataclass(frozen=True, slots=True)
+class Links:
+    """The graph's call edges and the gateway's routes, indexed once per render (not once per service:
+    per-node queries on the graph cost a view each, which adds up to seconds in a 1,000-service mesh)."""
+
+    callers: dict[str, list[str]]  # service -> services that call it, sorted
+    dependencies: dict[str, list[str]]  # service -> node ids it calls (services, external entries), sorted
+    routes: dict[str, list[Route]]  # service -> routes naming it, in file order
+
+    @classmethod
+    def of(cls, model: Model, graph: MeshGraph) -> Links:
+        callers: dict[str, list[str]] = {}
+        dependencies: dict[str, list[str]] = {}
+        for u, v, data in graph.g.edges(data=True):
+            if data["kind"] != "calls":
+                continue
+            caller = split_id(u)[1]
+            dependencies.setdefault(caller, []).append(v)
+            kind, callee = split_id(v)
+            if kind == "service":
+                callers.setdefault(callee, []).append(caller)
+        routes: dict[str, list[Route]] = {}
+        for route in model.gateway.routes:
+            routes.setdefault(route.service, []).append(route)
+        return cls(
+            {k: sorted(v) for k, v in callers.items()},
+            {k: sorted(v) for k, v in dependencies.items()},
+            routes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Scope:
     """One environment: its namespace and the services that run in it."""
 
     model: Model
     graph: MeshGraph
     env: Environment
+    links: Links = field(compare=False)
+    services: tuple[Service, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "services", self.model.services_in(self.env.name))
+
+    @classmethod
+    def of(cls, model: Model, graph: MeshGraph, env: Environment, links: Links | None = None) -> Scope:
+        return cls(model, graph, env, links if links is not None else Links.of(model, graph))
+
+    def callers(self, service: str) -> list[str]:
+        return self.links.callers.get(service, [])
+
+    def dependencies(self, service: str) -> list[str]:
+        return self.links.dependencies.get(service, [])
+
+    def routes_to(self, service: str) -> list[Route]:
+        return self.links.routes.get(service, [])
 
     @property
     def namespace(self) -> str:
@@ -56,10 +105,6 @@ class Scope:
     @property
     def folder(self) -> str:
         return f"{ROOT}/{self.env.name}"
-
-    @property
-    def services(self) -> tuple[Service, ...]:
-        return self.model.services_in(self.env.name)
 
     def runs(self, service: str) -> bool:
         svc = self.model.services.get(service)

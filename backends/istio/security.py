@@ -72,7 +72,7 @@ def route_issuers(scope: Scope, svc: Service) -> tuple[list[Issuer], bool]:
     proxy's own JWT filter still guards the routes that do): paths are rewritten at the proxy, so the
     sidecar cannot tell which route a request came through.
     """
-    routes = scope.model.routes_to(svc.name)
+    routes = scope.routes_to(svc.name)
     names = sorted({r.auth for r in routes if r.auth is not None})
     issuers = [scope.model.issuers[n] for n in names if n in scope.model.issuers]
     return issuers, bool(routes) and all(r.auth is not None for r in routes)
@@ -84,7 +84,7 @@ def service_policy(scope: Scope, svc: Service) -> Generated | None:
         return None
     ports = [str(svc.port)]
     rules: list[dict[str, Any]] = []
-    if scope.model.routes_to(svc.name):
+    if scope.routes_to(svc.name):
         source: dict[str, Any] = {"principals": [scope.principal(scope.model.gateway.name)]}
         issuers, required = route_issuers(scope, svc)
         if issuers and required:
@@ -92,7 +92,7 @@ def service_policy(scope: Scope, svc: Service) -> Generated | None:
             # RequestAuthentication, so a request without one is denied here too, not only at the proxy.
             source["requestPrincipals"] = [f"{i.issuer}/*" for i in issuers]
         rules.append({"from": [{"source": source}], "to": [{"operation": {"ports": ports}}]})
-    callers = [c for c in scope.graph.callers(svc.name) if scope.runs(c)]
+    callers = [c for c in scope.callers(svc.name) if scope.runs(c)]
     if callers:
         principals = sorted(scope.principal(c) for c in callers)
         rules.append(

@@ -103,7 +103,7 @@ def _sidecar(scope: Scope, workload: str, hosts: list[str], source: Any) -> Gene
 def service_sidecar(scope: Scope, svc: Service) -> Generated:
     """Egress to the services and external entries this service depends on, nothing else."""
     hosts = []
-    for dep in scope.graph.dependencies(svc.name):
+    for dep in scope.dependencies(svc.name):
         kind, name = split_id(dep)
         if kind == "service":
             # Listed even when the dependency does not run here: the analysis then reports it, located.
