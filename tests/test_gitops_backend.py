@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,47 @@ def test_codeowners() -> None:
     assert rules[0] == "/rendered/ @acme/platform"
     assert "/rendered/kustomize/base/auth/ @acme/identity" in rules
     assert "/rendered/kustomize/base/brain/ @acme/platform" in rules
+    assert "/rendered/istio/*/services/auth.yaml @acme/identity" in rules
+    assert "/rendered/kustomize/overlays/**/patches/auth.yaml @acme/identity" in rules
     protected = [ln for ln in lines if "protected" in ln]
     assert [ln.split()[1] for ln in protected] == ["data", "ledger"]
     assert not any("auth" in ln for ln in protected)
+
+
+def codeowners_regex(pattern: str) -> re.Pattern[str]:
+    """A CODEOWNERS path (gitignore style, anchored at the root) as a regex over repository paths."""
+    out = ""
+    body = pattern.lstrip("/")
+    i = 0
+    while i < len(body):
+        if body.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif body[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        else:
+            out, i = out + re.escape(body[i]), i + 1
+    return re.compile(out + (".*" if body.endswith("/") else "") + r"\Z")
+
+
+def test_codeowners_patterns_cover_each_services_files() -> None:
+    """Every rendered file that belongs to one service is owned by that service's owners (last match wins)."""
+    front = front_text(ACME.read_text())
+    rendered = [f"rendered/{a.path}" for a in render(front).artifacts]
+    text = next(a.content for a in render(front, ["gitops"]).artifacts if a.path == "gitops/CODEOWNERS")
+    assert isinstance(text, str)
+    rules = [line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#")]
+
+    def owners_of(path: str) -> str:
+        return [who for pattern, who in rules if codeowners_regex(pattern).match(path)][-1]
+
+    auth_files = [p for p in rendered if re.search(r"/auth(/|\.yaml$|-[a-z]+\.yaml$)", p)]
+    if len(auth_files) <= 5:
+        pytest.skip("the kustomize and istio backends are not installed")
+    for path in auth_files:
+        assert owners_of(path) == "@acme/identity", path
+    assert owners_of("rendered/kustomize/base/brain/deployment.yaml") == "@acme/platform"
+    assert owners_of("rendered/istio/prod/services/data.yaml") == "@acme/platform"
+    assert owners_of("rendered/kustomize/overlays/prod/gke-prod/kustomization.yaml") == "@acme/platform"
 
 
 def test_long_names_fit_a_label_value() -> None:

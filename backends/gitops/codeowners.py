@@ -13,9 +13,16 @@ from mpc.model import GitOps, Model, Service
 
 PATH = "gitops/CODEOWNERS"
 
-# A service's own folders in the rendered tree, per backend that writes one. A pattern that matches
-# nothing (a backend that was not rendered) costs nothing.
-SERVICE_PATHS = ("kustomize/base/{name}/",)
+# A service's own files in the rendered tree, per backend that writes them. A pattern that matches
+# nothing (a backend that was not rendered) costs nothing. `{name}-*` also matches a longer service
+# name that starts the same way; services are listed in name order, so the longer name's own lines
+# come later and win.
+SERVICE_PATHS = (
+    "kustomize/base/{name}/",  # the service's base: workload, Service, ServiceAccount, PDB, HPA
+    "kustomize/overlays/**/patches/{name}.yaml",  # per-environment replicas and resources
+    "kustomize/overlays/**/patches/{name}-*.yaml",
+    "istio/*/services/{name}.yaml",  # who may call it: AuthorizationPolicy, traffic, Sidecar
+)
 
 
 def _root(gitops: GitOps) -> str:
