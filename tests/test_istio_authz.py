@@ -201,3 +201,20 @@ def test_random_meshes_admit_exactly_their_graph(text: str) -> None:
     for env in front.model.environments:
         assert allowed_pairs(front, artifacts, env) == expected_pairs(front, env), text
     assert re.search(r"allow-nothing", str(objects(artifacts, "AuthorizationPolicy")))
+
+
+def test_a_route_to_a_service_of_another_environment_is_no_call_here() -> None:
+    """The proxy answers such a route itself (503); staging's policies and egress do not mention it."""
+    text = _edit(
+        ACME.read_text(),
+        "    - {prefix: /auth, service: auth}\n",
+        "    - {prefix: /auth, service: auth}\n    - {prefix: /ledger, service: ledger}\n",
+    )
+    text = _edit(text, "    protocol: tcp\n    storage: 100Gi", "    protocol: http\n    storage: 100Gi")
+    front, artifacts = render_text(text)
+    assert ("gateway:local-api-gateway", "ledger") in allowed_pairs(front, artifacts, "prod")
+    staging = allowed_pairs(front, artifacts, "staging")
+    assert staging == expected_pairs(front, "staging")
+    assert not any("ledger" in pair for pair in staging)
+    sidecars = {d["metadata"]["name"]: d for d in objects(artifacts, "Sidecar", "acme-staging")}
+    assert not any("ledger" in h for h in sidecars["local-api-gateway"]["spec"]["egress"][0]["hosts"])

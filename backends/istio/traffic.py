@@ -114,8 +114,12 @@ def service_sidecar(scope: Scope, svc: Service) -> Generated:
 
 
 def gateway_sidecar(scope: Scope) -> Generated:
-    """The master proxy reaches the services its routes name, and the JWKS of the issuers they require."""
+    """The master proxy reaches the services its routes name, and the JWKS of the issuers they require.
+
+    A route to a service that does not run in this environment is answered by the proxy itself (503),
+    so it needs no egress.
+    """
     gw = scope.model.gateway
-    hosts = [f"./{scope.fqdn(r.service)}" for r in gw.routes]
+    hosts = [f"./{scope.fqdn(r.service)}" for r in gw.routes if scope.runs(r.service)]
     hosts.extend(issuer_egress_hosts(scope))
     return _sidecar(scope, gw.name, hosts, gw.source)
