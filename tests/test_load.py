@@ -1,0 +1,142 @@
+"""load: text to plain data with positions; refuses what a config has no use for, with a location."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from mpc.diagnostics import MpcError
+from mpc.load import MAX_ALIAS_EXPANSION, MAX_BYTES, load_file, load_text
+
+
+def errors(text: str) -> list[tuple[str, int, int, str]]:
+    with pytest.raises(MpcError) as info:
+        load_text(text, "mesh.yaml")
+    return [(d.code, d.location.line, d.location.col, d.message) for d in info.value.diagnostics]
+
+
+def test_positions_of_keys_and_values() -> None:
+    doc = load_text("a:\n  b: 1\n  c: [x, {d: y}]\n", "mesh.yaml")
+    assert doc.data == {"a": {"b": 1, "c": ["x", {"d": "y"}]}}
+    assert doc.key_pos[("a", "b")] == (2, 3)
+    assert doc.value_pos[("a", "b")] == (2, 6)
+    assert doc.value_pos[("a", "c", 1, "d")] == (3, 14)
+    assert str(doc.location(("a", "c", 1, "d"))) == "mesh.yaml:3:14"
+
+
+def test_a_missing_key_points_at_its_parent() -> None:
+    doc = load_text("a:\n  b: 1\n", "mesh.yaml")
+    assert str(doc.location(("a", "zzz"), key=True)) == "mesh.yaml:1:1"
+    assert str(doc.location(("a", "b", "deeper"))) == "mesh.yaml:2:3"
+
+
+def test_billion_laughs_fails_fast() -> None:
+    text = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    prev = "a"
+    for name in "bcdefghi":
+        text += f"{name}: &{name} [" + ", ".join(["*" + prev] * 9) + "]\n"
+        prev = name
+    start = time.perf_counter()
+    found = errors(text)
+    assert time.perf_counter() - start < 1.0
+    assert found[0][0] == "E106" and str(MAX_ALIAS_EXPANSION) in found[0][3]
+
+
+def test_small_aliases_and_merge_keys_are_fine() -> None:
+    doc = load_text("base: &b {cpu: 1}\nsvc:\n  <<: *b\n  memory: 2\nlist: &l [1, 2]\ncopy: *l\n", "m")
+    assert doc.data["svc"] == {"cpu": 1, "memory": 2}
+    assert doc.data["copy"] == [1, 2]
+
+
+def test_recursive_alias_is_refused() -> None:
+    assert errors("a: &x [1, *x]\n")[0][0] == "E106"
+
+
+def test_size_bound(tmp_path: Path) -> None:
+    big = "a: " + "x" * (MAX_BYTES + 1) + "\n"
+    assert errors(big)[0][0] == "E102"
+    path = tmp_path / "mesh.yaml"
+    path.write_text(big, encoding="utf-8")
+    with pytest.raises(MpcError) as info:
+        load_file(path)
+    assert info.value.diagnostics[0].code == "E102"
+
+
+def test_duplicate_keys_name_both_places() -> None:
+    with pytest.raises(MpcError) as info:
+        load_text("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n", "mesh.yaml")
+    found = info.value.diagnostics
+    assert [(d.code, d.location.line) for d in found] == [("E104", 4), ("E104", 5)]
+    assert found[0].notes[0][0].line == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!binary aGk=\n",
+        "a: !!python/object:os.system ls\n",
+        "a: !custom 1\n",
+        "a: !!set {x}\n",
+        "a: !t [1]\n",
+    ],
+)
+def test_custom_tags_are_refused(text: str) -> None:
+    assert errors(text)[0][:3] == ("E105", 1, 4)
+
+
+def test_standard_tags_are_plain_data() -> None:
+    doc = load_text("a: !!str 5\nb: !!int '7'\nc: 2024-01-02\nd: ~\ne: .inf\n", "m")
+    assert doc.data == {"a": "5", "b": 7, "c": "2024-01-02", "d": None, "e": math.inf}
+
+
+def test_yaml_1_1_forms_do_not_crash() -> None:
+    doc = load_text("%YAML 1.1\n---\na: yes\nb: 1:30\nc: 0o17\nd: 0x1F\n", "m")
+    assert doc.data["a"] is True
+    assert doc.data["d"] == 31
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "E107"),
+        ("# only a comment\n", "E107"),
+        ("- a\n- b\n", "E107"),
+        ("plain text\n", "E107"),
+        ("a: 1\n---\nb: 2\n", "E107"),
+        ("a: [1, 2\n", "E103"),
+        ("a:\n\tb: 1\n", "E103"),
+        ("1: a\n", "E108"),
+        ("[a]: 1\n", "E108"),
+        ("a: " + "[" * 100 + "]" * 100 + "\n", "E103"),
+    ],
+)
+def test_refused_documents(text: str, code: str) -> None:
+    found = errors(text)
+    assert found[0][0] == code
+    assert found[0][1] >= 1 and found[0][2] >= 1
+
+
+def test_deep_block_nesting_is_refused_not_a_crash() -> None:
+    text = "".join(" " * i + "k:\n" for i in range(500))
+    assert errors(text)[0][0] == "E103"
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(MpcError) as info:
+        load_file(tmp_path / "missing.yaml", "mesh.yaml")
+    assert info.value.diagnostics[0].code == "E101"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"a: 1\nb: caf\xe9\n")
+    with pytest.raises(MpcError) as info:
+        load_file(latin, "mesh.yaml")
+    d = info.value.diagnostics[0]
+    assert (d.code, d.location.line, d.location.col) == ("E101", 2, 7)
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "mesh.yaml"
+    path.write_bytes(b"\xef\xbb\xbfa: 1\n")
+    assert load_file(path).data == {"a": 1}
