@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-import networkx as nx
-
 from mpc.diagnostics import Location
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from mpc.model import Model
 
 
@@ -32,13 +32,57 @@ def split_id(node: str) -> tuple[str, str]:
     return kind, name
 
 
+class _Recorder:
+    """Nodes and edges as plain data: `mpc validate` never needs networkx (~130 ms to import)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.edges: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add_node(self, node: str, **attrs: Any) -> None:
+        self.nodes.setdefault(node, {}).update(attrs)
+
+    def add_edge(self, u: str, v: str, **attrs: Any) -> None:
+        self.nodes.setdefault(u, {})
+        self.nodes.setdefault(v, {})
+        self.edges.setdefault((u, v), {}).update(attrs)
+
+
 class MeshGraph:
-    def __init__(self, graph: nx.DiGraph[str]) -> None:
-        self.g = graph
+    def __init__(self, graph: nx.DiGraph[str] | _Recorder) -> None:
+        self._graph = graph
+
+    @property
+    def g(self) -> nx.DiGraph[str]:
+        """The networkx graph, built on first use."""
+        if not isinstance(self._graph, _Recorder):
+            return self._graph
+        import networkx as nx
+
+        rec = self._graph
+        g: nx.DiGraph[str] = nx.DiGraph()
+        g.add_nodes_from(rec.nodes.items())
+        g.add_edges_from((u, v, d) for (u, v), d in rec.edges.items())
+        self._graph = g
+        return g
+
+    def _call_edges(self) -> list[tuple[str, str, Location]]:
+        """(caller, callee, where) for every service-to-service dependsOn edge, in file order."""
+        if isinstance(self._graph, _Recorder):
+            raw: Iterable[tuple[str, str, dict[str, Any]]] = (
+                (u, v, d) for (u, v), d in self._graph.edges.items()
+            )
+        else:
+            raw = self._graph.edges(data=True)
+        return [
+            (split_id(u)[1], split_id(v)[1], d["source"])
+            for u, v, d in raw
+            if d["kind"] == "calls" and split_id(v)[0] == "service"
+        ]
 
     @classmethod
     def build(cls, model: Model) -> MeshGraph:
-        g: nx.DiGraph[str] = nx.DiGraph()
+        g = _Recorder()
         gw = node_id("gateway", model.gateway.name)
         g.add_node(gw, kind="gateway", name=model.gateway.name, source=model.gateway.source)
         for name, issuer in model.issuers.items():
@@ -133,6 +177,8 @@ class MeshGraph:
 
     def call_graph(self) -> nx.DiGraph[str]:
         """Services only, an edge from caller to callee."""
+        import networkx as nx
+
         sub: nx.DiGraph[str] = nx.DiGraph()
         sub.add_nodes_from(self.nodes("service"))
         for u, v, d in self._edges("calls"):
@@ -141,16 +187,26 @@ class MeshGraph:
         return sub
 
     def cycles(self) -> list[list[tuple[str, str, Location]]]:
-        """Each dependency cycle once, as its edges with the location of the dependsOn entry."""
-        calls = self.call_graph()
+        """Each dependency cycle once, as its edges with the location of the dependsOn entry.
+
+        Plain Python (strongly connected components, then the shortest cycle inside each) so that
+        validation does not pay for importing networkx.
+        """
+        succ: dict[str, list[str]] = {}
+        where: dict[tuple[str, str], Location] = {}
+        for u, v, loc in self._call_edges():
+            succ.setdefault(u, [])
+            if (u, v) not in where:
+                succ[u].append(v)
+            where[(u, v)] = loc
         found = []
-        for component in nx.strongly_connected_components(calls):
+        for component in _strongly_connected(succ):
             members = sorted(component)
-            if len(members) == 1 and not calls.has_edge(members[0], members[0]):
+            if len(members) == 1 and (members[0], members[0]) not in where:
                 continue
-            sub = calls.subgraph(members)
-            cycle = nx.find_cycle(sub, source=members[0])
-            edges = [(u, v, calls.edges[u, v]["source"]) for u, v in cycle]
+            nodes = _cycle_in(succ, set(members), members[0])
+            pairs = zip(nodes, nodes[1:] + nodes[:1], strict=True)
+            edges = [(u, v, where[(u, v)]) for u, v in pairs]
             # Start the cycle at its alphabetically first service so the report is stable.
             start = min(range(len(edges)), key=lambda i: edges[i][0])
             found.append(edges[start:] + edges[:start])
@@ -158,6 +214,8 @@ class MeshGraph:
 
     def rollout_waves(self) -> list[list[str]]:
         """Services grouped so that each wave depends only on earlier waves (dependencies first)."""
+        import networkx as nx
+
         calls = self.call_graph()
         return [sorted(wave) for wave in nx.topological_generations(calls.reverse(copy=False))]
 
@@ -166,6 +224,8 @@ class MeshGraph:
 
     def blast_radius(self, node: str) -> set[str]:
         """Every node that transitively depends on `node` (its callers, their callers, the routes to them)."""
+        import networkx as nx
+
         upstream: nx.DiGraph[str] = nx.DiGraph()
         for u, v, d in self.g.edges(data=True):
             if d["kind"] in ("calls", "routes", "authenticates"):
@@ -250,3 +310,68 @@ class MeshGraph:
                 if n in ids:
                     lines.append(f"  class {ids[n]} {cls}")
         return "\n".join(lines) + "\n"
+
+
+def _strongly_connected(succ: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative: a long dependency chain must not hit the recursion limit."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for root in sorted(succ):
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            children = succ.get(node, [])
+            if i < len(children):
+                work.append((node, i + 1))
+                child = children[i]
+                if child not in index:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                out.append(component)
+    return out
+
+
+def _cycle_in(succ: dict[str, list[str]], members: set[str], start: str) -> list[str]:
+    """The shortest cycle through `start` inside a strongly connected component, as its nodes in order."""
+    parent: dict[str, str] = {}
+    queue = [start]
+    seen = {start}
+    while queue:
+        nxt: list[str] = []
+        for node in queue:
+            for child in succ.get(node, []):
+                if child not in members:
+                    continue
+                if child == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                if child not in seen:
+                    seen.add(child)
+                    parent[child] = node
+                    nxt.append(child)
+        queue = nxt
+    raise AssertionError("a strongly connected component without a cycle")
