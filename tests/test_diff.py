@@ -206,3 +206,16 @@ def test_base_reads_the_old_version_from_git(tmp_path: Path) -> None:
     assert first["summary"]["nodes"]["service"] == {"added": 3, "removed": 0, "changed": 0}
     bad = run_mpc("diff", "--base", "no-such-ref", mesh)
     assert bad.code == 2 and "error[E101]" in bad.err and "no-such-ref" in bad.err
+
+
+def test_the_ci_example_runs_validate_check_and_diff() -> None:
+    from ruamel.yaml import YAML
+
+    workflow = YAML(typ="safe").load((ROOT / "examples" / "ci" / "github-actions.yml").read_text())
+    steps = workflow["jobs"]["mesh"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    assert 'mpc validate "$MESH"' in commands
+    assert 'mpc build "$MESH" -o "$OUT" --check' in commands
+    assert "mpc diff --base" in commands and "--format markdown" in commands
+    assert any("github-script" in step.get("uses", "") for step in steps)
+    assert steps[0]["with"]["fetch-depth"] == 0  # --base needs the base branch's history
