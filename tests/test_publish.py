@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.rstrip("\n")
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.rstrip("\n")
 
 
 @pytest.fixture
