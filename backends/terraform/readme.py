@@ -12,13 +12,13 @@ from .module import RootModule
 BACKEND_CONFIG = {
     "gcs": [
         "# backend.hcl: where your organisation keeps Terraform state (not generated)",
-        'bucket = "acme-terraform-state"',
+        'bucket = "{mesh}-terraform-state"',
     ],
     "s3": [
         "# backend.hcl: DigitalOcean Spaces through the S3 backend (not generated)",
-        'bucket                      = "acme-terraform-state"',
+        'bucket                      = "{mesh}-terraform-state"',
         'region                      = "us-east-1"',
-        'endpoints                   = { s3 = "https://ams3.digitaloceanspaces.com" }',
+        'endpoints                   = {{ s3 = "https://ams3.digitaloceanspaces.com" }} # your Spaces region',
         "skip_credentials_validation = true",
         "skip_requesting_account_id  = true",
         "skip_metadata_api_check     = true",
@@ -48,7 +48,7 @@ def _md(text: str) -> str:
 
 def render(model: Model, module: RootModule, title: str, summary: str, extra: list[str] | None = None) -> str:
     backend = module.backend
-    settings = ", ".join(f"`{k} = {v}`" for k, v in backend.settings)
+    settings = ", ".join(f'`{k} = "{v}"`' for k, v in backend.settings)
     lines = [
         f"# {title}",
         "",
@@ -70,7 +70,7 @@ def render(model: Model, module: RootModule, title: str, summary: str, extra: li
         "a file next to this one, then pass it to `terraform init`:",
         "",
         "```hcl",
-        *BACKEND_CONFIG[backend.type],
+        *(line.format(mesh=model.name) for line in BACKEND_CONFIG[backend.type]),
         "```",
         "",
         "```sh",
