@@ -1,1 +1,1 @@
-"""Built-in backends of mpc, installed as mpc.backends and registered through the mpc.backends entry points."""
+"""Built-in backends of mpc, installed as mpc.backends and registered through its entry points."""

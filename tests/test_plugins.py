@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import ROOT, envoy_binary, run_mpc
 
 from mpc.diagnostics import MpcError
@@ -303,6 +304,28 @@ def test_batch_service_is_a_cronjob_in_the_kustomize_base(tmp_path: Path) -> Non
     assert cronjob["spec"]["schedule"] == "*/5 * * * *"
     assert cronjob["spec"]["timeZone"] == "Europe/Amsterdam"
     _kubernetes_validate(cronjob)
+    # Every overlay still renders: its per-environment patch follows the CronJob's pod template.
+    import shutil
+    import subprocess
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    for env in ("dev", "prod"):
+        rendered = subprocess.run(
+            ["kubectl", "kustomize", str(out / "kustomize" / "overlays" / env)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"KUBECONFIG": "/nonexistent", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        )
+        assert rendered.returncode == 0, rendered.stderr
+        docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+        jobs = [d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] == "report"]
+        assert len(jobs) == 1, env
+        pod = jobs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["containers"][0]["resources"]["requests"], env
+        pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+        assert not [d for d in pdbs if d["metadata"]["name"] == "report"]
 
 
 # --- extensions: blocks checked against the plugins' schemas ----------------------------------------

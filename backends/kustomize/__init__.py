@@ -25,10 +25,14 @@ class KustomizeBackend:
 
     def render(self, model: Model, graph: MeshGraph) -> Iterable[Artifact]:
         waves = graph.wave_of()
-        for svc in model.services.values():
-            yield from workloads.base(model, svc, waves.get(svc.name, 0))
+        shaped = {
+            name: workloads.shaped_objects(model, svc, waves.get(name, 0))
+            for name, svc in model.services.items()
+        }
+        for name, svc in model.services.items():
+            yield from workloads.base(svc, shaped[name])
         yield from crds.artifacts(model)
-        yield from overlays.artifacts(model, graph, waves)
+        yield from overlays.artifacts(model, graph, waves, shaped)
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         return validate.validate_tree(root, artifacts)

@@ -8,7 +8,7 @@ and the patches that apply the environment's replicas and resources (Service.pla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,27 @@ def gpu_node_selector(cluster: Cluster | None) -> dict[str, str] | None:
     return None
 
 
-def workload_patch(model: Model, svc: Service, overlay: Overlay) -> dict[str, Any]:
+# Where each workload kind keeps its pod template, and whether it has replicas to patch.
+_POD_TEMPLATE: dict[str, tuple[tuple[str, ...], bool]] = {
+    "Deployment": (("spec", "template"), True),
+    "StatefulSet": (("spec", "template"), True),
+    "DaemonSet": (("spec", "template"), False),
+    "Job": (("spec", "template"), False),
+    "CronJob": (("spec", "jobTemplate", "spec", "template"), False),
+}
+
+
+def main_workload(svc: Service, shaped: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The object that runs the service's pods in its (archetype-shaped) base."""
+    for obj in shaped:
+        if obj.get("kind") in _POD_TEMPLATE and obj.get("metadata", {}).get("name") == svc.name:
+            return obj
+    return None
+
+
+def workload_patch(
+    model: Model, svc: Service, overlay: Overlay, workload: Mapping[str, Any]
+) -> dict[str, Any]:
     """A strategic-merge patch: the environment's replicas and resources, and GPU node selection."""
     placement = svc.placements[overlay.environment]
     pod: dict[str, Any] = {"containers": [{"name": svc.name, "resources": resources(placement.resources)}]}
@@ -48,13 +68,17 @@ def workload_patch(model: Model, svc: Service, overlay: Overlay) -> dict[str, An
         selector = gpu_node_selector(model.clusters.get(overlay.cluster or ""))
         if selector is not None:
             pod["nodeSelector"] = selector
+    path, has_replicas = _POD_TEMPLATE[workload["kind"]]
+    body: dict[str, Any] = {"spec": pod}
+    for key in reversed(path[1:]):
+        body = {key: body}
     spec: dict[str, Any] = {}
-    if svc.autoscale is None:
+    if has_replicas and svc.autoscale is None:
         spec["replicas"] = placement.replicas
-    spec["template"] = {"spec": pod}
+    spec.update(body)
     return {
-        "apiVersion": "apps/v1",
-        "kind": svc.archetype.workload,
+        "apiVersion": workload["apiVersion"],
+        "kind": workload["kind"],
         "metadata": {"name": svc.name},
         "spec": spec,
     }
@@ -89,7 +113,13 @@ class Shared:
         )
 
 
-def app_artifacts(model: Model, overlay: Overlay, shared: Shared, waves: Mapping[str, int]) -> list[Artifact]:
+def app_artifacts(
+    model: Model,
+    overlay: Overlay,
+    shared: Shared,
+    waves: Mapping[str, int],
+    shaped: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[Artifact]:
     env = model.environments[overlay.environment]
     folder = f"{overlay.path}/{APP}"
     services = sorted(model.services_in(env.name), key=lambda s: (waves.get(s.name, 0), s.name))
@@ -108,11 +138,18 @@ def app_artifacts(model: Model, overlay: Overlay, shared: Shared, waves: Mapping
     for svc in services:
         replicas = svc.placements[env.name].replicas
         node = f"service:{svc.name}"
+        workload = main_workload(svc, shaped[svc.name])
+        if workload is None:
+            continue  # an archetype plugin removed the pods' object: nothing to size per environment
         out.append(
-            Artifact(f"{folder}/patches/{svc.name}.yaml", workload_patch(model, svc, overlay), node=node)
+            Artifact(
+                f"{folder}/patches/{svc.name}.yaml", workload_patch(model, svc, overlay, workload), node=node
+            )
         )
         patches.append({"path": f"patches/{svc.name}.yaml"})
-        in_base, here = wants_pdb(svc, svc.replicas), wants_pdb(svc, replicas)
+        scalable = _POD_TEMPLATE[workload["kind"]][1]
+        in_base = any(obj.get("kind") == "PodDisruptionBudget" for obj in shaped[svc.name])
+        here = scalable and wants_pdb(svc, replicas)
         if in_base and not here:
             out.append(Artifact(f"{folder}/patches/{svc.name}-pdb.yaml", pdb_delete_patch(svc), node=node))
             patches.append({"path": f"patches/{svc.name}-pdb.yaml"})
@@ -134,7 +171,12 @@ def root_kustomization(model: Model, overlay: Overlay) -> Artifact:
     return Artifact(f"{overlay.path}/kustomization.yaml", kustomization(resources_))
 
 
-def artifacts(model: Model, graph: MeshGraph, waves: Mapping[str, int]) -> list[Artifact]:
+def artifacts(
+    model: Model,
+    graph: MeshGraph,
+    waves: Mapping[str, int],
+    shaped: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[Artifact]:
     edges = network.Edges.of(graph)
     shared: dict[str, Shared] = {}
     out: list[Artifact] = []
@@ -142,6 +184,6 @@ def artifacts(model: Model, graph: MeshGraph, waves: Mapping[str, int]) -> list[
         if overlay.environment not in shared:
             env = model.environments[overlay.environment]
             shared[overlay.environment] = Shared.of(model, edges, env, waves)
-        out.extend(app_artifacts(model, overlay, shared[overlay.environment], waves))
+        out.extend(app_artifacts(model, overlay, shared[overlay.environment], waves, shaped))
         out.append(root_kustomization(model, overlay))
     return out

@@ -7,6 +7,7 @@ from typing import Any
 from mpc import k8s
 from mpc.artifact import Artifact
 from mpc.model import Model, ResourceSpec, Service
+from mpc.plugins import call_shape
 
 from .common import (
     RUN_AS,
@@ -334,8 +335,12 @@ def file_name(obj: dict[str, Any], taken: set[str]) -> str:
     return name
 
 
-def base(model: Model, svc: Service, wave_no: int) -> list[Artifact]:
-    shaped = svc.archetype.shape(svc, model, objects(model, svc, wave_no))
+def shaped_objects(model: Model, svc: Service, wave_no: int) -> list[dict[str, Any]]:
+    """The base's objects after the archetype's shaping (a plugin may turn the Deployment into a CronJob)."""
+    return call_shape(svc, model, objects(model, svc, wave_no))
+
+
+def base(svc: Service, shaped: list[dict[str, Any]]) -> list[Artifact]:
     folder = base_dir(svc.name)
     taken: set[str] = set()
     files = [(file_name(obj, taken), obj) for obj in shaped]
