@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mpc import __version__
 from mpc.artifact import Artifact, ValidatingBackend
-from mpc.diagnostics import Diagnostic, MpcError, Severity
+from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
 from mpc.emit import LOCK_NAME, Lock, Summary, stale, to_files, write_tree
 from mpc.pipeline import Front, front_file, render
 
@@ -69,10 +69,19 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     def validate(tree: Path) -> None:
         from mpc.plugins import load_backends
 
-        for _, backend in load_backends(names):
-            if isinstance(backend, ValidatingBackend):
-                progress(f"validating ({backend.name})")
+        for plugin, backend in load_backends(names):
+            if not isinstance(backend, ValidatingBackend):
+                continue
+            progress(f"validating ({backend.name})")
+            if plugin.builtin:
                 findings.extend(backend.validate(tree, artifacts))
+                continue
+            try:
+                findings.extend(backend.validate(tree, artifacts))
+            except MpcError:
+                raise
+            except Exception as exc:  # a third-party validator's failure is that plugin's, reported by name
+                raise PluginError("backend", plugin.name, plugin.distribution, exc) from exc
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:
             raise MpcError(findings)
