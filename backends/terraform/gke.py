@@ -292,8 +292,12 @@ def cluster_resource(model: Model, cluster: Cluster) -> Resource:
             (),
             (B("daily_maintenance_window", (), (A("start_time", Expr("var.maintenance_start_time")),)),),
         ),
-        # Only the short-lived default pool uses this node_config; it is hardened all the same.
+        # Only the short-lived default pool uses this node_config: it boots with the least-privilege
+        # account (an organisation may have disabled the default compute account) and is hardened all
+        # the same. Once that pool is gone the API reports no node_config, so later plans ignore it
+        # rather than replace the cluster.
         B("node_config", (), _node_config_common(cluster, None)),
+        B("lifecycle", (), (A("ignore_changes", [Expr("node_config")]),)),
     ]
     return resource(
         "google_container_cluster",
