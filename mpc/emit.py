@@ -31,16 +31,15 @@ LOCK_FORMAT = 1
 TEMP_PREFIX = ".mpc-tmp-"
 
 
-def serialize(artifact: Artifact) -> bytes:
+def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> bytes:
     content = artifact.content
     if isinstance(content, str):
         text = content
     elif artifact.path.endswith(".json"):
         text = json.dumps(content, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
-    elif isinstance(content, Mapping):
-        text = yamlemit.dump(content)
     else:
-        text = yamlemit.dump_all(list(content))
+        writer = writer or yamlemit.Writer()
+        text = writer.dump(content) if isinstance(content, Mapping) else writer.dump_all(list(content))
     return text.encode("utf-8")
 
 
@@ -60,6 +59,7 @@ def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
     """Serialize every artifact; refuse unsafe or duplicate paths (a backend bug, reported located)."""
     files: dict[str, bytes] = {}
     problems: list[Diagnostic] = []
+    writer = yamlemit.Writer()  # one for the whole tree: it remembers how each repeated string is written
     for art in artifacts:
         why = check_path(art.path)
         if why is not None:
@@ -68,7 +68,7 @@ def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
         if art.path in files:
             problems.append(Diagnostic("E313", f"two artifacts write {art.path!r}", Location("<backend>")))
             continue
-        files[art.path] = serialize(art)
+        files[art.path] = serialize(art, writer)
     # A file and a folder of the same name cannot both exist.
     folders = {posixpath.dirname(p) for p in files}
     expanded = set()

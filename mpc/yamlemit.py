@@ -18,6 +18,7 @@ from typing import Any
 
 _PLAIN = re.compile(r"^[A-Za-z_/$][A-Za-z0-9_./@%+=,:~$-]*(?: [A-Za-z0-9_./@%+=,:~()$'-]+)*$")
 _PLAIN_NUMERIC = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|ms|s|h)$")
+_NUMERIC_LIKE = re.compile(r"[0-9:._+-]+")
 _RESERVED = frozenset(
     {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~", "nan", "inf", "=", "<<"}
 )
@@ -31,7 +32,7 @@ def _plain_ok(text: str) -> bool:
     if text.lower() in _RESERVED or text.endswith(":") or ": " in text or " #" in text:
         return False
     # "1:20" and friends are YAML 1.1 sexagesimal numbers; "a:b" is fine, digits-only around ':' is not.
-    return not re.fullmatch(r"[0-9:._+-]+", text)
+    return not _NUMERIC_LIKE.fullmatch(text)
 
 
 # Characters a YAML reader would refuse or fold (C1 controls, NEL, line/paragraph separators, BOM, the
@@ -87,73 +88,126 @@ def _block_literal(text: str, indent: str) -> str | None:
     if body.endswith("\n") or not body or body[0] == " ":
         return None
     lines = body.split("\n")
-    if any(line != line.rstrip() or (line and not line.isprintable()) or _UNSAFE.search(line) for line in lines):
+    if any(
+        line != line.rstrip() or (line and not line.isprintable()) or _UNSAFE.search(line) for line in lines
+    ):
         return None
     header = "|" if text.endswith("\n") else "|-"
     inner = indent + "  "
     return header + "".join("\n" + (inner + line if line else "") for line in lines)
 
 
-def _emit(value: Any, indent: str, out: list[str]) -> None:
-    """Append the lines of a block collection (value is a non-empty dict or list) at `indent`."""
+_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
+
+
+def _kind(value: Any) -> type:
+    """str, dict (any mapping), list (a list or tuple) or the value's own type, exact types first."""
+    kind = type(value)
+    if kind is str or kind is dict or kind is list or kind in _SCALAR_TYPES:
+        return kind
+    if kind is tuple:
+        return list
+    if isinstance(value, str):
+        return str
     if isinstance(value, Mapping):
-        for k, v in value.items():
-            key = _key(k)
-            if isinstance(v, Mapping):
-                if v:
-                    out.append(f"{indent}{key}:")
-                    _emit(v, indent + "  ", out)
+        return dict
+    if isinstance(value, (list, tuple)):
+        return list
+    return kind
+
+
+class Writer:
+    """Writes documents; remembers how each string was written, since keys and values repeat by the
+    thousand across one output tree (a build writes every file with one Writer)."""
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+
+    def _scalar(self, value: Any) -> str:
+        if type(value) is str:  # the common case first: no isinstance chain, no regex when seen before
+            written = self._strings.get(value)
+            if written is None:
+                written = self._strings[value] = scalar(value)
+            return written
+        return scalar(value)
+
+    def _key(self, value: Any) -> str:
+        if type(value) is not str:
+            return _key(value)
+        return self._scalar(value)
+
+    def _emit(self, value: Any, indent: str, out: list[str]) -> None:
+        """Append the lines of a block collection (value is a non-empty dict or list) at `indent`."""
+        if _kind(value) is dict:
+            for k, v in value.items():
+                key = self._key(k)
+                kind = _kind(v)
+                if kind is str:
+                    if "\n" in v:
+                        literal = _block_literal(v, indent)
+                        out.append(f"{indent}{key}: {literal if literal is not None else self._scalar(v)}")
+                    else:
+                        out.append(f"{indent}{key}: {self._scalar(v)}")
+                elif kind is dict:
+                    if v:
+                        out.append(f"{indent}{key}:")
+                        self._emit(v, indent + "  ", out)
+                    else:
+                        out.append(f"{indent}{key}: {{}}")
+                elif kind is list:
+                    if v:
+                        out.append(f"{indent}{key}:")
+                        self._emit(v, indent, out)
+                    else:
+                        out.append(f"{indent}{key}: []")
                 else:
-                    out.append(f"{indent}{key}: {{}}")
-            elif isinstance(v, (list, tuple)):
-                if v:
-                    out.append(f"{indent}{key}:")
-                    _emit(v, indent, out)
+                    out.append(f"{indent}{key}: {self._scalar(v)}")
+            return
+        for item in value:
+            kind = _kind(item)
+            if kind is str:
+                if "\n" in item:
+                    literal = _block_literal(item, indent)
+                    out.append(f"{indent}- {literal if literal is not None else self._scalar(item)}")
                 else:
-                    out.append(f"{indent}{key}: []")
-            elif isinstance(v, str) and "\n" in v:
-                literal = _block_literal(v, indent)
-                out.append(f"{indent}{key}: {literal if literal is not None else scalar(v)}")
+                    out.append(f"{indent}- {self._scalar(item)}")
+            elif kind is dict or kind is list:
+                if item:
+                    lines: list[str] = []
+                    self._emit(item, indent + "  ", lines)
+                    lines[0] = f"{indent}- {lines[0][len(indent) + 2 :]}"
+                    out.extend(lines)
+                elif kind is list:
+                    out.append(f"{indent}- []")
+                else:
+                    out.append(f"{indent}- {{}}")
             else:
-                out.append(f"{indent}{key}: {scalar(v)}")
-        return
-    for item in value:
-        if isinstance(item, Mapping) and item:
-            lines: list[str] = []
-            _emit(item, indent + "  ", lines)
-            lines[0] = f"{indent}- {lines[0][len(indent) + 2:]}"
-            out.extend(lines)
-        elif isinstance(item, (list, tuple)) and item:
-            lines = []
-            _emit(item, indent + "  ", lines)
-            lines[0] = f"{indent}- {lines[0][len(indent) + 2:]}"
-            out.extend(lines)
-        elif isinstance(item, Mapping):
-            out.append(f"{indent}- {{}}")
-        elif isinstance(item, (list, tuple)):
-            out.append(f"{indent}- []")
-        elif isinstance(item, str) and "\n" in item:
-            literal = _block_literal(item, indent)
-            out.append(f"{indent}- {literal if literal is not None else scalar(item)}")
+                out.append(f"{indent}- {self._scalar(item)}")
+
+    def dump(self, value: Any) -> str:
+        """One YAML document, ending in a newline."""
+        if isinstance(value, Mapping):
+            if not value:
+                return "{}\n"
+        elif isinstance(value, (list, tuple)):
+            if not value:
+                return "[]\n"
         else:
-            out.append(f"{indent}- {scalar(item)}")
+            return scalar(value) + "\n"
+        lines: list[str] = []
+        self._emit(value, "", lines)
+        return "\n".join(lines) + "\n"
+
+    def dump_all(self, documents: Sequence[Any]) -> str:
+        """Several documents separated by `---`."""
+        return "---\n".join(self.dump(doc) for doc in documents)
 
 
 def dump(value: Any) -> str:
     """One YAML document, ending in a newline."""
-    if isinstance(value, Mapping):
-        if not value:
-            return "{}\n"
-    elif isinstance(value, (list, tuple)):
-        if not value:
-            return "[]\n"
-    else:
-        return scalar(value) + "\n"
-    lines: list[str] = []
-    _emit(value, "", lines)
-    return "\n".join(lines) + "\n"
+    return Writer().dump(value)
 
 
 def dump_all(documents: Sequence[Any]) -> str:
     """Several documents separated by `---`."""
-    return "---\n".join(dump(doc) for doc in documents)
+    return Writer().dump_all(documents)
