@@ -26,11 +26,13 @@ from mpc.load import load_text
 SOURCES = {p.parent.name: p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*/mesh.yaml"))}
 DATA = {name: load_text(text, "mesh.yaml").data for name, text in SOURCES.items()}
 DIAGNOSTIC = re.compile(r"^mesh\.yaml:\d+:\d+: error\[E\d{3}\]: \S")
-EXAMPLES_PER_TEST = int(os.environ.get("MPC_FUZZ_EXAMPLES", "60"))
+EXAMPLES_PER_TEST = int(os.environ.get("MPC_FUZZ_EXAMPLES", "100"))
 
 FUZZ = settings(
     max_examples=EXAMPLES_PER_TEST,
-    deadline=1000,  # milliseconds: a slow answer is a failure too
+    # Time is asserted per run in CPU seconds (check_validate): a wall-clock deadline would fail
+    # whenever the machine is busy with other test workers.
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,  # the same examples every run: a failure here is reproducible, not flaky
 )
@@ -126,13 +128,13 @@ def check_validate(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "mesh.yaml"
         target.write_text(text, encoding="utf-8", errors="surrogatepass")
-        start = time.perf_counter()
+        start = time.process_time()
         run = run_mpc("validate", target)
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         err = run.err.replace(f"{folder}/", "")
     assert run.code in (0, 2), f"exit {run.code}:\n{err}\n--- input ---\n{text}"
     assert "Traceback" not in err and "internal error" not in err, err
-    assert elapsed < 1.0, f"took {elapsed:.2f}s"
+    assert elapsed < 1.0, f"took {elapsed:.2f}s of CPU"
     if run.code == 0:
         assert err == "", err
         return
@@ -144,18 +146,21 @@ def check_validate(text: str) -> None:
         assert DIAGNOSTIC.match(line), f"unlocated diagnostic: {line!r}\n--- input ---\n{text}"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated_data())
 def test_structural_mutations(text: str) -> None:
     check_validate(text)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated_text())
 def test_textual_mutations(text: str) -> None:
     check_validate(text)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.text(max_size=200))
 def test_arbitrary_text(text: str) -> None:
