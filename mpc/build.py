@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mpc import __version__
 from mpc.artifact import Artifact, ValidatingBackend
 from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
 from mpc.emit import LOCK_NAME, Lock, Summary, stale, to_files, write_tree
-from mpc.pipeline import Front, front_file, render
+
+if TYPE_CHECKING:
+    from mpc.pipeline import Front
 
 Progress = Callable[[str], None]
 
@@ -26,31 +29,52 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class BuildResult:
-    front: Front
+    front: Front | None  # None when the lock proved the tree up to date (nothing was parsed)
     files: dict[str, bytes]
     summary: Summary | None  # None for --check
     stale: list[str]
     findings: list[Diagnostic]
 
 
-def compile_files(front: Front, backends: tuple[str, ...] = ()) -> tuple[list[Artifact], dict[str, bytes], list[str]]:
+def compile_files(
+    front: Front, backends: tuple[str, ...] = ()
+) -> tuple[list[Artifact], dict[str, bytes], list[str]]:
+    from mpc.pipeline import render
+
     rendered = render(front, list(backends) or None)
     return rendered.artifacts, to_files(rendered.artifacts), rendered.backends
 
 
-def lock_for(front: Front, files: dict[str, bytes], backends: list[str]) -> Lock:
+def lock_for(
+    front: Front, files: dict[str, bytes], backends: list[str], artifacts: list[Artifact] | None = None
+) -> Lock:
     from mpc.emit import sha256
+    from mpc.incremental import node_hashes, used_plugins
 
+    hashes = {p: sha256(d) for p, d in files.items()}
     return Lock(
         mpc_version=__version__,
         input_file=front.model.source_file,
         input_sha256=front.digest,
-        files={p: sha256(d) for p, d in files.items()},
+        files=hashes,
         backends=sorted(backends),
+        plugins=used_plugins(backends, front.model),
+        nodes=node_hashes(artifacts, hashes) if artifacts is not None else {},
     )
 
 
 def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildResult:
+    if not options.validate:
+        from mpc.incremental import up_to_date
+
+        # The lock proves the tree is what a full build would write: nothing to parse, render or write.
+        proven = up_to_date(options.mesh, options.out, options.backends)
+        if proven is not None:
+            _, on_disk = proven
+            summary = None if options.check else Summary([], [], list(on_disk), [])
+            return BuildResult(None, on_disk, summary, [], [])
+    from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
+
     progress("checking the mesh")
     front = front_file(options.mesh)
     progress("rendering")
@@ -61,7 +85,7 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
         # The lock is part of the tree: it vouches for the input it was built from.
         lock_path = options.out / LOCK_NAME
         current = lock_path.read_bytes() if lock_path.is_file() else b""
-        if current != lock_for(front, files, names).to_bytes():
+        if current != lock_for(front, files, names, artifacts).to_bytes():
             differing = sorted([*differing, LOCK_NAME])
         return BuildResult(front, files, None, differing, [])
     findings: list[Diagnostic] = []
@@ -90,7 +114,7 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     summary = write_tree(
         options.out,
         files,
-        lock_for(front, files, names),
+        lock_for(front, files, names, artifacts),
         before_swap=validate if options.validate else None,
     )
     return BuildResult(front, files, summary, [], findings)

@@ -27,7 +27,7 @@ from mpc.artifact import Artifact
 from mpc.diagnostics import Diagnostic, Location, MpcError
 
 LOCK_NAME = "mpc.lock"
-LOCK_FORMAT = 1
+LOCK_FORMAT = 2  # 2: plugins and per-node hashes
 TEMP_PREFIX = ".mpc-tmp-"
 
 
@@ -94,6 +94,11 @@ class Lock:
     input_sha256: str
     files: dict[str, str]  # path -> sha256
     backends: list[str] = field(default_factory=list)
+    # Third-party plugins the build used (name -> "distribution version"): a new version is a new build.
+    plugins: dict[str, str] = field(default_factory=dict)
+    # Graph node -> sha256 of the files derived from it ("mesh" for files of the whole mesh): what a
+    # change touched, node by node (mpc.incremental).
+    nodes: dict[str, str] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body = {
@@ -101,6 +106,8 @@ class Lock:
             "mpcVersion": self.mpc_version,
             "input": {"file": self.input_file, "sha256": self.input_sha256},
             "backends": self.backends,
+            "plugins": dict(sorted(self.plugins.items())),
+            "nodes": dict(sorted(self.nodes.items())),
             "files": dict(sorted(self.files.items())),
         }
         return (json.dumps(body, indent=2) + "\n").encode("utf-8")
@@ -123,7 +130,13 @@ class Lock:
             str(inp.get("sha256", "")),
             files,
             [str(b) for b in raw.get("backends", [])],
+            _strings(raw.get("plugins")),
+            _strings(raw.get("nodes")),
         )
+
+
+def _strings(table: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -259,6 +272,8 @@ def write_tree(
     if out.is_dir() and not summary.written and not summary.changed and not summary.pruned:
         current = (out / LOCK_NAME).read_bytes() if (out / LOCK_NAME).is_file() else b""
         if current == lock.to_bytes() and before_swap is None:
+            # The lock's time says when a full build last agreed with the tree (mpc.incremental).
+            os.utime(out / LOCK_NAME)
             return summary
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(out)

@@ -155,10 +155,10 @@ def publish(options: PublishOptions) -> PublishResult:
     subject, body = summary(old_text, front.doc.text, front.model.source_file)
     subject = options.message or f"mpc: publish {front.model.name} ({subject})"
 
-    _, files, names = compile_files(front)
+    artifacts, files, names = compile_files(front)
     files = dict(files)
     files[INPUT_NAME] = front.doc.text.encode("utf-8")
-    write_tree(out, files, lock_for(front, files, names))
+    write_tree(out, files, lock_for(front, files, names, artifacts))
 
     git.run("add", "--all", "--", rel)
     staged = git.run("diff", "--cached", "--quiet", "--", rel, check=False)

@@ -1,0 +1,158 @@
+"""incremental: what a rebuild may skip, proven from mpc.lock rather than assumed.
+
+A build is a function of the mesh text, mpc's code and the plugins it used: backends are pure and the
+output is deterministic. So when the lock records the same input digest, the same mpc version and the
+same plugin versions, no source file of mpc or of those plugins is newer than the lock, and every file
+the lock lists is on disk with the recorded sha256, a full build would write exactly what is there: a
+rebuild (or `--check`) can stop before parsing. Anything else runs the full build, whose emit step
+writes only the files whose bytes changed and hard-links the rest; the lock's per-node hashes then name
+the graph nodes whose outputs changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mpc import __version__
+from mpc.artifact import Artifact
+from mpc.emit import LOCK_NAME, Lock, check_path
+
+if TYPE_CHECKING:
+    from mpc.model import Model
+
+MESH_NODE = "mesh"  # files derived from the mesh as a whole (Artifact.node is None)
+
+
+def node_hashes(artifacts: Iterable[Artifact], file_hashes: Mapping[str, str]) -> dict[str, str]:
+    """Graph node -> sha256 over the paths and hashes of the files derived from it."""
+    lines: dict[str, list[str]] = {}
+    for art in artifacts:
+        digest = file_hashes.get(art.path)
+        if digest is not None:
+            lines.setdefault(art.node or MESH_NODE, []).append(f"{art.path} {digest}\n")
+    return {
+        node: hashlib.sha256("".join(sorted(ls)).encode("utf-8")).hexdigest() for node, ls in lines.items()
+    }
+
+
+def used_plugins(backends: Iterable[str], model: Model) -> dict[str, str]:
+    """Third-party plugins a build used: "backend:<name>" / "archetype:<name>" -> "distribution version"."""
+    from mpc.plugins import discover_archetypes, discover_backends
+
+    used: dict[str, str] = {}
+    available = discover_backends()
+    for name in backends:
+        plugin = available.get(name)
+        if plugin is not None and not plugin.builtin:
+            used[f"backend:{name}"] = f"{plugin.distribution} {plugin.version}"
+    archetypes = discover_archetypes()
+    for service in model.services.values():
+        plugin = archetypes.get(service.archetype.name)
+        if plugin is not None and not plugin.builtin:
+            used[f"archetype:{plugin.name}"] = f"{plugin.distribution} {plugin.version}"
+    return used
+
+
+def _selection(backends: tuple[str, ...], lock: Lock) -> list[str] | None:
+    """The backends this build would run, as the lock lists them; None when that needs the mesh."""
+    if backends:
+        return sorted(set(backends))
+    if any(key.startswith("backend:") for key in lock.plugins):
+        return None  # plugin backends run by default only when the mesh configures them: parse to know
+    from mpc.plugins import discover_backends
+
+    return sorted(name for name, plugin in discover_backends().items() if plugin.builtin)
+
+
+def _plugins_unchanged(recorded: Mapping[str, str]) -> tuple[bool, list[Path]]:
+    """Whether every recorded plugin is installed at the same version; and the folders of its code."""
+    if not recorded:
+        return True, []
+    from mpc.plugins import discover_archetypes, discover_backends
+
+    tables = {"backend": discover_backends(), "archetype": discover_archetypes()}
+    folders: list[Path] = []
+    for key, version in recorded.items():
+        kind, _, name = key.partition(":")
+        plugin = tables.get(kind, {}).get(name)
+        if plugin is None or f"{plugin.distribution} {plugin.version}" != version:
+            return False, []
+        folders.extend(_code_folders(plugin.value.partition(":")[0]))
+    return True, folders
+
+
+def _code_folders(module: str) -> list[Path]:
+    spec = importlib.util.find_spec(module.partition(".")[0])
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [Path(p) for p in spec.submodule_search_locations]
+    return [Path(spec.origin).parent] if spec.origin else []
+
+
+def _newest_source(folders: Iterable[Path]) -> int:
+    """The latest modification time of the Python sources under the folders (ns)."""
+    newest = 0
+    stack = [str(f) for f in folders]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                stack.append(entry.path)
+            elif entry.name.endswith(".py"):
+                newest = max(newest, entry.stat().st_mtime_ns)
+    return newest
+
+
+def up_to_date(mesh: Path, out: Path, backends: tuple[str, ...]) -> tuple[Lock, dict[str, bytes]] | None:
+    """The lock and the files on disk, when a full build would leave `out` exactly as it is; else None."""
+    lock_path = out / LOCK_NAME
+    try:
+        raw = lock_path.read_bytes()
+        lock_time = lock_path.stat().st_mtime_ns
+        text = mesh.read_bytes()
+    except OSError:
+        return None
+    lock = Lock.read(out)
+    if lock is None or lock.to_bytes() != raw:  # another lock format, or not written by this mpc
+        return None
+    if (
+        lock.mpc_version != __version__
+        or lock.input_file != mesh.name
+        or lock.input_sha256 != hashlib.sha256(text).hexdigest()
+        or lock.backends != _selection(backends, lock)
+    ):
+        return None
+    same, plugin_code = _plugins_unchanged(lock.plugins)
+    if not same:
+        return None
+    # An edited mpc (a development checkout) builds differently under the same version number.
+    builtin = importlib.util.find_spec("mpc.backends")
+    code = [Path(__file__).parent, *plugin_code]
+    code += [Path(p) for p in (builtin.submodule_search_locations or [])] if builtin else []
+    if _newest_source(code) >= lock_time:
+        return None
+    files: dict[str, bytes] = {}
+    root = os.fspath(out)
+    sha = hashlib.sha256
+    for path, digest in sorted(lock.files.items()):
+        target = os.path.join(root, path)
+        if check_path(path) is not None or os.path.islink(target):
+            return None
+        try:
+            with open(target, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if sha(data).hexdigest() != digest:
+            return None
+        files[path] = data
+    return lock, files

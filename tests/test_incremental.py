@@ -1,0 +1,100 @@
+"""Incremental rebuilds leave exactly the tree a full build writes (mpc.incremental, node hashes)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_mpc
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gen import changed_service, write_mesh
+
+SERVICES = 40
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _build(mesh: Path, out: Path, *extra: str) -> str:
+    result = run_mpc("build", mesh, "-o", out, *extra)
+    assert result.code == 0, result.err
+    return result.out
+
+
+def _nodes(out: Path) -> dict[str, str]:
+    nodes = json.loads((out / "mpc.lock").read_text("utf-8"))["nodes"]
+    assert isinstance(nodes, dict)
+    return nodes
+
+
+@pytest.mark.slow
+def test_one_service_change_rebuilds_to_the_full_build_tree(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "mesh", SERVICES)
+    incremental = tmp_path / "incremental"
+    _build(mesh, incremental)
+    before = _tree(incremental)
+    nodes_before = _nodes(incremental)
+
+    write_mesh(tmp_path / "mesh", SERVICES, variant=1)  # one service's image tag
+    summary = _build(mesh, incremental)
+    fresh = tmp_path / "fresh"
+    _build(mesh, fresh)
+
+    after = _tree(incremental)
+    assert after == _tree(fresh), "the rebuilt tree differs from a full build of the same mesh"
+    changed = sorted(p for p in after if before.get(p) != after[p])
+    assert "mpc.lock" in changed and len(changed) > 1
+    # Only what derives from the changed service moved: its node and mesh-wide files (image lists).
+    moved = {n for n in _nodes(incremental) if nodes_before.get(n) != _nodes(incremental)[n]}
+    assert f"service:{changed_service(SERVICES)}" in moved
+    assert not any(n.startswith("service:") and n != f"service:{changed_service(SERVICES)}" for n in moved)
+    assert f"{len(changed) - 1} changed" in summary  # the lock is not counted among the output files
+
+
+@pytest.mark.slow
+def test_no_change_rebuild_and_check_keep_the_tree(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "mesh", SERVICES)
+    out = tmp_path / "out"
+    _build(mesh, out)
+    first = _tree(out)
+    summary = _build(mesh, out)
+    assert "0 written, 0 changed" in summary and "0 pruned" in summary
+    assert _tree(out) == first
+    assert "up to date" in _build(mesh, out, "--check")
+
+
+@pytest.mark.slow
+def test_a_file_edited_on_disk_is_restored_and_reported(tmp_path: Path) -> None:
+    """The lock vouches for the tree only while every file still has its recorded hash."""
+    mesh = write_mesh(tmp_path / "mesh", SERVICES)
+    out = tmp_path / "out"
+    _build(mesh, out)
+    first = _tree(out)
+    victim = next(p for p in sorted(first) if p.startswith("kustomize/") and p.endswith(".yaml"))
+    (out / victim).write_text("edited by hand\n")
+
+    check = run_mpc("build", mesh, "-o", out, "--check")
+    assert check.code == 1 and victim in check.err
+    _build(mesh, out)
+    assert _tree(out) == first
+
+    (out / victim).unlink()
+    _build(mesh, out)
+    assert _tree(out) == first
+
+
+@pytest.mark.slow
+def test_a_different_backend_selection_is_a_new_build(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "mesh", 5)
+    out = tmp_path / "out"
+    _build(mesh, out, "--backend", "kustomize")
+    only = _tree(out)
+    assert all(p.startswith("kustomize/") or p == "mpc.lock" for p in only)
+    _build(mesh, out)
+    fresh = tmp_path / "fresh"
+    _build(mesh, fresh)
+    assert _tree(out) == _tree(fresh)
