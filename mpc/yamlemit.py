@@ -123,66 +123,83 @@ class Writer:
     def __init__(self) -> None:
         self._strings: dict[str, str] = {}
 
-    def _scalar(self, value: Any) -> str:
-        if type(value) is str:  # the common case first: no isinstance chain, no regex when seen before
-            written = self._strings.get(value)
-            if written is None:
-                written = self._strings[value] = scalar(value)
-            return written
-        return scalar(value)
+    def _string(self, text: str) -> str:
+        """A one-line string as written; remembered (multi-line strings depend on their indent)."""
+        written = self._strings.get(text)
+        if written is None:
+            written = scalar(text)
+            if "\n" not in text:
+                self._strings[text] = written
+        return written
 
-    def _key(self, value: Any) -> str:
-        if type(value) is not str:
-            return _key(value)
-        return self._scalar(value)
+    def _value(self, value: Any, indent: str) -> str:
+        """A scalar as written after `key: ` or `- ` at `indent` (a block literal for multi-line text)."""
+        kind = type(value)
+        if kind is str or isinstance(value, str):
+            if "\n" in value:
+                literal = _block_literal(value, indent)
+                if literal is not None:
+                    return literal
+            return self._string(value) if kind is str else scalar(value)
+        if kind is int:
+            return str(value)
+        return scalar(value)
 
     def _emit(self, value: Any, indent: str, out: list[str]) -> None:
         """Append the lines of a block collection (value is a non-empty dict or list) at `indent`."""
-        if _kind(value) is dict:
+        # The hot loop of a build (ten million scalars at 10,000 services): exact-type checks and the
+        # string memo come first, the general cases after.
+        strings = self._strings
+        append = out.append
+        if type(value) is dict or _kind(value) is dict:
             for k, v in value.items():
-                key = self._key(k)
-                kind = _kind(v)
+                key = strings.get(k) if type(k) is str else None
+                if key is None:
+                    key = _key(k)
+                    if "\n" not in k:
+                        strings[k] = key
+                kind = type(v)
                 if kind is str:
-                    if "\n" in v:
-                        literal = _block_literal(v, indent)
-                        out.append(f"{indent}{key}: {literal if literal is not None else self._scalar(v)}")
-                    else:
-                        out.append(f"{indent}{key}: {self._scalar(v)}")
-                elif kind is dict:
+                    written = strings.get(v)
+                    append(f"{indent}{key}: {written if written is not None else self._value(v, indent)}")
+                    continue
+                if kind is not dict and kind is not list:
+                    kind = _kind(v)
+                if kind is dict:
                     if v:
-                        out.append(f"{indent}{key}:")
+                        append(f"{indent}{key}:")
                         self._emit(v, indent + "  ", out)
                     else:
-                        out.append(f"{indent}{key}: {{}}")
+                        append(f"{indent}{key}: {{}}")
                 elif kind is list:
                     if v:
-                        out.append(f"{indent}{key}:")
+                        append(f"{indent}{key}:")
                         self._emit(v, indent, out)
                     else:
-                        out.append(f"{indent}{key}: []")
+                        append(f"{indent}{key}: []")
                 else:
-                    out.append(f"{indent}{key}: {self._scalar(v)}")
+                    append(f"{indent}{key}: {self._value(v, indent)}")
             return
         for item in value:
-            kind = _kind(item)
+            kind = type(item)
             if kind is str:
-                if "\n" in item:
-                    literal = _block_literal(item, indent)
-                    out.append(f"{indent}- {literal if literal is not None else self._scalar(item)}")
-                else:
-                    out.append(f"{indent}- {self._scalar(item)}")
-            elif kind is dict or kind is list:
+                written = strings.get(item)
+                append(f"{indent}- {written if written is not None else self._value(item, indent)}")
+                continue
+            if kind is not dict and kind is not list:
+                kind = _kind(item)
+            if kind is dict or kind is list:
                 if item:
                     lines: list[str] = []
                     self._emit(item, indent + "  ", lines)
                     lines[0] = f"{indent}- {lines[0][len(indent) + 2 :]}"
                     out.extend(lines)
                 elif kind is list:
-                    out.append(f"{indent}- []")
+                    append(f"{indent}- []")
                 else:
-                    out.append(f"{indent}- {{}}")
+                    append(f"{indent}- {{}}")
             else:
-                out.append(f"{indent}- {self._scalar(item)}")
+                append(f"{indent}- {self._value(item, indent)}")
 
     def dump(self, value: Any) -> str:
         """One YAML document, ending in a newline."""
