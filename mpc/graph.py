@@ -90,7 +90,10 @@ class MeshGraph:
         for name, ext in model.external.items():
             g.add_node(node_id("external", name), kind="external", name=name, source=ext.source)
         for name, svc in model.services.items():
-            g.add_node(node_id("service", name), kind="service", name=name, source=svc.source)
+            # Replicas of a stateful or clustered service talk to each other (replication, peer
+            # discovery, a ledger's p2p port): the one allowed call that no dependsOn entry states.
+            peers = svc.headless or svc.peer_port is not None
+            g.add_node(node_id("service", name), kind="service", name=name, source=svc.source, peers=peers)
         for name, cluster in model.clusters.items():
             g.add_node(node_id("cluster", name), kind="cluster", name=name, source=cluster.source)
         for name, env in model.environments.items():
@@ -165,7 +168,10 @@ class MeshGraph:
         return [split_id(u)[1] for u, _, d in self.g.in_edges(nid, data=True) if d["kind"] == "routes"]
 
     def allowed_calls(self) -> set[tuple[str, str]]:
-        """Every (caller, callee) the policies must allow: 'gateway:<name>' or a service, to a service."""
+        """Every (caller, callee) the policies must allow: 'gateway:<name>' or a service, to a service.
+
+        The dependsOn edges, the gateway routes, and each peer service to itself (peer_services).
+        """
         allowed: set[tuple[str, str]] = set()
         for u, v, _ in self._edges("calls"):
             if split_id(v)[0] == "service":
@@ -173,7 +179,13 @@ class MeshGraph:
         gw = self.nodes("gateway")[0]
         for _, v, _ in self._edges("routes"):
             allowed.add((f"gateway:{gw}", split_id(v)[1]))
+        allowed.update((name, name) for name in self.peer_services())
         return allowed
+
+    def peer_services(self) -> list[str]:
+        """Services whose replicas call each other (stateful, `clustering: dns`, a peer-to-peer port)."""
+        nodes = self._sorted_nodes()
+        return [data["name"] for _, data in nodes if data["kind"] == "service" and data["peers"]]
 
     def call_graph(self) -> nx.DiGraph[str]:
         """Services only, an edge from caller to callee."""

@@ -332,8 +332,6 @@ def test_network_policies_allow_exactly_the_graph_edges(rendered: Rendered) -> N
             caller = gw if caller == f"gateway:{gw}" else caller
             if caller in endpoints and callee in present and present[callee].port is not None:
                 expected.add((caller, callee))
-        # Replicas of a stateful or clustered service reach each other (replication, distribution).
-        expected |= {(s.name, s.name) for s in present.values() if s.headless or s.peer_port is not None}
 
         admitted = {
             (a, b) for a in endpoints for b in present if policies.ingress(endpoints[b], endpoints[a])

@@ -98,6 +98,16 @@ def service_policy(scope: Scope, svc: Service) -> Generated | None:
         rules.append(
             {"from": [{"source": {"principals": principals}}], "to": [{"operation": {"ports": ports}}]}
         )
+    if svc.headless or svc.peer_port is not None:
+        # Replicas of a stateful or clustered service reach each other (replication, peer discovery,
+        # the ledger's p2p port): MeshGraph.allowed_calls() lists the service as its own caller.
+        peer_ports = sorted({svc.port, *([svc.peer_port] if svc.peer_port is not None else [])})
+        rules.append(
+            {
+                "from": [{"source": {"principals": [scope.principal(svc.name)]}}],
+                "to": [{"operation": {"ports": [str(p) for p in peer_ports]}}],
+            }
+        )
     if not rules:
         return None  # the allow-nothing policy already denies everything to it
     spec = {"selector": selector(svc.name), "action": "ALLOW", "rules": rules}
