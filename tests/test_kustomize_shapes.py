@@ -370,8 +370,12 @@ def test_overlay_adds_a_pdb_where_the_environment_runs_more_replicas_than_the_ba
 
 def test_service_monitors_and_slo_rules(tree: dict[str, Artifact]) -> None:
     objs = docs(tree["kustomize/overlays/prod/gke-a/app/monitoring.yaml"])
-    monitors = {o["metadata"]["name"] for o in objs if o["kind"] == "ServiceMonitor"}
-    assert monitors == {"api", "chain"}  # the HTTP services; gRPC, TCP and UDP ports serve no /metrics
+    monitors = [o for o in objs if o["kind"] == "PodMonitor"]
+    # Every service that receives traffic (not the worker); its sidecar reports the Istio metrics the
+    # SLOs are written over, whatever the service's protocol.
+    assert {o["metadata"]["name"] for o in monitors} == {"api", "infer", "db", "chain", "sensors"}
+    (endpoint,) = monitors[0]["spec"]["podMetricsEndpoints"]
+    assert endpoint == {"port": "http-envoy-prom", "path": "/stats/prometheus", "interval": "30s"}
     (rule,) = [o for o in objs if o["kind"] == "PrometheusRule"]
     rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
     records = {r["record"] for r in rules if "record" in r}

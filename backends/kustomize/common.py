@@ -87,5 +87,5 @@ def component(svc: Service) -> str:
 
 
 def scraped(model: Model, svc: Service) -> bool:
-    """A service Prometheus scrapes: metrics are on and it serves HTTP (where /metrics lives)."""
-    return model.observability.metrics is not None and svc.has_service_object and svc.protocol == "http"
+    """A service whose sidecar Prometheus scrapes: metrics are on and the service receives traffic."""
+    return model.observability.metrics is not None and svc.has_service_object

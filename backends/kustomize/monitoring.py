@@ -1,4 +1,9 @@
-"""ServiceMonitors and SLO alerting rules (prometheus-operator objects) for one environment.
+"""PodMonitors and SLO alerting rules (prometheus-operator objects) for one environment.
+
+Prometheus scrapes each workload's Istio sidecar (`http-envoy-prom`, port 15090, /stats/prometheus), the
+way Istio documents it for the Prometheus operator: under STRICT mTLS a scrape of the application's own
+port from outside the mesh is refused, while the sidecar's stats port is served in plain text. Those
+stats carry the standard metrics the SLO rules below are written over.
 
 SLIs come from Istio's standard metrics, reported by the destination's sidecar, so every service is
 measured the same way without instrumenting it:
@@ -22,7 +27,9 @@ from mpc.model import Environment, Model, Service, Slo
 from .common import component, scraped, wave
 
 API = "monitoring.coreos.com/v1"
-METRICS_PATH = "/metrics"
+METRICS_PATH = "/stats/prometheus"
+SIDECAR_STATS_PORT_NAME = "http-envoy-prom"  # the container port Istio's injector declares (15090)
+SIDECAR_STATS_PORT = 15090
 SCRAPE_INTERVAL = "30s"
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 ERROR_RATIO = "slo:sli_error:ratio_rate"
@@ -43,12 +50,14 @@ def _meta(model: Model, svc: Service, name: str, wave_no: int, source: Slo | Non
     )
 
 
-def service_monitor(model: Model, svc: Service, wave_no: int) -> dict[str, Any]:
+def pod_monitor(model: Model, svc: Service, wave_no: int) -> dict[str, Any]:
     spec = {
         "selector": {"matchLabels": k8s.selector(svc.name)},
-        "endpoints": [{"port": svc.protocol, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}],
+        "podMetricsEndpoints": [
+            {"port": SIDECAR_STATS_PORT_NAME, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}
+        ],
     }
-    return k8s.obj(API, "ServiceMonitor", _meta(model, svc, svc.name, wave_no), spec=spec)
+    return k8s.obj(API, "PodMonitor", _meta(model, svc, svc.name, wave_no), spec=spec)
 
 
 def _selector(svc: str, namespace: str, extra: str = "") -> str:
@@ -148,13 +157,11 @@ def prometheus_rule(model: Model, slo: Slo, env: Environment, wave_no: int) -> d
 
 
 def objects(model: Model, env: Environment, waves: Mapping[str, int]) -> list[dict[str, Any]]:
-    """ServiceMonitors (metrics: prometheus) and one PrometheusRule per SLO, for the services placed here."""
+    """PodMonitors (metrics: prometheus) and one PrometheusRule per SLO, for the services placed here."""
     present = {s.name: s for s in model.services_in(env.name)}
     out: list[dict[str, Any]] = []
     if model.observability.metrics == "prometheus":
-        out.extend(
-            service_monitor(model, s, waves.get(s.name, 0)) for s in present.values() if scraped(model, s)
-        )
+        out.extend(pod_monitor(model, s, waves.get(s.name, 0)) for s in present.values() if scraped(model, s))
     for slo in model.observability.slos:
         if slo.service in present and (slo.availability is not None or slo.latency_p99_ms is not None):
             out.append(prometheus_rule(model, slo, env, waves.get(slo.service, 0)))

@@ -23,6 +23,7 @@ from mpc.graph import MeshGraph
 from mpc.model import Environment, Model, Service
 
 from .common import WAVE_POLICY, component, scraped, service_ports, wave
+from .monitoring import SIDECAR_STATS_PORT
 
 NAME_KEY = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
 KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS and kube-dns both keep this label
@@ -185,7 +186,8 @@ def service_policy(
                 }
             )
         if scraped(model, svc):
-            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": ports})
+            # Prometheus scrapes the sidecar's stats port, not the application's (see monitoring.py).
+            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(SIDECAR_STATS_PORT)]})
     if _peers(svc):
         ingress.append({"from": [_pods(svc.name)]})
     egress: list[dict[str, Any]] = []
