@@ -8,6 +8,7 @@ duplicate keys, non-standard tags, alias expansion past a small bound, non-strin
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,15 +252,18 @@ class _TooDeep(Exception):
         self.node = node
 
 
+_NESTING_MARKS = re.compile(r"[\n'\"\[\]{}]")
+
+
 def _nesting(text: str) -> tuple[int, int] | None:
     """Where flow brackets first nest deeper than MAX_DEPTH (the parser recurses on them)."""
     depth = 0
-    line, col = 1, 0
     quote = ""
-    for ch in text:
-        col += 1
+    # Only the characters that change the state are visited (a loop over every character took 0.9 s
+    # for a 10,000-service mesh); the position is worked out once, when there is something to report.
+    for match in _NESTING_MARKS.finditer(text):
+        ch = match.group()
         if ch == "\n":
-            line, col = line + 1, 0
             quote = ""  # flow scalars may span lines, but a stray quote must not hide a bomb
         elif quote:
             if ch == quote:
@@ -269,7 +273,8 @@ def _nesting(text: str) -> tuple[int, int] | None:
         elif ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                return line, col
+                at = match.start()
+                return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
         elif ch in "]}":
             depth = max(0, depth - 1)
     return None
