@@ -45,4 +45,7 @@ CODES: dict[str, str] = {
     # E5xx: plugins and validators
     "E501": "a plugin failed",
     "E502": "a real validator rejected the output",
+    # E6xx: publishing to the GitOps repository
+    "E601": "git failed, or the GitOps clone is not usable",
+    "E602": "the GitOps folder has uncommitted changes",
 }
