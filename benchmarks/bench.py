@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -35,6 +36,8 @@ EXAMPLES = ("examples/local-api-gateway/mesh.yaml", "examples/acme/mesh.yaml")
 
 
 def mpc_command() -> list[str]:
+    if os.environ.get("MPC_BENCH_COMMAND"):  # e.g. another checkout: "python -m mpc" with PYTHONPATH set
+        return shlex.split(os.environ["MPC_BENCH_COMMAND"])
     script = Path(sys.executable).parent / "mpc"
     return [str(script)] if script.exists() else [sys.executable, "-m", "mpc"]
 
@@ -43,6 +46,7 @@ def mpc_command() -> list[str]:
 class Timed:
     seconds: float
     rss_mib: float
+    cpu: float  # user + system time of the child: what the machine's other load does not inflate
 
 
 def run(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Timed:
@@ -56,7 +60,7 @@ def run(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Timed:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in ok:
         raise SystemExit(f"mpc {' '.join(args)} exited {proc.returncode}:\n{out}{err}")
-    return Timed(seconds, usage.ru_maxrss / 1024)
+    return Timed(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def median_of(
@@ -77,7 +81,7 @@ def tree_stats(out: Path) -> tuple[list[str], int]:
     return paths, sum((out / p).stat().st_size for p in paths)
 
 
-def floor(paths: list[str], total_bytes: int, runs: int) -> float:
+def floor(paths: list[str], total_bytes: int, runs: int, where: Path) -> float:
     """json.dumps of len(paths) objects of the average size mpc wrote, written to the same paths."""
     count = max(len(paths), 1)
     average = max(total_bytes // count, 64)
@@ -96,7 +100,7 @@ def floor(paths: list[str], total_bytes: int, runs: int) -> float:
         objects.append(obj)
     times = []
     for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="mpc-floor-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="mpc-floor-", dir=where) as tmp:
             root = Path(tmp)
             start = time.perf_counter()
             made: set[str] = set()
@@ -124,6 +128,7 @@ class Result:
     files: int = 0
     megabytes: float = 0.0
     floor: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
     raw: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -135,6 +140,7 @@ def bench_size(n: int, runs: int, work: Path) -> Result:
 
     def record(name: str, timings: list[Timed]) -> float:
         result.raw[name] = [round(t.seconds, 4) for t in timings]
+        result.cpu[name] = statistics.median(t.cpu for t in timings)
         return statistics.median(t.seconds for t in timings)
 
     result.validate = record("validate", median_of(runs, lambda: run(["validate", str(mesh)])))
@@ -160,7 +166,7 @@ def bench_size(n: int, runs: int, work: Path) -> Result:
         write_mesh(folder, n, variant=variant)
         changes.append(run(["build", str(mesh), "-o", str(out), "-q"]))
     result.one_change = record("one_change", changes)
-    result.floor = floor(paths, size, max(runs, 3))
+    result.floor = floor(paths, size, max(runs, 3), work)
     shutil.rmtree(folder, ignore_errors=True)
     return result
 
@@ -191,12 +197,16 @@ def table(results: list[Result]) -> str:
         rule,
         row("runs (median of)", lambda r: str(r.runs)),
         row("`mpc validate`", lambda r: _fmt(r.validate)),
+        row("  CPU (user + system)", lambda r: _fmt(r.cpu["validate"])),
         row("full build (all backends)", lambda r: _fmt(r.build)),
+        row("  CPU (user + system)", lambda r: _fmt(r.cpu["build"])),
         row("  per service", lambda r: per_service(r.build, r.services)),
         row("  multiple of the json floor", lambda r: f"{r.build / r.floor:.1f}x" if r.floor else "-"),
         row("no-change rebuild", lambda r: _fmt(r.rebuild)),
+        row("  CPU (user + system)", lambda r: _fmt(r.cpu["rebuild"])),
         row("`build --check`", lambda r: _fmt(r.check)),
         row("rebuild after one service changed", lambda r: _fmt(r.one_change)),
+        row("  CPU (user + system)", lambda r: _fmt(r.cpu["one_change"])),
         row("peak RSS (build)", lambda r: f"{r.rss_mib:.0f} MiB"),
         row("files written", lambda r: f"{r.files:,}"),
         row("MB written", lambda r: f"{r.megabytes:.1f}"),
@@ -233,16 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", help="mesh sizes (default 100 1000 10000)")
     parser.add_argument("--runs", type=int, help="runs per figure (default 5, 3 at 10,000)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--dir", type=Path, help="where to build (default: the system temp folder)")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([100, 1000] if args.quick else [100, 1000, 10000])
     results = []
-    with tempfile.TemporaryDirectory(prefix="mpc-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mpc-bench-", dir=args.dir) as tmp:
         for n in sizes:
             runs = args.runs or (3 if args.quick or n >= 10000 else 5)
             print(f"… {n:,} services, {runs} runs", file=sys.stderr, flush=True)
             results.append(bench_size(n, runs, Path(tmp)))
     examples = example_validate(args.runs or 5)
-    print(f"mpc benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, medians\n")
+    where = args.dir or Path(tempfile.gettempdir())
+    print(f"mpc benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, medians, in {where}")
+    print(f"load average when done: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     print(table(results))
     print()
     for example, seconds in examples.items():
