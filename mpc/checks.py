@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from mpc import spec
-from mpc.diagnostics import Diagnostic, Location, did_you_mean
+from mpc.diagnostics import Diagnostic, Location, Severity, did_you_mean
 from mpc.graph import MeshGraph
 from mpc.load import Document
 from mpc.model import Model
@@ -620,6 +620,28 @@ def _replicas_source(c: Context, service: str, env: str) -> Location:
     return c.at("services", service, key=True)
 
 
+def check_placement(c: Context) -> Iterable[Diagnostic]:
+    """Warn where a GPU service is placed on a cluster that has no GPU node pool: its pods never schedule."""
+    for svc in c.model.services.values():
+        if not svc.archetype.gpu:
+            continue
+        for env_name in svc.environments:
+            if not svc.placements[env_name].resources.gpu:
+                continue
+            for cluster_name in c.model.environments[env_name].clusters:
+                cluster = c.model.clusters.get(cluster_name)
+                if cluster is None or any(pool.gpu_count for pool in cluster.node_pools):
+                    continue
+                yield Diagnostic(
+                    "W301",
+                    f"service {svc.name!r} requests GPUs, but cluster {cluster_name!r} (environment "
+                    f"{env_name!r}) has no GPU node pool: its pods will not schedule there",
+                    c.at("services", svc.name, key=True),
+                    "add a node pool with gpu to that cluster, or limit the service's environments",
+                    severity=Severity.WARNING,
+                )
+
+
 CHECKS: tuple[Check, ...] = (
     check_names,
     check_references,
@@ -630,6 +652,7 @@ CHECKS: tuple[Check, ...] = (
     check_clusters,
     check_custom_resources,
     check_governance,
+    check_placement,
 )
 
 

@@ -176,6 +176,9 @@ def build(
         result = run_build(BuildOptions(mesh, out, backends, check, run_validators), progress)
     finally:
         progress.done()
+    if not quiet and result.front is not None:
+        for warning in result.front.warnings:
+            _err(warning.render())
     for finding in result.findings:
         _err(finding.render())
     if check:
@@ -216,10 +219,12 @@ def plugins(fmt: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--base", "base", metavar="GITREF",
-              help="compare MESH with its version at GITREF (e.g. origin/main)")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
-              show_default=True)
+@click.option(
+    "--base", "base", metavar="GITREF", help="compare MESH with its version at GITREF (e.g. origin/main)"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True
+)
 @click.option("--backend", "backends", multiple=True, help="compare only this backend's output (repeat)")
 @click.option("--exit-code", is_flag=True, help="exit 1 when something changed (default: 0 either way)")
 def diff(
@@ -249,8 +254,13 @@ def diff(
 
 @cli.command()
 @MESH
-@click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="a local clone of the GitOps repository (gitops.repo)")
+@click.option(
+    "--repo",
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="a local clone of the GitOps repository (gitops.repo)",
+)
 @click.option("--push", is_flag=True, help="push gitops.branch to the clone's remote after committing")
 @click.option("--message", "message", help="the commit's subject (default: a summary of the graph change)")
 def publish(mesh: Path, repo: Path, push: bool, message: str | None) -> None:

@@ -45,6 +45,8 @@ CODES: dict[str, str] = {
     # E5xx: plugins and validators
     "E501": "a plugin failed",
     "E502": "a real validator rejected the output",
+    # Wxxx: warnings (reported, never fatal)
+    "W301": "a GPU service is placed on a cluster without a GPU node pool",
     # E6xx: publishing to the GitOps repository
     "E601": "git failed, or the GitOps clone is not usable",
     "E602": "the GitOps folder has uncommitted changes",

@@ -21,6 +21,17 @@ def test_validate_ok() -> None:
     assert result.err == ""
 
 
+def test_warnings_are_printed_but_do_not_fail() -> None:
+    result = run_mpc("validate", ACME)
+    assert result.code == 0
+    # acme's prod environment spans a GKE cluster with a GPU pool and a DigitalOcean one without.
+    assert re.search(
+        r"acme/mesh.yaml:\d+:3: warning\[W301\]: service 'brain' requests GPUs, but cluster 'do-ams'",
+        result.err,
+    )
+    assert "ok (5 services" in result.out
+
+
 def test_validate_reports_located_errors_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "mesh.yaml"
     bad.write_text(SEED.read_text().replace("port: 4000", "port: four"))

@@ -106,5 +106,5 @@ def test_every_code_is_explained_with_an_example(code: str) -> None:
 
 
 def test_errors_doc_lists_no_unknown_codes() -> None:
-    documented = set(re.findall(r"^### (E\d{3}):", ERRORS.read_text(encoding="utf-8"), flags=re.MULTILINE))
+    documented = set(re.findall(r"^### ([EW]\d{3}):", ERRORS.read_text(encoding="utf-8"), flags=re.MULTILINE))
     assert documented == set(CODES)
