@@ -54,7 +54,9 @@ def mesh_labels(model: Model) -> dict[str, str]:
     return out
 
 
-def source_annotations(model: Model, source: Location, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def source_annotations(
+    model: Model, source: Location, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     out = {SOURCE_ANNOTATION: model.source_ref(source)}
     if extra:
         out.update(extra)
