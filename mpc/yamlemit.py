@@ -24,8 +24,14 @@ _RESERVED = frozenset(
 )
 
 
+_RELATIVE_PATH = re.compile(r"\.\.?/[A-Za-z0-9_./@%+=,~$-]*")
+
+
 def _plain_ok(text: str) -> bool:
     if _PLAIN_NUMERIC.fullmatch(text):
+        return True
+    if _RELATIVE_PATH.fullmatch(text):
+        # ./x and ../x read as strings in every YAML version (a number never holds '/'), as in kustomize.
         return True
     if not _PLAIN.fullmatch(text):
         return False

@@ -14,6 +14,14 @@ from ruamel.yaml import YAML
 from mpc.yamlemit import dump, dump_all
 
 TRICKY = [
+    "../../base/auth",
+    "./app",
+    "../",
+    ".../x",
+    "./.5",
+    "..",
+    ".",
+    ".inf/x",
     "",
     " ",
     "on",

@@ -1,0 +1,4 @@
+provider "google" {
+  project = var.project
+  region  = var.region
+}
