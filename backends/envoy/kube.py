@@ -158,27 +158,13 @@ def deployment(model: Model, env: Environment, files: dict[str, str]) -> dict[st
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": k8s.container_security_context(RUN_AS),
         "volumeMounts": mounts,
     }
     pod_spec: dict[str, Any] = {
         "serviceAccountName": gw.name,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": k8s.pod_security_context(RUN_AS),
         "containers": [container],
         "volumes": volumes,
         "topologySpreadConstraints": [

@@ -146,16 +146,7 @@ def container(model: Model, svc: Service) -> dict[str, Any]:
         out["env"] = variables
     out["resources"] = resources(svc.resources)
     out.update(probes(svc))
-    out["securityContext"] = {
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS,
-        "runAsGroup": RUN_AS,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    out["securityContext"] = k8s.container_security_context(RUN_AS)
     mounts = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
     if svc.archetype.stateful and svc.storage is not None:
         mounts.append({"name": STORAGE_VOLUME, "mountPath": STORAGE_PATH})
@@ -170,13 +161,7 @@ def pod_spec(model: Model, svc: Service) -> dict[str, Any]:
         "serviceAccountName": svc.name,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,  # no docker-link style variables for every Service in the namespace
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,  # volume claims are writable by the service's group
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": k8s.pod_security_context(RUN_AS),
     }
     if svc.archetype.anti_affinity:
         # One replica per node: a node failure takes at most one member of the network down.
