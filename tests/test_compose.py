@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from mpc import yamlemit
-from mpc.compose import compose_fast
+from mpc.compose import compose_fast, compose_libyaml
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import mesh_text
@@ -42,7 +42,7 @@ def ruamel_shape(text: str) -> Any:
 
 
 def assert_same(text: str) -> None:
-    fast = compose_fast(text)
+    fast = compose_libyaml(text)
     try:
         expected = ruamel_shape(text)
     except YAMLError:
@@ -96,7 +96,7 @@ def test_tricky_documents_compose_alike(text: str) -> None:
 @pytest.mark.parametrize("path", example_meshes(), ids=lambda p: p.parent.name)
 def test_examples_compose_alike(path: Any) -> None:
     text = path.read_text("utf-8")
-    assert compose_fast(text) is not None
+    assert compose_libyaml(text) is not None
     assert_same(text)
 
 
@@ -106,7 +106,7 @@ def test_generated_meshes_compose_alike(n: int) -> None:
 
 
 def test_alias_is_the_anchor_node() -> None:
-    fast = compose_fast("a: &x {b: 1}\nc: *x\n")
+    fast = compose_libyaml("a: &x {b: 1}\nc: *x\n")
     assert fast is not None
     (_, first), (_, second) = fast[0].value
     assert first is second
@@ -133,3 +133,10 @@ _data = st.recursive(
 @given(st.dictionaries(st.text(max_size=8), _data, min_size=1, max_size=5))
 def test_emitted_documents_compose_alike(data: dict[str, Any]) -> None:
     assert_same(yamlemit.dump(data))
+
+
+def test_small_files_stay_on_ruamel_and_large_ones_use_libyaml() -> None:
+    assert compose_fast("a: 1\n") is None
+    big = mesh_text(200)
+    fast = compose_fast(big)
+    assert fast is not None and shape(fast[0]) == ruamel_shape(big)
