@@ -30,7 +30,9 @@ demo: $(VENV)/.installed
 	$(BIN)/mpc validate examples/local-api-gateway/mesh.yaml
 	$(BIN)/mpc graph examples/local-api-gateway/mesh.yaml --format mermaid
 	$(BIN)/mpc build examples/local-api-gateway/mesh.yaml -o out/
-	@echo "rendered tree: out/  (try: kubectl kustomize out/kustomize/overlays/default)"
+	@find out -mindepth 1 -maxdepth 3 -type d | sort | sed 's|^|  |'
+	@echo "next: kubectl kustomize out/kustomize/overlays/default   (one cluster's whole desired state)"
+	@echo "      .venv/bin/mpc dev examples/local-api-gateway/mesh.yaml   (the master proxy on your laptop)"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +18,10 @@ EXIT_OK = 0
 EXIT_DIFFERENT = 1
 EXIT_INVALID = 2
 EXIT_BUG = 3
+
+
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def _err(text: str) -> None:
@@ -80,8 +84,8 @@ def validate(meshes: tuple[Path, ...]) -> None:
             _err(warning.render())
         model = front.model
         click.echo(
-            f"{mesh}: ok ({len(model.services)} services, {len(model.gateway.routes)} routes, "
-            f"{len(model.environments)} environments, {len(model.clusters)} clusters)"
+            f"{mesh}: ok ({_count(model.services, 'service')}, {_count(model.gateway.routes, 'route')}, "
+            f"{_count(model.environments, 'environment')}, {_count(model.clusters, 'cluster')})"
         )
     if problems:
         raise MpcError(problems)
