@@ -50,7 +50,8 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
             [Diagnostic("E310", f"the gateway and an app are both named {gw!r}", Location("<command line>"))]
         )
     lines = [
-        "# yaml-language-server: $schema=https://masterproxy.dev/schemas/mesh.schema.json",
+        f"# yaml-language-server: $schema=./{SCHEMA_FILE}",
+        f"# ({SCHEMA_FILE} lets editors check this file as you type; refresh it with `mpc schema > {SCHEMA_FILE}`.)",
         "# A mesh for mpc: one master proxy in front of your apps.",
         "# Reference: docs/mesh-reference.md.",
         "# Check it with `mpc validate mesh.yaml`; render it with `mpc build mesh.yaml -o out/`.",
@@ -97,6 +98,9 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
     return "\n".join(lines) + "\n"
 
 
+SCHEMA_FILE = "mesh.schema.json"
+
+
 def write_scaffold(
     directory: Path, *, gateway: str, port: int, apps: list[str], name: str | None, registry: str, force: bool
 ) -> Path:
@@ -111,6 +115,10 @@ def write_scaffold(
                 )
             ]
         )
+    from mpc.schema import schema_text
+
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
+    # The schema beside the mesh, so an editor validates without a network or a hosted copy.
+    (directory / SCHEMA_FILE).write_text(schema_text(), encoding="utf-8")
     return target

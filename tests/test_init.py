@@ -31,7 +31,15 @@ def test_the_seed_command(tmp_path: Path) -> None:
     assert run.code == 0, run.err
     mesh = target / "mesh.yaml"
     text = mesh.read_text(encoding="utf-8")
-    assert text.startswith("# yaml-language-server: $schema=")
+    assert text.startswith("# yaml-language-server: $schema=./mesh.schema.json\n")
+    # The schema the comment names sits beside the mesh, and the mesh passes it.
+    import json
+
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    schema = json.loads((target / "mesh.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(YAML(typ="safe", pure=True).load(text), schema)
     front = front_file(mesh)
     model = front.model
     assert model.name == "master-proxy"  # from the folder's name
