@@ -51,7 +51,7 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
         )
     lines = [
         f"# yaml-language-server: $schema=./{SCHEMA_FILE}",
-        f"# ({SCHEMA_FILE} lets editors check this file as you type; refresh it with `mpc schema > {SCHEMA_FILE}`.)",
+        f"# (editors check this file against {SCHEMA_FILE}; refresh it with `mpc schema > {SCHEMA_FILE}`)",
         "# A mesh for mpc: one master proxy in front of your apps.",
         "# Reference: docs/mesh-reference.md.",
         "# Check it with `mpc validate mesh.yaml`; render it with `mpc build mesh.yaml -o out/`.",
