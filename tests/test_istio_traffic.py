@@ -87,6 +87,8 @@ def test_sidecars_reach_only_dependencies(acme: Any) -> None:
         "./api.openai.com",
     }
     assert _egress(sidecars["billing-worker"]) == platform | {f"./{_fqdn('data')}", "./api.stripe.com"}
+    # auth has an OAuth2 client: it reaches the identity provider for its tokens.
+    assert _egress(sidecars["auth"]) == platform | {f"./{_fqdn('data')}", "./id.acme.dev"}
     assert _egress(sidecars["data"]) == platform
     # The master proxy: its routed services and the JWKS host of the issuer its routes require.
     assert _egress(sidecars["local-api-gateway"]) == platform | {
@@ -95,6 +97,20 @@ def test_sidecars_reach_only_dependencies(acme: Any) -> None:
     for doc in sidecars.values():
         assert doc["spec"]["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
         assert doc["spec"]["workloadSelector"]["labels"] == k8s.selector(doc["metadata"]["name"])
+
+
+def test_identity_provider_gets_its_own_entry_when_nothing_else_covers_it() -> None:
+    text = (ROOT / "examples" / "acme" / "mesh.yaml").read_text()
+    text = text.replace("url: https://id.acme.dev", "url: https://login.acme.dev:8443")
+    _, artifacts = render_text(text)
+    entries = _by_name(objects(artifacts, "ServiceEntry", NS))
+    assert entries["identity-keycloak"]["spec"]["hosts"] == ["login.acme.dev"]
+    assert entries["identity-keycloak"]["spec"]["ports"] == [
+        {"number": 8443, "name": "tls-8443", "protocol": "TLS"}
+    ]
+    sidecars = _by_name(objects(artifacts, "Sidecar", NS))
+    assert "./login.acme.dev" in _egress(sidecars["auth"])
+    assert "./login.acme.dev" not in _egress(sidecars["brain"])  # no OAuth2 client, no provider
 
 
 def test_external_entries_are_mesh_external_dns(acme: Any) -> None:

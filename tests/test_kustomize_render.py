@@ -348,6 +348,8 @@ def test_network_policies_allow_exactly_the_graph_edges(rendered: Rendered) -> N
         for name, svc in present.items():
             assert policies.egress(endpoints[name], dns), name
             external_ports = {model.external[e].port for e in svc.external}
+            if svc.oauth2_client is not None and model.identity_provider is not None:
+                external_ports.add(443)  # the identity provider (https) issues the client's tokens
             for port in external_ports | {443, 80, 5432}:
                 reaches = policies.egress(endpoints[name], outside, [(port, "TCP")])
                 assert reaches == (port in external_ports), (name, port)

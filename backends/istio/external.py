@@ -88,8 +88,40 @@ def issuer_egress_hosts(scope: Scope) -> list[str]:
     return sorted(hosts)
 
 
+def provider_destination(scope: Scope) -> Destination | None:
+    """The identity provider, which services with an OAuth2 client call for their tokens.
+
+    None when no service has a client, or when an `external` entry or a JWKS entry already covers the
+    provider's host and port (one ServiceEntry per host).
+    """
+    provider = scope.model.identity_provider
+    if provider is None or not any(s.oauth2_client for s in scope.model.services.values()):
+        return None
+    url = urlsplit(provider.url)
+    if url.hostname is None or url.scheme not in DEFAULT_PORTS:
+        return None
+    port = url.port or DEFAULT_PORTS[url.scheme]
+    covered = {(e.host, e.port) for e in scope.model.external.values()}
+    covered |= {(d.host, d.port) for d in jwks_destinations(scope)}
+    if (url.hostname, port) in covered:
+        return None
+    protocol = "tls" if url.scheme == "https" else "http"
+    return Destination(f"identity-{provider.kind}", url.hostname, port, protocol, scope.model.gateway.source)
+
+
+def provider_egress_host(scope: Scope) -> str | None:
+    """The Sidecar egress host that reaches the identity provider (for services with an OAuth2 client)."""
+    provider = scope.model.identity_provider
+    if provider is None:
+        return None
+    host = urlsplit(provider.url).hostname
+    return f"./{host}" if host else None
+
+
 def service_entries(scope: Scope) -> list[Generated]:
     externals = [
         Destination(e.name, e.host, e.port, e.protocol, e.source) for e in scope.model.external.values()
     ]
-    return [_service_entry(scope, d) for d in externals + jwks_destinations(scope)]
+    provider = provider_destination(scope)
+    extra = [provider] if provider is not None else []
+    return [_service_entry(scope, d) for d in externals + jwks_destinations(scope) + extra]

@@ -15,7 +15,7 @@ from mpc.units import format_duration
 
 from .common import ISTIO_SYSTEM, NETWORKING, Generated, Scope
 from .external import egress_host as external_egress_host
-from .external import issuer_egress_hosts
+from .external import issuer_egress_hosts, provider_egress_host
 from .telemetry import collector_egress_host
 
 # Retry only what cannot have reached the application, or what it declared retriable (503): retrying
@@ -110,6 +110,11 @@ def service_sidecar(scope: Scope, svc: Service) -> Generated:
             hosts.append(f"./{scope.fqdn(name)}")
         elif kind == "external" and name in scope.model.external:
             hosts.append(external_egress_host(scope.model.external[name]))
+    if svc.oauth2_client is not None:
+        # Its OAuth2 client fetches tokens from the identity provider the mesh registers it with.
+        provider = provider_egress_host(scope)
+        if provider is not None:
+            hosts.append(provider)
     return _sidecar(scope, svc.name, hosts, svc.source)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from mpc import k8s
 from mpc.graph import MeshGraph
@@ -45,6 +46,14 @@ def _namespace(name: str) -> dict[str, Any]:
 
 def _pods(name: str) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": k8s.selector(name)}}
+
+
+def _identity_provider_port(model: Model) -> int | None:
+    provider = model.identity_provider
+    if provider is None:
+        return None
+    url = urlsplit(provider.url)
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 def _port(port: int, protocol: str = "TCP") -> dict[str, Any]:
@@ -197,6 +206,10 @@ def service_policy(
             egress.append({"to": [_pods(name)], "ports": _main_port(present[name])})
     for name in sorted(svc.external):
         egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(model.external[name].port)]})
+    provider_port = _identity_provider_port(model)
+    if svc.oauth2_client is not None and provider_port is not None:
+        # The service's OAuth2 client fetches its tokens from the identity provider.
+        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(provider_port)]})
     if env.federated and dependencies:
         egress.append({"ports": [_port(EAST_WEST_PORT)]})
     if _peers(svc):
