@@ -58,6 +58,8 @@ def _short(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     text = repr(value)
@@ -258,6 +260,10 @@ def _type_hint(kind: str, value: Any, written: str) -> str:
         return f'quote it: "{written or value}" (YAML reads it as true/false)'
     if kind in ("dict_type", "model_type", "model_attributes_type") and value is None:
         return "give it a value, or remove the key"
+    if kind in ("int_type", "float_type") and isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return f"remove the quotes: {value} (a quoted number is text)"
+    if kind == "int_type" and isinstance(value, float) and value.is_integer():
+        return f"write {int(value)}"
     if kind == "list_type" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return f"write a list: [{json.dumps(value)}]"
     return ""

@@ -51,7 +51,7 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=False,
         frozen=True,
-        strict=False,
+        strict=True,
         hide_input_in_errors=True,
         defer_build=True,
     )
