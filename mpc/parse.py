@@ -260,7 +260,8 @@ def _type_hint(kind: str, value: Any, written: str) -> str:
         return f'quote it: "{written or value}" (YAML reads it as true/false)'
     if kind in ("dict_type", "model_type", "model_attributes_type") and value is None:
         return "give it a value, or remove the key"
-    if kind in ("int_type", "float_type") and isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+    quoted_number = isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value)
+    if kind in ("int_type", "float_type") and quoted_number:
         return f"remove the quotes: {value} (a quoted number is text)"
     if kind == "int_type" and isinstance(value, float) and value.is_integer():
         return f"write {int(value)}"
