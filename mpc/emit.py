@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import hashlib
 import json
+import marshal
 import os
 import posixpath
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +63,7 @@ def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
     """Serialize every artifact; refuse unsafe or duplicate paths (a backend bug, reported located)."""
     files: dict[str, bytes] = {}
     problems: list[Diagnostic] = []
-    writer = yamlemit.Writer()  # one for the whole tree: it remembers how each repeated string is written
+    todo: list[Artifact] = []
     for art in artifacts:
         why = check_path(art.path)
         if why is not None:
@@ -69,7 +72,8 @@ def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
         if art.path in files:
             problems.append(Diagnostic("E313", f"two artifacts write {art.path!r}", Location("<backend>")))
             continue
-        files[art.path] = serialize(art, writer)
+        files[art.path] = b""  # a placeholder that keeps the order; the bytes come below
+        todo.append(art)
     # A file and a folder of the same name cannot both exist.
     folders = {posixpath.dirname(p) for p in files}
     expanded = set()
@@ -81,7 +85,72 @@ def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
         problems.append(Diagnostic("E313", f"{clash!r} is both a file and a folder", Location("<backend>")))
     if problems:
         raise MpcError(problems)
+    for art, data in zip(todo, _serialize_all(todo), strict=True):
+        files[art.path] = data
     return dict(sorted(files.items()))
+
+
+PARALLEL_MIN = 2000  # below this many files a second process costs more than it saves
+
+
+def _serialize_all(artifacts: list[Artifact]) -> list[bytes]:
+    """Every artifact's bytes, in order; the second half in a forked child when that pays.
+
+    Serialisation is a pure function of each artifact, so the child's bytes are exactly what this process
+    would produce (the Writer's memo only caches). A child that fails for any reason hands its half back
+    to be serialised here, where the same error (a backend's unwritable value) surfaces as it would.
+    """
+    half = len(artifacts) // 2
+    if len(artifacts) < PARALLEL_MIN or not _can_fork():
+        return _serialize_range(artifacts)
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return _serialize_range(artifacts)
+    if pid == 0:  # the child: serialise the second half, send it, and leave without any cleanup
+        status = 1
+        try:
+            os.close(read_end)
+            gc.disable()  # a short-lived process: collections would only copy the parent's pages
+            payload = marshal.dumps(_serialize_range(artifacts[half:]))
+            with open(write_end, "wb") as sink:
+                sink.write(payload)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    pipe = open(read_end, "rb")  # noqa: SIM115 - closed before the wait, so a failing parent never blocks
+    try:
+        first = _serialize_range(artifacts[:half])
+        payload = pipe.read()
+    finally:
+        pipe.close()  # on an error here the child's write fails (EPIPE) and it exits
+        _, status = os.waitpid(pid, 0)
+    received: Any = None
+    if status == 0:
+        with contextlib.suppress(ValueError, EOFError, TypeError):
+            received = marshal.loads(payload)
+    second: list[bytes]
+    if isinstance(received, list) and len(received) == len(artifacts) - half:
+        second = [data for data in received if isinstance(data, bytes)]
+    else:
+        second = []
+    if len(second) != len(artifacts) - half:
+        second = _serialize_range(artifacts[half:])
+    return first + second
+
+
+def _can_fork() -> bool:
+    # fork() in a threaded process may deadlock the child on a lock another thread held.
+    return hasattr(os, "fork") and threading.active_count() == 1 and os.environ.get("MPC_JOBS") != "1"
+
+
+def _serialize_range(artifacts: list[Artifact]) -> list[bytes]:
+    writer = yamlemit.Writer()  # one per process: it remembers how each repeated string is written
+    return [serialize(art, writer) for art in artifacts]
 
 
 def sha256(data: bytes) -> str:

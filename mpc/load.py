@@ -18,9 +18,10 @@ from mpc.diagnostics import Diagnostic, Location, MpcError
 
 PathKey = tuple[str | int, ...]
 
-# A 1,000-service mesh is ~100 KiB; the pure-Python parser reads ~0.5 MiB/s, so this bound keeps a
-# mistaken input (a log file, a generated dump) from looking like a hang.
-MAX_BYTES = 2 * 1024 * 1024
+# A 10,000-service mesh is ~2 MB and loads through libyaml in well under a second (mpc.compose); this
+# bound leaves room for that and keeps a mistaken input (a log file, a generated dump) from looking like a
+# hang.
+MAX_BYTES = 8 * 1024 * 1024
 # Deeper nesting than any mesh needs; refused before the parser recurses into it.
 MAX_DEPTH = 64
 # Nodes that may be produced by following aliases; a "billion laughs" file needs ~10^9.

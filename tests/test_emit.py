@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mpc import emit
 from mpc.artifact import Artifact
 from mpc.diagnostics import MpcError
 from mpc.emit import LOCK_NAME, TEMP_PREFIX, Lock, sha256, stale, to_files, write_tree
@@ -162,6 +163,50 @@ def test_serialisation_by_kind() -> None:
     assert files["data.json"] == b'{\n  "b": [\n    1,\n    2\n  ]\n}\n'
     assert files["notes.txt"] == b"plain\n"
     assert list(files) == sorted(files)
+
+
+def _many(n: int) -> list[Artifact]:
+    kinds: list[Artifact] = []
+    for i in range(n):
+        doc = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"c{i}"},
+            "data": {"k": f"v\n{i}"},
+        }
+        if i % 4 == 0:
+            kinds.append(Artifact(f"d{i % 7}/f{i}.yaml", doc))
+        elif i % 4 == 1:
+            kinds.append(Artifact(f"d{i % 7}/f{i}.yaml", [doc, {"n": i, "x": [1.5, None, True]}]))
+        elif i % 4 == 2:
+            kinds.append(Artifact(f"d{i % 7}/f{i}.json", doc))
+        else:
+            kinds.append(Artifact(f"d{i % 7}/f{i}.txt", f"line {i}\n"))
+    return kinds
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
+def test_parallel_serialisation_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large trees are serialised in two processes; the bytes and their order are the serial ones."""
+    artifacts = _many(emit.PARALLEL_MIN + 501)
+    monkeypatch.setattr(emit, "_can_fork", lambda: True)
+    parallel = to_files(artifacts)
+    monkeypatch.setattr(emit, "_can_fork", lambda: False)
+    serial = to_files(artifacts)
+    assert list(parallel.items()) == list(serial.items())
+    assert len(serial) == len(artifacts)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
+def test_parallel_serialisation_reports_an_unwritable_value_in_either_half(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(emit, "_can_fork", lambda: True)
+    for at in (0, -1):  # the first half is this process's, the last the child's
+        artifacts = _many(emit.PARALLEL_MIN + 10)
+        artifacts[at] = Artifact("bad.yaml", {"a": {1, 2}})
+        with pytest.raises(TypeError, match="cannot write set"):
+            to_files(artifacts)
 
 
 def test_stale_lists_written_changed_and_pruned(tmp_path: Path) -> None:
