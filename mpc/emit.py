@@ -245,16 +245,21 @@ def plan(out: Path, files: Mapping[str, bytes]) -> tuple[Summary, Lock | None]:
     return Summary(written, changed, unchanged, pruned), old
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+
+
 def _read_regular(target: str) -> bytes | None:
     """The bytes of a regular file, not through a symlink; None for anything else (never blocks on a FIFO)."""
     try:
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(target, _READ_FLAGS)  # O_NOFOLLOW: a symlink fails to open
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode) or os.path.islink(target):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (not _NOFOLLOW and os.path.islink(target)):
             return None
-        chunks = []
+        chunks = [os.read(fd, info.st_size + 1)]  # the whole file at once, then read on to the end
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
         return b"".join(chunks)
@@ -298,23 +303,24 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def _carry_over(old: Path, new: Path, owned: set[str], skip: set[str]) -> None:
     """Bring every file mpc does not own (and empty folders) from the old tree into the new one."""
-    for root, dirs, names in os.walk(old):
-        rel_root = os.path.relpath(root, old)
-        rel_root = "" if rel_root == "." else rel_root.replace(os.sep, "/")
-        for d in dirs:
-            rel = posixpath.join(rel_root, d) if rel_root else d
-            target = new / rel
-            if (old / rel).is_symlink():
-                if rel not in owned:
-                    os.symlink(os.readlink(old / rel), target)
-                continue
-            target.mkdir(exist_ok=True)
-        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
-        for name in names:
-            rel = posixpath.join(rel_root, name) if rel_root else name
-            if rel in owned or rel in skip or rel == LOCK_NAME:
-                continue
-            _link_or_copy(Path(root) / name, new / rel)
+    # One scandir per folder and plain strings: this walks the whole old tree on every changed build.
+    old_root, new_root = os.fspath(old), os.fspath(new)
+    stack = [""]
+    while stack:
+        rel_root = stack.pop()
+        with os.scandir(os.path.join(old_root, rel_root) if rel_root else old_root) as entries:
+            listing = list(entries)
+        for entry in listing:
+            rel = f"{rel_root}/{entry.name}" if rel_root else entry.name
+            if entry.is_symlink():
+                if rel not in owned and rel not in skip and rel != LOCK_NAME:
+                    os.symlink(os.readlink(entry.path), os.path.join(new_root, rel))
+            elif entry.is_dir():
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(os.path.join(new_root, rel))
+                stack.append(rel)
+            elif rel not in owned and rel not in skip and rel != LOCK_NAME:
+                _link_or_copy(Path(entry.path), Path(new_root, rel))
 
 
 def clean_stale_temps(out: Path) -> None:
@@ -377,7 +383,10 @@ def write_tree(
                 os.makedirs(os.path.join(new_root, parent), exist_ok=True)
                 made.add(parent)
             if path in unchanged:
-                _link_or_copy(Path(old_root, path), Path(target))
+                try:  # plan() just read it as a regular file: a plain hard link, no pathlib on this path
+                    os.link(os.path.join(old_root, path), target)
+                except OSError:
+                    _link_or_copy(Path(old_root, path), Path(target))
             else:
                 with open(target, "wb") as f:
                     f.write(data)
