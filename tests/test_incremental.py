@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -98,3 +99,42 @@ def test_a_different_backend_selection_is_a_new_build(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     _build(mesh, fresh)
     assert _tree(out) == _tree(fresh)
+
+
+@pytest.mark.slow
+def test_random_one_service_edits_rebuild_to_the_full_build_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many random one-service edits, each rebuilt over the previous tree, equal a fresh full build.
+
+    Large enough that serialisation runs in two processes (mpc.emit.PARALLEL_MIN), in-process for speed.
+    """
+    import random
+    import re
+
+    from mpc import emit
+    from mpc.build import BuildOptions, build
+
+    monkeypatch.setattr(emit, "_can_fork", lambda: hasattr(os, "fork"))
+    mesh = write_mesh(tmp_path / "mesh", 200)
+    text = mesh.read_text("utf-8")
+    images = list(re.finditer(r"(?m)^(\s+image: \S+?:)(\S+)$", text))
+    assert len(images) >= 100
+    incremental = tmp_path / "incremental"
+    build(BuildOptions(mesh, incremental))
+    assert len(_tree(incremental)) >= emit.PARALLEL_MIN
+    rng = random.Random(9)
+    for edit in range(6):
+        match = rng.choice(images)
+        text = text[: match.start(2)] + f"{match.group(2)}-e{edit}" + text[match.end(2) :]
+        images = list(re.finditer(r"(?m)^(\s+image: \S+?:)(\S+)$", text))
+        mesh.write_text(text, encoding="utf-8")
+        before = _tree(incremental)
+        result = build(BuildOptions(mesh, incremental))
+        fresh = tmp_path / f"fresh{edit}"
+        build(BuildOptions(mesh, fresh))
+        after = _tree(incremental)
+        assert after == _tree(fresh), f"edit {edit}: the rebuilt tree differs from a full build"
+        changed = {p for p in after if before.get(p) != after[p]} - {"mpc.lock"}
+        assert result.summary is not None and set(result.summary.changed) == changed
+        assert 0 < len(changed) < 20  # one service's files (and mesh-wide lists), not the tree
