@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING
 from mpc import __version__
 from mpc.artifact import Artifact, ValidatingBackend
 from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
-from mpc.emit import LOCK_NAME, Lock, Summary, stale, to_files, write_tree
+from mpc.emit import LOCK_NAME, Lock, Reuse, Serialized, Summary, serialize_files, stale, write_tree
 
 if TYPE_CHECKING:
     from mpc.pipeline import Front
@@ -39,19 +41,52 @@ class BuildResult:
 def compile_files(
     front: Front, backends: tuple[str, ...] = ()
 ) -> tuple[list[Artifact], dict[str, bytes], list[str]]:
+    artifacts, serialized, names = compile_serialized(front, backends)
+    return artifacts, serialized.files, names
+
+
+def compile_serialized(
+    front: Front, backends: tuple[str, ...] = (), reuse: Reuse | None = None
+) -> tuple[list[Artifact], Serialized, list[str]]:
+    """Render and serialise; files whose content key `reuse` records unchanged are read back from disk."""
     from mpc.pipeline import render
 
     rendered = render(front, list(backends) or None)
-    return rendered.artifacts, to_files(rendered.artifacts), rendered.backends
+    return rendered.artifacts, serialize_files(rendered.artifacts, reuse), rendered.backends
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic collector off while the model, the artifacts and their bytes are built.
+
+    Almost everything allocated then lives until the build ends, so each collection walks a large young
+    generation to free nothing (~0.12 s of a 1,000-service build even at mpc.cli's raised threshold).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def lock_for(
-    front: Front, files: dict[str, bytes], backends: list[str], artifacts: list[Artifact] | None = None
+    front: Front,
+    files: dict[str, bytes],
+    backends: list[str],
+    artifacts: list[Artifact] | None = None,
+    serialized: Serialized | None = None,
+    reuse: Reuse | None = None,
 ) -> Lock:
     from mpc.emit import sha256
     from mpc.incremental import node_hashes, used_plugins
 
-    hashes = {p: sha256(d) for p, d in files.items()}
+    if serialized is not None and reuse is not None:
+        # A file read back from the old tree was just checked against the old lock's sha256.
+        hashes = {p: reuse.hashes[p] if p in serialized.reused else sha256(d) for p, d in files.items()}
+    else:
+        hashes = {p: sha256(d) for p, d in files.items()}
     return Lock(
         mpc_version=__version__,
         input_file=front.model.source_file,
@@ -60,6 +95,7 @@ def lock_for(
         backends=sorted(backends),
         plugins=used_plugins(backends, front.model),
         nodes=node_hashes(artifacts, hashes) if artifacts is not None else {},
+        keys=dict(serialized.keys) if serialized is not None else {},
     )
 
 
@@ -76,16 +112,20 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
 
     progress("checking the mesh")
-    front = front_file(options.mesh)
-    progress("rendering")
-    artifacts, files, names = compile_files(front, options.backends)
+    with _no_collection():
+        front = front_file(options.mesh)
+        progress("rendering")
+        reuse = Reuse.of(options.out, __version__)
+        artifacts, serialized, names = compile_serialized(front, options.backends, reuse)
+    files = serialized.files
+    lock = lock_for(front, files, names, artifacts, serialized, reuse)
     if options.check:
         progress("comparing")
-        differing = stale(options.out, files)
+        differing = stale(options.out, files, serialized.reused)
         # The lock is part of the tree: it vouches for the input it was built from.
         lock_path = options.out / LOCK_NAME
         current = lock_path.read_bytes() if lock_path.is_file() else b""
-        if current != lock_for(front, files, names, artifacts).to_bytes():
+        if current != lock.to_bytes():
             differing = sorted([*differing, LOCK_NAME])
         return BuildResult(front, files, None, differing, [])
     findings: list[Diagnostic] = []
@@ -114,7 +154,8 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     summary = write_tree(
         options.out,
         files,
-        lock_for(front, files, names, artifacts),
+        lock,
         before_swap=validate if options.validate else None,
+        verified=serialized.reused,
     )
     return BuildResult(front, files, summary, [], findings)

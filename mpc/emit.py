@@ -31,7 +31,7 @@ from mpc.artifact import Artifact
 from mpc.diagnostics import Diagnostic, Location, MpcError
 
 LOCK_NAME = "mpc.lock"
-LOCK_FORMAT = 2  # 2: plugins and per-node hashes
+LOCK_FORMAT = 3  # 2: plugins and per-node hashes; 3: content keys
 TEMP_PREFIX = ".mpc-tmp-"
 
 
@@ -45,6 +45,73 @@ def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> byte
         writer = writer or yamlemit.Writer()
         text = writer.dump(content) if isinstance(content, Mapping) else writer.dump_all(list(content))
     return text.encode("utf-8")
+
+
+# marshal format 2: no back-references and no "interned" flag (formats 3 and 4 write both, and they
+# depend on how the objects happen to be shared in memory), so the bytes depend on the value alone.
+_MARSHAL_FORMAT = 2
+
+
+def content_key(artifact: Artifact) -> str | None:
+    """A key that is equal only for contents that serialise to equal bytes; None when there is none.
+
+    marshal writes only exact built-in types (a subclass of str or dict, an enum, any other object is
+    refused), keeps dict order and tells 1, 1.0 and True apart: equal bytes mean equal values of equal
+    types in equal order, which the serialiser writes identically. (Bytes-like values share one marshal
+    code, but the serialiser refuses them all.) Text needs no key: it is written as it is. The key does
+    not name the serialiser: Reuse.of trusts keys only from a lock newer than the serialiser's code.
+    """
+    content = artifact.content
+    if type(content) is not dict and type(content) is not list:
+        return None
+    try:
+        payload = marshal.dumps(content, _MARSHAL_FORMAT)
+    except ValueError:
+        return None
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _serializer_time() -> int:
+    """When the serialiser's code last changed (ns): a lock older than that has keys of another one."""
+    return max(os.stat(module).st_mtime_ns for module in (__file__, yamlemit.__file__))
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """The previous tree, as its lock records it: files whose content key is unchanged are read back
+    from disk (when their bytes still have the recorded sha256) instead of serialised again."""
+
+    root: str
+    keys: Mapping[str, str]
+    hashes: Mapping[str, str]
+
+    @classmethod
+    def of(cls, out: Path, mpc_version: str) -> Reuse | None:
+        """The previous tree's record, when this serialiser (same version, unchanged code) wrote it."""
+        lock = Lock.read(out)
+        if lock is None or not lock.keys or lock.mpc_version != mpc_version:
+            return None
+        try:
+            if os.stat(out / LOCK_NAME).st_mtime_ns <= _serializer_time():
+                return None
+        except OSError:
+            return None
+        return cls(os.fspath(out), lock.keys, lock.files)
+
+    def load(self, path: str, key: str) -> bytes | None:
+        if self.keys.get(path) != key:
+            return None
+        data = _read_regular(os.path.join(self.root, path))
+        if data is None or hashlib.sha256(data).hexdigest() != self.hashes.get(path):
+            return None
+        return data
+
+
+@dataclass
+class Serialized:
+    files: dict[str, bytes]  # path -> bytes, sorted by path
+    keys: dict[str, str]  # path -> content key (files of dict or list content)
+    reused: set[str]  # paths whose bytes were read back from the previous tree (they equal the disk)
 
 
 def check_path(path: str) -> str | None:
@@ -61,6 +128,11 @@ def check_path(path: str) -> str | None:
 
 def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
     """Serialize every artifact; refuse unsafe or duplicate paths (a backend bug, reported located)."""
+    return serialize_files(artifacts).files
+
+
+def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -> Serialized:
+    """to_files, with each file's content key, reading unchanged files back from `reuse`'s tree."""
     files: dict[str, bytes] = {}
     problems: list[Diagnostic] = []
     todo: list[Artifact] = []
@@ -85,15 +157,24 @@ def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
         problems.append(Diagnostic("E313", f"{clash!r} is both a file and a folder", Location("<backend>")))
     if problems:
         raise MpcError(problems)
-    for art, data in zip(todo, _serialize_all(todo), strict=True):
+    keys: dict[str, str] = {}
+    reused: set[str] = set()
+    for art, (data, key, from_disk) in zip(todo, _serialize_all(todo, reuse), strict=True):
         files[art.path] = data
-    return dict(sorted(files.items()))
+        if key is not None:
+            keys[art.path] = key
+        if from_disk:
+            reused.add(art.path)
+    return Serialized(dict(sorted(files.items())), keys, reused)
 
 
 PARALLEL_MIN = 2000  # below this many files a second process costs more than it saves
 
 
-def _serialize_all(artifacts: list[Artifact]) -> list[bytes]:
+Done = tuple[bytes, "str | None", bool]  # the bytes, the content key, whether read back from disk
+
+
+def _serialize_all(artifacts: list[Artifact], reuse: Reuse | None = None) -> list[Done]:
     """Every artifact's bytes, in order; the second half in a forked child when that pays.
 
     Serialisation is a pure function of each artifact, so the child's bytes are exactly what this process
@@ -102,20 +183,20 @@ def _serialize_all(artifacts: list[Artifact]) -> list[bytes]:
     """
     half = len(artifacts) // 2
     if len(artifacts) < PARALLEL_MIN or not _can_fork():
-        return _serialize_range(artifacts)
+        return _serialize_range(artifacts, reuse)
     read_end, write_end = os.pipe()
     try:
         pid = os.fork()
     except OSError:
         os.close(read_end)
         os.close(write_end)
-        return _serialize_range(artifacts)
+        return _serialize_range(artifacts, reuse)
     if pid == 0:  # the child: serialise the second half, send it, and leave without any cleanup
         status = 1
         try:
             os.close(read_end)
             gc.disable()  # a short-lived process: collections would only copy the parent's pages
-            payload = marshal.dumps(_serialize_range(artifacts[half:]))
+            payload = marshal.dumps(_serialize_range(artifacts[half:], reuse))
             with open(write_end, "wb") as sink:
                 sink.write(payload)
             status = 0
@@ -124,7 +205,7 @@ def _serialize_all(artifacts: list[Artifact]) -> list[bytes]:
     os.close(write_end)
     pipe = open(read_end, "rb")  # noqa: SIM115 - closed before the wait, so a failing parent never blocks
     try:
-        first = _serialize_range(artifacts[:half])
+        first = _serialize_range(artifacts[:half], reuse)
         payload = pipe.read()
     finally:
         pipe.close()  # on an error here the child's write fails (EPIPE) and it exits
@@ -133,14 +214,24 @@ def _serialize_all(artifacts: list[Artifact]) -> list[bytes]:
     if status == 0:
         with contextlib.suppress(ValueError, EOFError, TypeError):
             received = marshal.loads(payload)
-    second: list[bytes]
+    second: list[Done]
     if isinstance(received, list) and len(received) == len(artifacts) - half:
-        second = [data for data in received if isinstance(data, bytes)]
+        second = [done for done in received if _is_done(done)]
     else:
         second = []
     if len(second) != len(artifacts) - half:
-        second = _serialize_range(artifacts[half:])
+        second = _serialize_range(artifacts[half:], reuse)
     return first + second
+
+
+def _is_done(value: Any) -> bool:
+    return (
+        type(value) is tuple
+        and len(value) == 3
+        and isinstance(value[0], bytes)
+        and (value[1] is None or isinstance(value[1], str))
+        and isinstance(value[2], bool)
+    )
 
 
 def _can_fork() -> bool:
@@ -148,9 +239,17 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and os.environ.get("MPC_JOBS") != "1"
 
 
-def _serialize_range(artifacts: list[Artifact]) -> list[bytes]:
+def _serialize_range(artifacts: list[Artifact], reuse: Reuse | None) -> list[Done]:
     writer = yamlemit.Writer()  # one per process: it remembers how each repeated string is written
-    return [serialize(art, writer) for art in artifacts]
+    done: list[Done] = []
+    for art in artifacts:
+        key = content_key(art)
+        data = reuse.load(art.path, key) if reuse is not None and key is not None else None
+        if data is not None:
+            done.append((data, key, True))
+        else:
+            done.append((serialize(art, writer), key, False))
+    return done
 
 
 def sha256(data: bytes) -> str:
@@ -169,6 +268,9 @@ class Lock:
     # Graph node -> sha256 of the files derived from it ("mesh" for files of the whole mesh): what a
     # change touched, node by node (mpc.incremental).
     nodes: dict[str, str] = field(default_factory=dict)
+    # Path -> content key (mpc.emit.content_key): a rebuild reads a file whose key is unchanged back
+    # from disk instead of serialising it again.
+    keys: dict[str, str] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body = {
@@ -179,6 +281,7 @@ class Lock:
             "plugins": dict(sorted(self.plugins.items())),
             "nodes": dict(sorted(self.nodes.items())),
             "files": dict(sorted(self.files.items())),
+            "keys": dict(sorted(self.keys.items())),
         }
         return (json.dumps(body, indent=2) + "\n").encode("utf-8")
 
@@ -202,6 +305,7 @@ class Lock:
             [str(b) for b in raw.get("backends", [])],
             _strings(raw.get("plugins")),
             _strings(raw.get("nodes")),
+            _strings(raw.get("keys")),
         )
 
 
@@ -223,9 +327,14 @@ class Summary:
         )
 
 
-def plan(out: Path, files: Mapping[str, bytes]) -> tuple[Summary, Lock | None]:
-    """Compare new files with what is on disk (by content, not by the lock's word)."""
+def plan(out: Path, files: Mapping[str, bytes], verified: Iterable[str] = ()) -> tuple[Summary, Lock | None]:
+    """Compare new files with what is on disk (by content, not by the lock's word).
+
+    `verified` paths were just read from disk as regular files and their bytes are the new bytes
+    (Serialized.reused): unchanged without a second read.
+    """
     old = Lock.read(out)
+    known = verified if isinstance(verified, (set, frozenset)) else set(verified)
     written: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
@@ -233,6 +342,9 @@ def plan(out: Path, files: Mapping[str, bytes]) -> tuple[Summary, Lock | None]:
     root = os.fspath(out)
     exists = os.path.isdir(root)
     for path, data in files.items():
+        if path in known:
+            unchanged.append(path)
+            continue
         current = _read_regular(os.path.join(root, path)) if exists else None
         if current is None:
             written.append(path)
@@ -269,9 +381,9 @@ def _read_regular(target: str) -> bytes | None:
         os.close(fd)
 
 
-def stale(out: Path, files: Mapping[str, bytes]) -> list[str]:
+def stale(out: Path, files: Mapping[str, bytes], verified: Iterable[str] = ()) -> list[str]:
     """`build --check`: every path that a build would write, change or prune, sorted."""
-    summary, _ = plan(out, files)
+    summary, _ = plan(out, files, verified)
     return sorted(summary.written + summary.changed + summary.pruned)
 
 
@@ -339,6 +451,7 @@ def write_tree(
     lock: Lock,
     *,
     before_swap: Any = None,
+    verified: Iterable[str] = (),
 ) -> Summary:
     """Write `files` (and mpc.lock) as the new content of `out`, atomically.
 
@@ -348,7 +461,7 @@ def write_tree(
     out = out.absolute()
     if out.exists() and not out.is_dir():
         raise MpcError([Diagnostic("E101", f"{out.name} exists and is not a folder", Location(str(out)))])
-    summary, old_lock = plan(out, files)
+    summary, old_lock = plan(out, files, verified)
     owned_before = set(old_lock.files) if old_lock else set()
     foreign = sorted(p for p in summary.changed if p not in owned_before)
     if foreign:

@@ -229,3 +229,64 @@ def test_symlink_in_output_is_not_followed(tmp_path: Path) -> None:
     write_tree(out, second, _lock(second))
     assert list(outside.iterdir()) == []
     assert (out / "link").is_symlink()
+
+
+def test_content_keys_tell_apart_what_serialises_differently() -> None:
+    """Equal keys only for equal values of equal exact types in equal order; no key for anything else."""
+
+    class Text(str):
+        pass
+
+    def key(content: object) -> str | None:
+        return emit.content_key(Artifact("x.yaml", content))  # type: ignore[arg-type]
+
+    assert key({"a": 1}) == key({"a": 1}) is not None
+    distinct = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": "1"}, {"a": [1]}, {"a": (1,)}, {"a": -0.0}]
+    assert len({key(c) for c in distinct}) == len(distinct)
+    assert key({"a": 1, "b": 2}) != key({"b": 2, "a": 1})  # order is written, so it is keyed
+    assert key([{"a": 1}]) != key({"a": 1})
+    assert key({"a": Text("x")}) is None and key({"a": object()}) is None
+    assert key("text\n") is None
+
+
+def _keyed_lock(out: Path, artifacts: list[Artifact]) -> tuple[dict[str, bytes], Lock]:
+    done = emit.serialize_files(artifacts, emit.Reuse.of(out, "0.0.0"))
+    lock = _lock(done.files)
+    lock.keys = done.keys
+    return done.files, lock
+
+
+def test_unchanged_contents_are_read_back_only_while_the_disk_matches_the_lock(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = [Artifact("a.yaml", {"a": 1}), Artifact("b.yaml", {"b": 1}), Artifact("t.txt", "t\n")]
+    files, lock = _keyed_lock(out, first)
+    write_tree(out, files, lock)
+    assert set(Lock.read(out).keys) == {"a.yaml", "b.yaml"}  # type: ignore[union-attr]
+    reuse = emit.Reuse.of(out, "0.0.0")
+    assert reuse is not None and emit.Reuse.of(out, "9.9.9") is None  # another mpc's keys are not trusted
+
+    second = [Artifact("a.yaml", {"a": 1}), Artifact("b.yaml", {"b": 2}), Artifact("t.txt", "t\n")]
+    done = emit.serialize_files(second, reuse)
+    assert done.reused == {"a.yaml"} and done.files["b.yaml"] == b"b: 2\n"
+
+    (out / "a.yaml").write_bytes(b"a: edited\n")  # the key still matches, the bytes no longer do
+    done = emit.serialize_files(second, emit.Reuse.of(out, "0.0.0"))
+    assert done.reused == set() and done.files["a.yaml"] == b"a: 1\n"
+    write_tree(out, done.files, _lock(done.files), verified=done.reused)
+    assert (out / "a.yaml").read_bytes() == b"a: 1\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
+def test_parallel_reuse_equals_serial_serialisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    artifacts = _many(emit.PARALLEL_MIN + 101)
+    monkeypatch.setattr(emit, "_can_fork", lambda: True)
+    files, lock = _keyed_lock(out, artifacts)
+    write_tree(out, files, lock)
+    artifacts[3] = Artifact(artifacts[3].path, ["changed"])
+    artifacts[-3] = Artifact(artifacts[-3].path, ["changed too"])
+    done = emit.serialize_files(artifacts, emit.Reuse.of(out, "0.0.0"))
+    monkeypatch.setattr(emit, "_can_fork", lambda: False)
+    assert list(done.files.items()) == list(to_files(artifacts).items())
+    keyed = {a.path for a in artifacts if not isinstance(a.content, str)}
+    assert done.reused == keyed - {artifacts[3].path, artifacts[-3].path}

@@ -17,7 +17,7 @@ from mpc.diagnostics import Diagnostic
 from mpc.graph import MeshGraph
 from mpc.model import Model
 
-from . import crds, overlays, validate, workloads
+from . import crds, overlays, workloads
 
 
 class KustomizeBackend:
@@ -35,6 +35,8 @@ class KustomizeBackend:
         yield from overlays.artifacts(model, graph, waves, shaped)
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
+        from . import validate  # jsonschema and the schemas cost ~50 ms: only `--validate` pays for them
+
         return validate.validate_tree(root, artifacts)
 
 
