@@ -86,9 +86,9 @@ class Reuse:
     hashes: Mapping[str, str]
 
     @classmethod
-    def of(cls, out: Path, mpc_version: str) -> Reuse | None:
+    def of(cls, out: Path, mpc_version: str, lock: Lock | None = None) -> Reuse | None:
         """The previous tree's record, when this serialiser (same version, unchanged code) wrote it."""
-        lock = Lock.read(out)
+        lock = lock or Lock.read(out)
         if lock is None or not lock.keys or lock.mpc_version != mpc_version:
             return None
         try:
@@ -114,12 +114,15 @@ class Serialized:
     reused: set[str]  # paths whose bytes were read back from the previous tree (they equal the disk)
 
 
+_ODD_PARTS = frozenset({"", ".", ".."})
+
+
 def check_path(path: str) -> str | None:
     """Why a relative output path is unsafe, or None."""
     if not path or path.startswith("/") or "\\" in path or "\x00" in path:
         return "is not a relative POSIX path"
-    norm = posixpath.normpath(path)
-    if norm != path or norm.startswith("../") or norm == ".." or norm == ".":
+    # Normalised and inside the folder exactly when no component is empty, "." or "..".
+    if not _ODD_PARTS.isdisjoint(path.split("/")):
         return "would leave the output folder or is not normalised"
     if path == LOCK_NAME or path.split("/")[0].startswith(TEMP_PREFIX):
         return "is reserved by mpc"
@@ -288,8 +291,16 @@ class Lock:
     @classmethod
     def read(cls, out: Path) -> Lock | None:
         try:
-            raw = json.loads((out / LOCK_NAME).read_text("utf-8"))
-        except (OSError, ValueError):
+            data = (out / LOCK_NAME).read_bytes()
+        except OSError:
+            return None
+        return cls.parse(data)
+
+    @classmethod
+    def parse(cls, data: bytes) -> Lock | None:
+        try:
+            raw = json.loads(data)
+        except ValueError:
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict):
             return None
@@ -327,13 +338,16 @@ class Summary:
         )
 
 
-def plan(out: Path, files: Mapping[str, bytes], verified: Iterable[str] = ()) -> tuple[Summary, Lock | None]:
+def plan(
+    out: Path, files: Mapping[str, bytes], verified: Iterable[str] = (), old_lock: Lock | None = None
+) -> tuple[Summary, Lock | None]:
     """Compare new files with what is on disk (by content, not by the lock's word).
 
     `verified` paths were just read from disk as regular files and their bytes are the new bytes
-    (Serialized.reused): unchanged without a second read.
+    (Serialized.reused): unchanged without a second read. `old_lock`: the lock on disk, when the caller
+    has just read it.
     """
-    old = Lock.read(out)
+    old = old_lock or Lock.read(out)
     known = verified if isinstance(verified, (set, frozenset)) else set(verified)
     written: list[str] = []
     changed: list[str] = []
@@ -381,9 +395,11 @@ def _read_regular(target: str) -> bytes | None:
         os.close(fd)
 
 
-def stale(out: Path, files: Mapping[str, bytes], verified: Iterable[str] = ()) -> list[str]:
+def stale(
+    out: Path, files: Mapping[str, bytes], verified: Iterable[str] = (), old_lock: Lock | None = None
+) -> list[str]:
     """`build --check`: every path that a build would write, change or prune, sorted."""
-    summary, _ = plan(out, files, verified)
+    summary, _ = plan(out, files, verified, old_lock)
     return sorted(summary.written + summary.changed + summary.pruned)
 
 
@@ -452,6 +468,7 @@ def write_tree(
     *,
     before_swap: Any = None,
     verified: Iterable[str] = (),
+    old_lock: Lock | None = None,
 ) -> Summary:
     """Write `files` (and mpc.lock) as the new content of `out`, atomically.
 
@@ -461,7 +478,7 @@ def write_tree(
     out = out.absolute()
     if out.exists() and not out.is_dir():
         raise MpcError([Diagnostic("E101", f"{out.name} exists and is not a folder", Location(str(out)))])
-    summary, old_lock = plan(out, files, verified)
+    summary, old_lock = plan(out, files, verified, old_lock)
     owned_before = set(old_lock.files) if old_lock else set()
     foreign = sorted(p for p in summary.changed if p not in owned_before)
     if foreign:

@@ -112,24 +112,38 @@ def _newest_source(folders: Iterable[Path]) -> int:
     return newest
 
 
-def up_to_date(mesh: Path, out: Path, backends: tuple[str, ...]) -> tuple[Lock, dict[str, bytes]] | None:
-    """The lock and the files on disk, when a full build would leave `out` exactly as it is; else None."""
-    lock_path = out / LOCK_NAME
+def read_lock(out: Path) -> tuple[bytes, Lock | None]:
+    """The lock's bytes (empty when there is none) and what they say: read once per build."""
     try:
-        raw = lock_path.read_bytes()
+        raw = (out / LOCK_NAME).read_bytes()
+    except OSError:
+        return b"", None
+    return raw, Lock.parse(raw)
+
+
+def up_to_date(
+    mesh: Path, out: Path, backends: tuple[str, ...], read: tuple[bytes, Lock | None] | None = None
+) -> tuple[Lock, dict[str, bytes]] | None:
+    """The lock and the files on disk, when a full build would leave `out` exactly as it is; else None.
+
+    `read`: the lock as read_lock(out) just returned it.
+    """
+    lock_path = out / LOCK_NAME
+    raw, lock = read or read_lock(out)
+    try:
         lock_time = lock_path.stat().st_mtime_ns
         text = mesh.read_bytes()
     except OSError:
         return None
-    lock = Lock.read(out)
-    if lock is None or lock.to_bytes() != raw:  # another lock format, or not written by this mpc
-        return None
+    # The cheap comparisons first: after an edit the digest differs, and re-encoding the lock costs more.
     if (
-        lock.mpc_version != __version__
+        lock is None
+        or lock.mpc_version != __version__
         or lock.input_file != mesh.name
         or lock.input_sha256 != hashlib.sha256(text).hexdigest()
-        or lock.backends != _selection(backends, lock)
     ):
+        return None
+    if lock.to_bytes() != raw or lock.backends != _selection(backends, lock):  # another lock format
         return None
     same, plugin_code = _plugins_unchanged(lock.plugins)
     if not same:
