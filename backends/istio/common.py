@@ -54,7 +54,7 @@ class Links:
     def of(cls, model: Model, graph: MeshGraph) -> Links:
         callers: dict[str, list[str]] = {}
         dependencies: dict[str, list[str]] = {}
-        for u, v, data in graph.g.edges(data=True):
+        for u, v, data in graph.edge_list():
             if data["kind"] != "calls":
                 continue
             caller = split_id(u)[1]

@@ -12,8 +12,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from .hcl import Attribute, Block, Comment, Expr, Item, Value, render
 
 # `google_container_cluster.this` or `data.keycloak_realm.this`, anywhere in an expression.
@@ -86,26 +84,26 @@ class RootModule:
 
     # --- dependencies ------------------------------------------------------------------------------
 
-    def reference_graph(self) -> nx.DiGraph[str]:
-        """An edge from each resource to every resource its expressions name."""
+    def reference_graph(self) -> dict[str, set[str]]:
+        """Each resource's address -> the addresses its expressions name (plain sets: a build does not
+        import networkx for a reachability question)."""
         known = {r.address for r in self.resources}
-        g: nx.DiGraph[str] = nx.DiGraph()
-        g.add_nodes_from(known)
+        graph: dict[str, set[str]] = {address: set() for address in known}
         for r in self.resources:
             for target in references(r.body):
                 if target in known and target != r.address:
-                    g.add_edge(r.address, target)
-        return g
+                    graph[r.address].add(target)
+        return graph
 
     def depends_on(self) -> dict[str, list[str]]:
         graph = self.reference_graph()
-        known = set(graph.nodes)
+        known = set(graph)
         out: dict[str, list[str]] = {}
         for r in self.resources:
             missing = [a for a in r.after if a not in known]
             if missing:
                 raise ValueError(f"{r.address} must follow {missing}, which this module does not declare")
-            needed = sorted(a for a in r.after if not nx.has_path(graph, r.address, a))
+            needed = sorted(a for a in r.after if not _reaches(graph, r.address, a))
             if needed:
                 out[r.address] = needed
         return out
@@ -213,3 +211,18 @@ def resource(
 
 def data(type_: str, name: str, *body: Item) -> Resource:
     return Resource("data", type_, name, tuple(body))
+
+
+def _reaches(graph: dict[str, set[str]], source: str, target: str) -> bool:
+    """Whether a path of references leads from source to target (a node reaches itself)."""
+    seen = {source}
+    todo = [source]
+    while todo:
+        node = todo.pop()
+        if node == target:
+            return True
+        for nxt in graph.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return False
