@@ -101,7 +101,7 @@ class Reuse:
     def load(self, path: str, key: str) -> bytes | None:
         if self.keys.get(path) != key:
             return None
-        data = _read_regular(os.path.join(self.root, path))
+        data = _read_regular(f"{self.root}/{path}")
         if data is None or hashlib.sha256(data).hexdigest() != self.hashes.get(path):
             return None
         return data
@@ -286,7 +286,7 @@ class Lock:
             "files": dict(sorted(self.files.items())),
             "keys": dict(sorted(self.keys.items())),
         }
-        return (json.dumps(body, indent=2) + "\n").encode("utf-8")
+        return (_indented(body, "") + "\n").encode("utf-8")
 
     @classmethod
     def read(cls, out: Path) -> Lock | None:
@@ -318,6 +318,31 @@ class Lock:
             _strings(raw.get("nodes")),
             _strings(raw.get("keys")),
         )
+
+
+def _indented(value: Any, indent: str) -> str:
+    """json.dumps(value, indent=2), byte for byte, for the lock's plain data (dicts, lists, str, int).
+
+    With an indent, json.dumps runs its pure-Python encoder: ~40 ms for a 1,000-service lock; this
+    writes each string with the C escaper and costs a quarter of that.
+    """
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = indent + "  "
+        items = [f"{inner}{_escape(str(k))}: {_indented(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        inner = indent + "  "
+        return "[\n" + ",\n".join(f"{inner}{_indented(v, inner)}" for v in value) + f"\n{indent}]"
+    if isinstance(value, str):
+        return _escape(value)
+    return json.dumps(value)
+
+
+_escape = json.encoder.encode_basestring_ascii
 
 
 def _strings(table: Any) -> dict[str, str]:
@@ -359,7 +384,7 @@ def plan(
         if path in known:
             unchanged.append(path)
             continue
-        current = _read_regular(os.path.join(root, path)) if exists else None
+        current = _read_regular(f"{root}/{path}") if exists else None
         if current is None:
             written.append(path)
         elif current != data:
@@ -507,14 +532,14 @@ def write_tree(
         made: set[str] = set()
         new_root, old_root = os.fspath(tmp), os.fspath(out)
         for path, data in files.items():
-            target = os.path.join(new_root, path)
-            parent = posixpath.dirname(path)
+            target = f"{new_root}/{path}"  # checked paths: relative, normalised, "/"-separated
+            parent = path.rpartition("/")[0]
             if parent and parent not in made:
-                os.makedirs(os.path.join(new_root, parent), exist_ok=True)
+                os.makedirs(f"{new_root}/{parent}", exist_ok=True)
                 made.add(parent)
             if path in unchanged:
                 try:  # plan() just read it as a regular file: a plain hard link, no pathlib on this path
-                    os.link(os.path.join(old_root, path), target)
+                    os.link(f"{old_root}/{path}", target)
                 except OSError:
                     _link_or_copy(Path(old_root, path), Path(target))
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -33,7 +34,19 @@ class Plugin:
         return self.distribution == BUILTIN_DISTRIBUTION
 
 
+_FOUND: dict[tuple[str, tuple[str, ...]], dict[str, Plugin]] = {}
+
+
 def _discover(group: str, kind: str) -> dict[str, Plugin]:
+    # Each entry_points() call reads the metadata of every installed distribution (~10 ms), and a build
+    # asks four times: remembered per group for as long as the import path is the same.
+    cache_key = (group, tuple(sys.path))
+    if cache_key not in _FOUND:
+        _FOUND[cache_key] = _scan(group, kind)
+    return dict(_FOUND[cache_key])
+
+
+def _scan(group: str, kind: str) -> dict[str, Plugin]:
     found: dict[str, Plugin] = {}
     for ep in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
         dist = ep.dist
