@@ -9,8 +9,6 @@ kill before the exchange leaves the previous tree as it was. `mpc.lock` records 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import hashlib
 import json
@@ -420,6 +418,22 @@ def _read_regular(target: str) -> bytes | None:
         os.close(fd)
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_new(target: str, data: bytes) -> None:
+    """open(target, "wb").write(data) without the file object: a third less time per file."""
+    fd = os.open(target, _WRITE_FLAGS, 0o666)
+    try:
+        written = os.write(fd, data)
+        if written < len(data):
+            view = memoryview(data)
+            while written < len(data):
+                written += os.write(fd, view[written:])
+    finally:
+        os.close(fd)
+
+
 def stale(
     out: Path, files: Mapping[str, bytes], verified: Iterable[str] = (), old_lock: Lock | None = None
 ) -> list[str]:
@@ -430,6 +444,9 @@ def stale(
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    import ctypes  # here: ~5 ms to import, and only a rebuild over an existing tree swaps
+    import ctypes.util
+
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return False
@@ -543,8 +560,7 @@ def write_tree(
                 except OSError:
                     _link_or_copy(Path(old_root, path), Path(target))
             else:
-                with open(target, "wb") as f:
-                    f.write(data)
+                _write_new(target, data)
         (tmp / LOCK_NAME).write_bytes(lock.to_bytes())
         if out.is_dir():
             # Files mpc does not own survive; an old owned file that the user replaced is theirs now only
