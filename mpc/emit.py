@@ -176,13 +176,14 @@ Done = tuple[bytes, "str | None", bool]  # the bytes, the content key, whether r
 
 
 def _serialize_all(artifacts: list[Artifact], reuse: Reuse | None = None) -> list[Done]:
-    """Every artifact's bytes, in order; the second half in a forked child when that pays.
+    """Every artifact's bytes, in order; the last part in a forked child when that pays.
 
     Serialisation is a pure function of each artifact, so the child's bytes are exactly what this process
     would produce (the Writer's memo only caches). A child that fails for any reason hands its half back
     to be serialised here, where the same error (a backend's unwritable value) surfaces as it would.
     """
-    half = len(artifacts) // 2
+    # The child is the slower half: its first touch of each object copies the page (copy-on-write).
+    half = len(artifacts) * 58 // 100
     if len(artifacts) < PARALLEL_MIN or not _can_fork():
         return _serialize_range(artifacts, reuse)
     read_end, write_end = os.pipe()
