@@ -4,9 +4,11 @@ A build is a function of the mesh text, mpc's code and the plugins it used: back
 output is deterministic. So when the lock records the same input digest, the same mpc version and the
 same plugin versions, no source file of mpc or of those plugins is newer than the lock, and every file
 the lock lists is on disk with the recorded sha256, a full build would write exactly what is there: a
-rebuild (or `--check`) can stop before parsing. Anything else runs the full build, whose emit step
-writes only the files whose bytes changed and hard-links the rest; the lock's per-node hashes then name
-the graph nodes whose outputs changed.
+rebuild (or `--check`) can stop before parsing. Anything else parses and renders the whole mesh, but a
+file whose content key (mpc.emit.content_key) the lock records unchanged, and whose bytes on disk still
+have the recorded sha256, is read back instead of serialised; the emit step then writes only the files
+whose bytes changed and hard-links the rest, and the lock's per-node hashes name the graph nodes whose
+outputs changed.
 """
 
 from __future__ import annotations
