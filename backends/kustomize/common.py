@@ -30,7 +30,24 @@ def base_dir(service: str) -> str:
 
 
 def relative(target: str, start: str) -> str:
-    return posixpath.relpath(target, start)
+    """posixpath.relpath for the backend's own folder names (relative, normalised), without its
+    abspath and getcwd calls: a build asks this for every service in every overlay."""
+    if (
+        target.startswith("/")
+        or start.startswith("/")
+        or _ODD.intersection((*target.split("/"), *start.split("/")))
+    ):
+        return posixpath.relpath(target, start)
+    to, base = target.split("/"), start.split("/")
+    common = 0
+    for a, b in zip(to, base, strict=False):
+        if a != b:
+            break
+        common += 1
+    return "/".join([".."] * (len(base) - common) + to[common:]) or "."
+
+
+_ODD = frozenset({"", ".", ".."})
 
 
 def kustomization(
