@@ -58,22 +58,7 @@ def application(model: Model, gitops: GitOps, overlay: Overlay) -> dict[str, Any
         namespace=NAMESPACE,
         annotations_={SYNC_WAVE: str(promotion_stage(model)[overlay.environment])},
     )
-    meta["finalizers"] = [FINALIZER]
-    return k8s.obj(
-        API_VERSION,
-        "Application",
-        meta,
-        spec={
-            "project": PROJECT,
-            "source": {
-                "repoURL": gitops.repo,
-                "targetRevision": gitops.branch,
-                "path": repo_path(gitops, overlay.path),
-            },
-            "destination": {"name": overlay.cluster or IN_CLUSTER, "namespace": overlay.namespace},
-            "syncPolicy": _sync_policy(),
-        },
-    )
+    return _application(meta, gitops, overlay.path, overlay.cluster or IN_CLUSTER, overlay.namespace)
 
 
 def root(model: Model, gitops: GitOps) -> dict[str, Any]:
@@ -84,22 +69,7 @@ def root(model: Model, gitops: GitOps) -> dict[str, Any]:
         labels_=k8s.mesh_labels(model),
         namespace=NAMESPACE,
     )
-    meta["finalizers"] = [FINALIZER]
-    return k8s.obj(
-        API_VERSION,
-        "Application",
-        meta,
-        spec={
-            "project": PROJECT,
-            "source": {
-                "repoURL": gitops.repo,
-                "targetRevision": gitops.branch,
-                "path": repo_path(gitops, APPS_DIR),
-            },
-            "destination": {"name": IN_CLUSTER, "namespace": NAMESPACE},
-            "syncPolicy": _sync_policy(),
-        },
-    )
+    return _application(meta, gitops, APPS_DIR, IN_CLUSTER, NAMESPACE)
 
 
 def render(model: Model, gitops: GitOps) -> list[Artifact]:
@@ -114,3 +84,25 @@ def render(model: Model, gitops: GitOps) -> list[Artifact]:
     out.append(Artifact(f"{APPS_DIR}/kustomization.yaml", kustomization(files)))
     out.append(Artifact("gitops/argocd/root.yaml", root(model, gitops)))
     return out
+
+
+def _application(
+    meta: dict[str, Any], gitops: GitOps, folder: str, cluster: str, namespace: str
+) -> dict[str, Any]:
+    """An Application syncing one folder of the GitOps repository into one cluster and namespace."""
+    meta["finalizers"] = [FINALIZER]
+    return k8s.obj(
+        API_VERSION,
+        "Application",
+        meta,
+        spec={
+            "project": PROJECT,
+            "source": {
+                "repoURL": gitops.repo,
+                "targetRevision": gitops.branch,
+                "path": repo_path(gitops, folder),
+            },
+            "destination": {"name": cluster, "namespace": namespace},
+            "syncPolicy": _sync_policy(),
+        },
+    )
