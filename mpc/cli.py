@@ -66,7 +66,7 @@ def cli() -> None:
 MESH = click.argument("mesh", type=click.Path(dir_okay=False, path_type=Path))
 
 
-@cli.command()
+@cli.command(short_help="validate every mesh file given; problems as FILE:LINE:COL")
 @click.argument("meshes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(meshes: tuple[Path, ...]) -> None:
     """Check mesh files; print every problem as FILE:LINE:COL."""
@@ -91,7 +91,7 @@ def validate(meshes: tuple[Path, ...]) -> None:
         raise MpcError(problems)
 
 
-@cli.command()
+@cli.command(short_help="print the dependency graph (dot, mermaid or json)")
 @MESH
 @click.option(
     "--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True
@@ -111,7 +111,7 @@ def graph(mesh: Path, fmt: str) -> None:
         click.echo(g.to_dot(), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="print the JSON Schema of mesh.yaml")
 def schema() -> None:
     """Print the JSON Schema of mesh.yaml (schemas/mesh.schema.json is this output)."""
     from mpc.schema import schema_text
@@ -119,7 +119,7 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="scaffold a commented mesh.yaml")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--gateway", "gateway", required=True, help="name of the master proxy, e.g. local-api-gateway")
 @click.option("--port", type=click.IntRange(1, 65535), required=True, help="the master proxy's port")
@@ -145,7 +145,7 @@ def init(
     click.echo(f"wrote {path}; next: mpc validate {path}")
 
 
-@cli.command()
+@cli.command(short_help="compile a mesh into an output folder, or --check it")
 @MESH
 @click.option(
     "-o",
@@ -199,7 +199,7 @@ def build(
         click.echo(result.summary.line(str(out)))
 
 
-@cli.command()
+@cli.command(short_help="list installed backends and archetypes")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plugins(fmt: str) -> None:
     """List the installed backends and archetypes, with their distribution and version."""
@@ -221,7 +221,7 @@ def plugins(fmt: str) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
-@cli.command()
+@cli.command(short_help="what a change does to the graph, security and output")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--base", "base", metavar="GITREF", help="compare MESH with its version at GITREF (e.g. origin/main)"
@@ -256,7 +256,7 @@ def diff(
         raise SystemExit(EXIT_DIFFERENT)
 
 
-@cli.command()
+@cli.command(short_help="commit the rendered tree into a GitOps clone")
 @MESH
 @click.option(
     "--repo",
@@ -294,7 +294,7 @@ def _dev_jwks(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, str]
         raise click.BadParameter(str(exc)) from exc
 
 
-@cli.command()
+@cli.command(short_help="run the master proxy locally with a real Envoy")
 @MESH
 @click.option(
     "--upstream",
