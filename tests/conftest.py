@@ -17,6 +17,20 @@ GOLDEN = ROOT / "golden"
 SHARED = ROOT.parent / "shared"
 
 
+# The smallest valid mesh: one route to one service. Tests edit it to break one thing at a time.
+MINIMAL_MESH = """\
+apiVersion: masterproxy.dev/v1alpha1
+kind: Mesh
+metadata: {name: shop}
+gateway:
+  name: edge
+  port: 4000
+  routes: [{prefix: /api, service: api}]
+services:
+  api: {image: ghcr.io/shop/api:1.0.0, port: 8080}
+"""
+
+
 def example_meshes() -> list[Path]:
     """Every bundled example mesh (not the plugin examples, which need their plugin installed)."""
     return sorted(p for p in EXAMPLES.glob("*/mesh.yaml"))

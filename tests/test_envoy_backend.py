@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +14,7 @@ from mpc.backends.envoy.bootstrap import TRACING_CLUSTER, build_bootstrap
 from mpc.backends.envoy.checks import check_bootstrap
 from mpc.backends.envoy.kube import CONFIG_HASH_ANNOTATION, cluster_target
 from mpc.backends.envoy.local import local_target
+from realtools import checkov_scan, kustomize
 from ruamel.yaml import YAML
 
 from mpc import yamlemit
@@ -288,13 +285,9 @@ def test_route_naming_a_missing_service_or_issuer_never_reaches_envoy(
 # --- the Kubernetes objects --------------------------------------------------------------------------------
 
 
-def _checkov() -> str | None:
-    return os.environ.get("MPC_CHECKOV") or shutil.which("checkov")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mesh", EXAMPLES, ids=[m.parent.name for m in EXAMPLES])
-def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: Path, kubectl: str) -> None:
+def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: Path) -> None:
     import kubernetes_validate
 
     out = tmp_path / "out"
@@ -304,14 +297,7 @@ def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: P
     rendered = tmp_path / "rendered"
     rendered.mkdir()
     for folder in folders:
-        proc = subprocess.run(
-            [kubectl, "kustomize", str(folder)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "KUBECONFIG": "/nonexistent"},
-            timeout=60,
-            check=False,
-        )
+        proc = kustomize(folder)
         assert proc.returncode == 0, proc.stderr
         docs = [d for d in YAML(typ="safe").load_all(proc.stdout) if d]
         kinds = sorted(d["kind"] for d in docs)
@@ -326,18 +312,8 @@ def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: P
         for doc in docs:
             kubernetes_validate.validate(doc, "1.31", strict=True)
         (rendered / f"{folder.name}.yaml").write_text(proc.stdout)
-    checkov = _checkov()
-    if checkov is None:
-        pytest.skip("checkov is not installed (set MPC_CHECKOV or put checkov on PATH)")
     # One scan of every environment's rendered objects (checkov's start-up dominates its run time).
-    scan = subprocess.run(
-        [checkov, "-d", str(rendered), "--framework", "kubernetes", "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(scan.stdout)
+    (report,) = checkov_scan("kubernetes", directory=rendered, timeout=300)
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert failed == [], failed
     assert report["summary"]["passed"] >= 80 * len(folders)

@@ -7,10 +7,6 @@ the graph's edges, and runs the backend's own `validate` hook on good and broken
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +16,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from conftest import example_meshes
+from realtools import checkov_scan, kubectl_binary, kustomize
 from ruamel.yaml import YAML
 
 from mpc import k8s
@@ -43,20 +40,6 @@ class Rendered:
     artifacts: list[Artifact]
     overlays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # overlay path -> objects
     texts: dict[str, str] = field(default_factory=dict)
-
-
-def kubectl_path() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        pytest.skip("kubectl is not installed")
-    return path
-
-
-def kustomize(folder: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": "/nonexistent"}
-    return subprocess.run(
-        [kubectl_path(), "kustomize", str(folder)], capture_output=True, text=True, env=env, check=False
-    )
 
 
 def write(files: Mapping[str, bytes], root: Path) -> None:
@@ -178,16 +161,8 @@ def test_each_overlay_is_the_environments_desired_state(rendered: Rendered) -> N
 # --- checkov ----------------------------------------------------------------------------------------
 
 
-def checkov_path() -> str:
-    path = os.environ.get("MPC_CHECKOV") or shutil.which("checkov")
-    if not path:
-        pytest.skip("checkov is not installed (set MPC_CHECKOV to its path; `make pytest` does)")
-    return path
-
-
 @pytest.mark.parametrize("mesh", EXAMPLES, ids=lambda p: p.parent.name)
 def test_checkov_finds_nothing_in_the_rendered_overlays(mesh: Path, tmp_path: Path) -> None:
-    checkov = checkov_path()
     rendered = build(mesh, None, tmp_path / "out")
     scan = tmp_path / "scan"
     scan.mkdir()
@@ -195,24 +170,8 @@ def test_checkov_finds_nothing_in_the_rendered_overlays(mesh: Path, tmp_path: Pa
     for path, text in rendered.texts.items():
         target = scan / (path.replace("/", "_") + ".yaml")
         target.write_text(text)
-        files.append(str(target))
-    result = subprocess.run(
-        [
-            checkov,
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "-o",
-            "json",
-            *(f for p in files for f in ("-f", p)),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
-    report = json.loads(result.stdout)
-    reports = report if isinstance(report, list) else [report]
+        files.append(target)
+    reports = checkov_scan("kubernetes", files=files, cwd=tmp_path)
     failed = [
         f"{c['check_id']} {c['resource']}: {c['check_name']}"
         for r in reports
@@ -362,7 +321,7 @@ def test_network_policies_allow_exactly_the_graph_edges(rendered: Rendered) -> N
 
 
 def test_validate_hook_passes_a_good_tree_and_reports_broken_ones(tmp_path: Path) -> None:
-    kubectl_path()
+    kubectl_binary()
     from mpc.backends.kustomize import backend
 
     mesh = next(p for p in EXAMPLES if p.parent.name == "acme")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from conftest import MINIMAL_MESH
 
 from mpc import spec
 from mpc.diagnostics import Diagnostic, MpcError
@@ -12,17 +13,7 @@ from mpc.load import load_text
 from mpc.parse import parse
 from mpc.units import format_duration, parse_duration_ms, parse_quantity
 
-BASE = """\
-apiVersion: masterproxy.dev/v1alpha1
-kind: Mesh
-metadata: {name: shop}
-gateway:
-  name: edge
-  port: 4000
-  routes: [{prefix: /api, service: api}]
-services:
-  api: {image: ghcr.io/shop/api:1.0.0, port: 8080}
-"""
+BASE = MINIMAL_MESH
 
 
 def mesh_of(text: str) -> spec.Mesh:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ROOT, example_meshes, run_mpc
+from conftest import MINIMAL_MESH, ROOT, example_meshes, run_mpc
 from jsonschema import Draft202012Validator
 
 from mpc.diagnostics import MpcError
@@ -48,17 +48,7 @@ def test_examples_point_at_the_schema(mesh: Any) -> None:
     assert first.startswith("# yaml-language-server: $schema=")
 
 
-BASE = """\
-apiVersion: masterproxy.dev/v1alpha1
-kind: Mesh
-metadata: {name: shop}
-gateway:
-  name: edge
-  port: 4000
-  routes: [{prefix: /api, service: api}]
-services:
-  api: {image: ghcr.io/shop/api:1.0.0, port: 8080}
-"""
+BASE = MINIMAL_MESH
 
 # Edits that the models refuse: the schema must refuse them too (the common cases an editor flags).
 REJECTED = {

@@ -3,41 +3,16 @@ check that does not apply is skipped only by a `# checkov:skip=CKV_...: reason` 
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import example_meshes, run_mpc
 from mpc.backends.terraform import backend
+from realtools import checkov_scan
 from test_terraform_backend import MESH
 
 from mpc.pipeline import front_text
-
-
-def checkov_binary() -> str:
-    path = os.environ.get("MPC_CHECKOV") or shutil.which("checkov")
-    if not path:
-        pytest.skip("checkov not found: set MPC_CHECKOV or put checkov on PATH (`make test` installs it)")
-    return path
-
-
-def scan(checkov: str, folder: Path) -> dict[str, Any]:
-    proc = subprocess.run(
-        [checkov, "-d", str(folder), "--framework", "terraform", "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    report = json.loads(proc.stdout)
-    assert isinstance(report, dict), "one framework gives one report"
-    return report
 
 
 def _write_trees(root: Path) -> None:
@@ -56,10 +31,9 @@ def _write_trees(root: Path) -> None:
 
 @pytest.mark.slow
 def test_checkov_finds_no_failed_check(tmp_path: Path) -> None:
-    checkov = checkov_binary()
     _write_trees(tmp_path)
     # One run over all modules: checkov's start-up dominates its time.
-    report = scan(checkov, tmp_path)
+    (report,) = checkov_scan("terraform", directory=tmp_path)
     summary, results = report["summary"], report["results"]
     assert summary["parsing_errors"] == 0
     failed = [(c["check_id"], c["file_path"], c["resource"]) for c in results["failed_checks"]]
