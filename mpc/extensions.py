@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mpc.archetypes import Archetype
 from mpc.diagnostics import Diagnostic, PluginError, Severity, did_you_mean
 from mpc.load import Document, PathKey
+from mpc.parse import dotted
 from mpc.spec import Mesh
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def _schema(value: object, attribute: str, kind: str, name: str, distribution: s
     try:
         validator_for(schema).check_schema(dict(schema))
     except SchemaError as exc:  # the plugin's schema is broken, not the user's block
-        where = _dotted(exc.absolute_path) or "the top"
+        where = dotted(tuple(exc.absolute_path)) if exc.absolute_path else "the top"
         cause = ValueError(f"{attribute} is not a valid JSON Schema: at {where}: {exc.message}")
         raise PluginError(kind, name, distribution, cause) from exc
     return schema
@@ -80,13 +81,6 @@ def owners(names: Iterable[str], archetypes: Mapping[str, Archetype]) -> dict[st
             service_schema = _schema(backend, "service_extension_schema", "backend", name, dist)
             found[name] = Owner("backend", name, dist, mesh_schema, service_schema)
     return found
-
-
-def _dotted(path: Iterable[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 def _hint(error: ValidationError) -> str:
@@ -130,7 +124,7 @@ def validate_block(
                 out.append(
                     Diagnostic(
                         "E208",
-                        f"{_dotted((*path, key))}: unknown key {key!r} for {label}",
+                        f"{dotted((*path, key))}: unknown key {key!r} for {label}",
                         doc.location((*path, key), key=True),
                         did_you_mean(key, known),
                     )
@@ -140,9 +134,9 @@ def validate_block(
         if error.validator == "pattern":  # the regular expression itself helps nobody; the hint explains
             text = f"{error.instance!r} is not in the expected form"
         if anchor is None:
-            message = f"{_dotted(path)}: {text} ({label})"
+            message = f"{dotted(path)}: {text} ({label})"
         else:  # the block is not written at all
-            message = f"{_dotted(where[:-2])}: {label} needs {_dotted(where[-2:])}: {text}"
+            message = f"{dotted(where[:-2])}: {label} needs {dotted(where[-2:])}: {text}"
         out.append(Diagnostic("E208", message, at, _hint(error)))
     return out
 
@@ -167,7 +161,7 @@ def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archety
             out.append(
                 Diagnostic(
                     "E314",
-                    f"{_dotted(path)}: no installed plugin is named {name!r}",
+                    f"{dotted(path)}: no installed plugin is named {name!r}",
                     doc.location(path, key=True),
                     did_you_mean(name, known) or "`mpc plugins` lists the installed backends and archetypes",
                 )
@@ -188,7 +182,7 @@ def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archety
                 out.append(
                     Diagnostic(
                         "E208",
-                        f"{_dotted(path)}: no effect: service {service!r} does not use archetype {name!r}",
+                        f"{dotted(path)}: no effect: service {service!r} does not use archetype {name!r}",
                         doc.location(path, key=True),
                         f"set services.{service}.archetype: {name}, or remove the block",
                         Severity.WARNING,
