@@ -67,14 +67,6 @@ class PluginError(Exception):
         super().__init__(f"{kind} plugin {name!r} ({distribution}) failed: {type(cause).__name__}: {cause}")
 
 
-def errors_only(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    return [d for d in diagnostics if d.severity is Severity.ERROR]
-
-
-def render_all(diagnostics: list[Diagnostic]) -> str:
-    return "\n".join(d.render() for d in sorted(diagnostics, key=Diagnostic.sort_key))
-
-
 def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
     """A hint naming the closest known name, or listing the choices when there are few."""
     import difflib

@@ -588,14 +588,3 @@ def write_tree(
         raise
     shutil.rmtree(tmp, ignore_errors=True)
     return summary
-
-
-@contextlib.contextmanager
-def scratch_tree(files: Mapping[str, bytes]) -> Any:
-    """The files written into a throw-away folder (validators that need a real tree)."""
-    with tempfile.TemporaryDirectory(prefix="mpc-validate-") as tmp:
-        root = Path(tmp)
-        for path, data in files.items():
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_bytes(data)
-        yield root

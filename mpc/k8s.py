@@ -21,8 +21,7 @@ VERSION_LABEL = "app.kubernetes.io/version"
 MANAGED_BY = "mpc"
 GATEWAY_COMPONENT = "master-proxy"
 
-# Service port names by protocol: Istio selects the protocol from the name (and appProtocol).
-PORT_NAMES: Mapping[str, str] = {"http": "http", "grpc": "grpc", "tcp": "tcp", "udp": "udp"}
+# Istio selects a port's protocol from its name and appProtocol.
 APP_PROTOCOLS: Mapping[str, str] = {"http": "http", "grpc": "grpc", "tcp": "tcp", "udp": "udp"}
 
 
