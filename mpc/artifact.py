@@ -16,6 +16,34 @@ Content = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """A file's bytes read back from the previous tree, where they have the sha256 its lock records
+    (mpc.memo: the inputs of the unit that wrote them are unchanged)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Consecutive documents of a multi-document file: rendered (`docs`) or read back (`data`).
+
+    `key` is the memo key of the unit that rendered them (mpc.memo), None for documents rendered anew
+    by every build.
+    """
+
+    key: str | None
+    docs: Sequence[Mapping[str, Any]] | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """A multi-document YAML file assembled from parts (mpc.memo.multi_document during `mpc build`)."""
+
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Artifact:
     """One file of the output tree.
 
@@ -23,13 +51,18 @@ class Artifact:
     documents (a multi-document YAML file). `overlays` names kustomize overlay folders (Overlay.path)
     whose kustomization must include this artifact's folder; set it on a kustomization.yaml that other
     backends contribute to a cluster's desired state (the Istio policy, the master proxy). `node` is the
-    graph node the file derives from, when there is exactly one (used by diff reports).
+    graph node the file derives from, when there is exactly one (used by diff reports). `key` is the
+    memo key of the unit that rendered the file (mpc.memo), when one did.
+
+    During `mpc build` a file may hold `Stored` bytes or `Pieces` instead (mpc.memo); `mpc.memo.plain`
+    turns an artifact back into plain content where its documents were rendered.
     """
 
     path: str
-    content: Content
+    content: Content | Stored | Pieces
     overlays: tuple[str, ...] = ()
     node: str | None = None
+    key: str | None = None
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
 from mpc.emit import LOCK_NAME, Lock, Reuse, Serialized, Summary, serialize_files, stale, write_tree
 
 if TYPE_CHECKING:
+    from mpc.memo import Memo
     from mpc.pipeline import Front
 
 Progress = Callable[[str], None]
@@ -46,12 +47,18 @@ def compile_files(
 
 
 def compile_serialized(
-    front: Front, backends: tuple[str, ...] = (), reuse: Reuse | None = None
+    front: Front, backends: tuple[str, ...] = (), reuse: Reuse | None = None, memo: Memo | None = None
 ) -> tuple[list[Artifact], Serialized, list[str]]:
-    """Render and serialise; files whose content key `reuse` records unchanged are read back from disk."""
+    """Render and serialise; files whose content key `reuse` records unchanged are read back from disk.
+
+    With a `memo`, backends record the memo keys of their units, and take the units whose inputs did
+    not change from the memo's previous tree (mpc.memo).
+    """
+    from mpc.memo import active
     from mpc.pipeline import render
 
-    rendered = render(front, list(backends) or None)
+    with active(memo) if memo is not None else contextlib.nullcontext():
+        rendered = render(front, list(backends) or None)
     return rendered.artifacts, serialize_files(rendered.artifacts, reuse), rendered.backends
 
 
@@ -100,6 +107,7 @@ def lock_for(
         plugins=used_plugins(backends, front.model),
         nodes=node_hashes(artifacts, hashes) if artifacts is not None else {},
         keys=dict(serialized.keys) if serialized is not None else {},
+        parts=dict(serialized.parts) if serialized is not None else {},
     )
 
 
@@ -115,6 +123,9 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
             _, on_disk = proven
             summary = None if options.check else Summary([], [], list(on_disk), [])
             return BuildResult(None, on_disk, summary, [], [])
+    from mpc.fingerprint import Fingerprints
+    from mpc.incremental import previous_tree
+    from mpc.memo import Memo
     from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
 
     progress("checking the mesh")
@@ -122,7 +133,10 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
         front = front_file(options.mesh)
         progress("rendering")
         reuse = Reuse.of(options.out, __version__, old_lock)
-        artifacts, serialized, names = compile_serialized(front, options.backends, reuse)
+        memo = Memo(
+            Fingerprints(front.model, front.graph), None if options.validate else previous_tree(reuse)
+        )
+        artifacts, serialized, names = compile_serialized(front, options.backends, reuse, memo)
     files = serialized.files
     lock = lock_for(front, files, names, artifacts, serialized, reuse)
     if options.check:
@@ -137,17 +151,20 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     findings: list[Diagnostic] = []
 
     def validate(tree: Path) -> None:
+        from mpc.memo import plain
         from mpc.plugins import load_backends
+
+        documents = [plain(a) for a in artifacts]
 
         for plugin, backend in load_backends(names):
             if not isinstance(backend, ValidatingBackend):
                 continue
             progress(f"validating ({backend.name})")
             if plugin.builtin:
-                findings.extend(backend.validate(tree, artifacts))
+                findings.extend(backend.validate(tree, documents))
                 continue
             try:
-                findings.extend(backend.validate(tree, artifacts))
+                findings.extend(backend.validate(tree, documents))
             except MpcError:
                 raise
             except Exception as exc:  # a third-party validator's failure is that plugin's, reported by name

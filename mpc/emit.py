@@ -25,16 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from mpc import yamlemit
-from mpc.artifact import Artifact
+from mpc.artifact import Artifact, Pieces, Stored
 from mpc.diagnostics import Diagnostic, Location, MpcError
 
 LOCK_NAME = "mpc.lock"
-LOCK_FORMAT = 3  # 2: plugins and per-node hashes; 3: content keys
+LOCK_FORMAT = 4  # 2: plugins and per-node hashes; 3: content keys; 4: memo keys and parts
 TEMP_PREFIX = ".mpc-tmp-"
 
 
 def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> bytes:
     content = artifact.content
+    if isinstance(content, Stored):
+        return content.data
+    if isinstance(content, Pieces):
+        return serialize_pieces(content, writer)[0]
     if isinstance(content, str):
         text = content
     elif artifact.path.endswith(".json"):
@@ -43,6 +47,21 @@ def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> byte
         writer = writer or yamlemit.Writer()
         text = writer.dump(content) if isinstance(content, Mapping) else writer.dump_all(list(content))
     return text.encode("utf-8")
+
+
+def serialize_pieces(pieces: Pieces, writer: yamlemit.Writer | None = None) -> tuple[bytes, list[list[Any]]]:
+    """The file's bytes (what dump_all writes for all its documents) and each part's [key, length]."""
+    writer = writer or yamlemit.Writer()
+    chunks: list[bytes] = []
+    lengths: list[list[Any]] = []
+    for part in pieces.parts:
+        data = part.data
+        if data is None:
+            data = writer.dump_all(list(part.docs or ())).encode("utf-8")
+        if data:
+            chunks.append(data)
+        lengths.append([part.key or "", len(data)])
+    return b"---\n".join(chunks), lengths
 
 
 # marshal format 2: no back-references and no "interned" flag (formats 3 and 4 write both, and they
@@ -59,6 +78,8 @@ def content_key(artifact: Artifact) -> str | None:
     code, but the serialiser refuses them all.) Text needs no key: it is written as it is. The key does
     not name the serialiser: Reuse.of trusts keys only from a lock newer than the serialiser's code.
     """
+    if artifact.key is not None:
+        return artifact.key
     content = artifact.content
     if type(content) is not dict and type(content) is not list:
         return None
@@ -82,6 +103,7 @@ class Reuse:
     root: str
     keys: Mapping[str, str]
     hashes: Mapping[str, str]
+    lock: Lock
 
     @classmethod
     def of(cls, out: Path, mpc_version: str, lock: Lock | None = None) -> Reuse | None:
@@ -94,7 +116,7 @@ class Reuse:
                 return None
         except OSError:
             return None
-        return cls(os.fspath(out), lock.keys, lock.files)
+        return cls(os.fspath(out), lock.keys, lock.files, lock)
 
     def load(self, path: str, key: str) -> bytes | None:
         if self.keys.get(path) != key:
@@ -108,8 +130,9 @@ class Reuse:
 @dataclass
 class Serialized:
     files: dict[str, bytes]  # path -> bytes, sorted by path
-    keys: dict[str, str]  # path -> content key (files of dict or list content)
+    keys: dict[str, str]  # path -> content key (files of dict or list content) or memo key
     reused: set[str]  # paths whose bytes were read back from the previous tree (they equal the disk)
+    parts: dict[str, list[list[Any]]] = field(default_factory=dict)  # path -> [memo key, length] per part
 
 
 _ODD_PARTS = frozenset({"", ".", ".."})
@@ -160,19 +183,23 @@ def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -
         raise MpcError(problems)
     keys: dict[str, str] = {}
     reused: set[str] = set()
-    for art, (data, key, from_disk) in zip(todo, _serialize_all(todo, reuse), strict=True):
+    parts: dict[str, list[list[Any]]] = {}
+    for art, (data, key, from_disk, lengths) in zip(todo, _serialize_all(todo, reuse), strict=True):
         files[art.path] = data
         if key is not None:
             keys[art.path] = key
         if from_disk:
             reused.add(art.path)
-    return Serialized(dict(sorted(files.items())), keys, reused)
+        if lengths is not None and any(k for k, _ in lengths):
+            parts[art.path] = lengths
+    return Serialized(dict(sorted(files.items())), keys, reused, parts)
 
 
 PARALLEL_MIN = 2000  # below this many files a second process costs more than it saves
 
 
-Done = tuple[bytes, "str | None", bool]  # the bytes, the content key, whether read back from disk
+# The bytes, the content or memo key, whether read back from disk, the parts' [key, length].
+Done = tuple[bytes, "str | None", bool, "list[list[Any]] | None"]
 
 
 def _serialize_all(artifacts: list[Artifact], reuse: Reuse | None = None) -> list[Done]:
@@ -229,10 +256,11 @@ def _serialize_all(artifacts: list[Artifact], reuse: Reuse | None = None) -> lis
 def _is_done(value: Any) -> bool:
     return (
         type(value) is tuple
-        and len(value) == 3
+        and len(value) == 4
         and isinstance(value[0], bytes)
         and (value[1] is None or isinstance(value[1], str))
         and isinstance(value[2], bool)
+        and (value[3] is None or isinstance(value[3], list))
     )
 
 
@@ -245,12 +273,23 @@ def _serialize_range(artifacts: list[Artifact], reuse: Reuse | None) -> list[Don
     writer = yamlemit.Writer()  # one per process: it remembers how each repeated string is written
     done: list[Done] = []
     for art in artifacts:
+        content = art.content
+        if isinstance(content, Stored):  # checked against the lock when it was read back
+            done.append((content.data, art.key, True, None))
+            continue
+        if isinstance(content, Pieces):
+            data, lengths = serialize_pieces(content, writer)
+            done.append((data, None, False, lengths))
+            continue
+        if art.key is not None:  # rendered by a memo unit whose inputs changed: no need to look back
+            done.append((serialize(art, writer), art.key, False, None))
+            continue
         key = content_key(art)
-        data = reuse.load(art.path, key) if reuse is not None and key is not None else None
-        if data is not None:
-            done.append((data, key, True))
+        found = reuse.load(art.path, key) if reuse is not None and key is not None else None
+        if found is not None:
+            done.append((found, key, True, None))
         else:
-            done.append((serialize(art, writer), key, False))
+            done.append((serialize(art, writer), key, False, None))
     return done
 
 
@@ -273,6 +312,10 @@ class Lock:
     # Path -> content key (mpc.emit.content_key): a rebuild reads a file whose key is unchanged back
     # from disk instead of serialising it again.
     keys: dict[str, str] = field(default_factory=dict)
+    # Path -> [memo key or "", length] of each part of a multi-document file assembled from memo units
+    # (mpc.memo): a rebuild takes an unchanged unit's slice of the file instead of rendering it. Written
+    # as "<length> <key>" (or "<length>"), one line per part.
+    parts: dict[str, list[list[Any]]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body = {
@@ -284,6 +327,10 @@ class Lock:
             "nodes": dict(sorted(self.nodes.items())),
             "files": dict(sorted(self.files.items())),
             "keys": dict(sorted(self.keys.items())),
+            "parts": {
+                path: [f"{length} {key}".rstrip() for key, length in parts]
+                for path, parts in sorted(self.parts.items())
+            },
         }
         return (_indented(body, "") + "\n").encode("utf-8")
 
@@ -316,6 +363,7 @@ class Lock:
             _strings(raw.get("plugins")),
             _strings(raw.get("nodes")),
             _strings(raw.get("keys")),
+            _parts(raw.get("parts")),
         )
 
 
@@ -342,6 +390,25 @@ def _indented(value: Any, indent: str) -> str:
 
 
 _escape = json.encoder.encode_basestring_ascii
+
+
+def _parts(table: Any) -> dict[str, list[list[Any]]]:
+    """The lock's `parts` as [key, length] pairs, keeping only well-formed files ("<length>[ <key>]")."""
+    if not isinstance(table, dict):
+        return {}
+    out: dict[str, list[list[Any]]] = {}
+    for path, parts in table.items():
+        if not isinstance(path, str) or not isinstance(parts, list):
+            continue
+        pairs: list[list[Any]] = []
+        for part in parts:
+            length, _, key = part.partition(" ") if isinstance(part, str) else ("", "", "")
+            if not (length.isascii() and length.isdigit()):
+                break
+            pairs.append([key, int(length)])
+        else:
+            out[path] = pairs
+    return out
 
 
 def _strings(table: Any) -> dict[str, str]:

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 from mpc import __version__
 from mpc.artifact import Artifact
-from mpc.emit import LOCK_NAME, Lock, check_path
+from mpc.emit import LOCK_NAME, Lock, Reuse, check_path
 
 if TYPE_CHECKING:
+    from mpc.memo import Previous
     from mpc.model import Model
 
 MESH_NODE = "mesh"  # files derived from the mesh as a whole (Artifact.node is None)
@@ -114,6 +115,35 @@ def _newest_source(folders: Iterable[Path]) -> int:
     return newest
 
 
+def previous_tree(reuse: Reuse | None) -> Previous | None:
+    """The previous tree for mpc.memo, when this code wrote it: the lock (which Reuse.of found written by
+    this mpc version) is newer than every source of mpc, its backends and the plugins it recorded, and
+    those plugins are installed at the recorded versions. A memo key names a unit's inputs, not its
+    code: code edited since (a development checkout) must render everything again."""
+    if reuse is None:
+        return None
+    lock = reuse.lock
+    same, plugin_code = _plugins_unchanged(lock.plugins)
+    if not same:
+        return None
+    try:
+        lock_time = os.stat(os.path.join(reuse.root, LOCK_NAME)).st_mtime_ns
+    except OSError:
+        return None
+    if _newest_source(_code_folders_of_mpc(plugin_code)) >= lock_time:
+        return None
+    from mpc.memo import Previous
+
+    return Previous(Path(reuse.root), lock)
+
+
+def _code_folders_of_mpc(plugin_code: list[Path]) -> list[Path]:
+    builtin = importlib.util.find_spec("mpc.backends")
+    code = [Path(__file__).parent, *plugin_code]
+    code += [Path(p) for p in (builtin.submodule_search_locations or [])] if builtin else []
+    return code
+
+
 def read_lock(out: Path) -> tuple[bytes, Lock | None]:
     """The lock's bytes (empty when there is none) and what they say: read once per build."""
     try:
@@ -151,10 +181,7 @@ def up_to_date(
     if not same:
         return None
     # An edited mpc (a development checkout) builds differently under the same version number.
-    builtin = importlib.util.find_spec("mpc.backends")
-    code = [Path(__file__).parent, *plugin_code]
-    code += [Path(p) for p in (builtin.submodule_search_locations or [])] if builtin else []
-    if _newest_source(code) >= lock_time:
+    if _newest_source(_code_folders_of_mpc(plugin_code)) >= lock_time:
         return None
     files: dict[str, bytes] = {}
     root = os.fspath(out)

@@ -149,20 +149,49 @@ _EDITS = (
     (r"(?m)^\s+dependsOn: \[[^\]]*\]\n", lambda m, n: ""),
     (r"(?m)^(\s+health: \{path: )/healthz\}$", lambda m, n: f"{m.group(1)}/ready{n}}}"),
     (r"(?m)^(\s+LOG_LEVEL: )info$", lambda m, n: f"{m.group(1)}debug"),
+    # Fields a service's neighbours do not read (mpc.fingerprint.NEIGHBOUR), see _SIZED.
+    (r"(?m)^(\s+replicas: )2$", lambda m, n: f"{m.group(1)}3"),
+    (r"(?m)^(\s+timeout: )5s$", lambda m, n: f"{m.group(1)}{n}s"),
+    (r"(?m)^(\s+retries: )2$", lambda m, n: f"{m.group(1)}1"),
+    (r"(?m)^(\s+resources: \{cpu: )(\d+)m", lambda m, n: f"{m.group(1)}{int(m.group(2)) + 50}m"),
+    (r"(?m)^(\s+owners: \[)", lambda m, n: f"{m.group(1)}team-{n}, "),
 )
+# Written into every third service of the generated mesh, for _EDITS to change.
+_SIZED = ("replicas: 2", "timeout: 5s", "retries: 2")
+
+
+def _sized(text: str) -> str:
+    lines = iter(text.splitlines(keepends=True))
+    out: list[str] = []
+    count = 0
+    for line in lines:
+        out.append(line)
+        if line.startswith("    image: "):
+            count += 1
+            if count % 3 == 0:
+                out.extend(f"    {field}\n" for field in _SIZED)
+    return "".join(out)
 
 
 @pytest.mark.slow
 def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Several random edits at once (images, ports, dependencies, probes, env), each round rebuilt over
-    the previous tree with its content keys, equal a fresh full build, lock included."""
+    """Several random edits at once (images, ports, dependencies, probes, env, sizes, timeouts), each
+    round rebuilt over the previous tree with its memo and content keys, equal a fresh full build, lock
+    included; only the units of services whose context changed render again."""
     import random
     import re
 
     from mpc import emit
     from mpc.build import BuildOptions, build
+    from mpc.fingerprint import Fingerprints
+    from mpc.pipeline import front_file
+
+    def contexts() -> dict[str, str]:
+        front = front_file(mesh)
+        prints = Fingerprints(front.model, front.graph)
+        return {name: prints.service(name) for name in front.model.services}
 
     serialised: list[str] = []
     serialize = emit.serialize
@@ -173,8 +202,10 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
 
     monkeypatch.setattr(emit, "serialize", counting)
     mesh = write_mesh(tmp_path / "mesh", 200)
+    mesh.write_text(_sized(mesh.read_text("utf-8")), encoding="utf-8")
     incremental = tmp_path / "incremental"
     build(BuildOptions(mesh, incremental))
+    contexts_before = contexts()
     rng = random.Random(19)
     for round_ in range(4):
         text = mesh.read_text("utf-8")
@@ -186,6 +217,8 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
                 text = text[: m.start()] + replace(m, f"{round_}{n}") + text[m.end() :]
         mesh.write_text(text, encoding="utf-8")
         before = _tree(incremental)
+        old_contexts, new_contexts = contexts_before, contexts()
+        contexts_before = new_contexts
         forking = round_ % 2 == 0 and hasattr(os, "fork")
         monkeypatch.setattr(emit, "_can_fork", lambda forking=forking: forking)
         serialised.clear()
@@ -195,7 +228,11 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
             # (an edit shifts the source lines of every object below it), bar a few text files.
             now = _tree(incremental)
             same = sorted(p for p in set(serialised) if before.get(p) == now.get(p))
-            assert len(same) < len(before) // 50, same
+            lock = json.loads((incremental / "mpc.lock").read_text("utf-8"))
+            units = [p for p in same if lock["keys"].get(p, "").startswith("u:")]
+            moved = {n for n, c in new_contexts.items() if old_contexts.get(n) != c}
+            assert units and all(re.search(r"svc-\d{5}", p)[0] in moved for p in units)  # type: ignore[index]
+            assert len(same) - len(units) < len(before) // 50, same
         fresh = tmp_path / f"fresh{round_}"
         build(BuildOptions(mesh, fresh))
         after = _tree(incremental)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import example_meshes, run_mpc
-from mpc.backends.istio import cluster_folders, environment_folder
+from mpc.backends.istio import cluster_folders, environment_folder, service_objects
 from mpc.backends.istio.analyze import analyze
 from mpc.backends.istio.common import Generated, Scope
 from test_istio_support import render_file
@@ -18,11 +18,17 @@ from mpc.diagnostics import Location
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 
 
+def _objects(scope: Scope) -> list[Generated]:
+    """Every Istio object of an environment: its folders' and its services' files'."""
+    folders = [environment_folder(scope), *cluster_folders(scope)]
+    services = [g for svc in scope.services for g in service_objects(scope, svc)]
+    return [g for f in folders for g in f.objects()] + services
+
+
 def _generated(env: str = "prod") -> tuple[Scope, list[Generated]]:
     front, _ = render_file(ACME)
     scope = Scope.of(front.model, front.graph, front.model.environments[env])
-    folders = [environment_folder(scope), *cluster_folders(scope)]
-    return scope, [g for f in folders for g in f.objects()]
+    return scope, _objects(scope)
 
 
 def _find(objs: list[Generated], kind: str, name: str) -> Generated:
@@ -39,8 +45,7 @@ def test_the_examples_have_no_findings(mesh: Path) -> None:
     front, _ = render_file(mesh)
     for env in front.model.environments.values():
         scope = Scope.of(front.model, front.graph, env)
-        folders = [environment_folder(scope), *cluster_folders(scope)]
-        assert analyze(scope, [g for f in folders for g in f.objects()]) == []
+        assert analyze(scope, _objects(scope)) == []
 
 
 def test_a_principal_without_a_service_account_is_located() -> None:

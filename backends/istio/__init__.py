@@ -11,21 +11,25 @@ Output, per environment (namespace = Environment.namespace):
     istio/<env>/telemetry.yaml             Telemetry; mesh-config.yaml beside it is for istiod
     istio/<env>/<cluster>/...              federation objects of a cluster of a federated environment
 
-Every object is analysed (mpc.backends.istio.analyze) before anything is rendered.
+Every object is analysed (mpc.backends.istio.analyze) before anything is rendered. A service's file is
+a memo unit (mpc.memo): a rebuild analyses the files it renders again; the others were analysed, with
+the same inputs, by the build that wrote them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
+from mpc import memo
 from mpc.artifact import Artifact
 from mpc.diagnostics import Diagnostic, MpcError
 from mpc.graph import MeshGraph, node_id
-from mpc.model import Model
+from mpc.model import Model, Service
 
 from . import federation, security, telemetry, traffic
-from .analyze import analyze
+from .analyze import Inventory, analyze, check_objects
 from .common import Generated, Links, Scope, kustomization
 from .external import service_entries
 
@@ -38,6 +42,7 @@ class _Folder:
         self.overlays = overlays
         self.files: list[tuple[str, list[Generated], str | None]] = []
         self.texts: list[tuple[str, str]] = []
+        self.units: list[Artifact] = []  # files of memo units, rendered and analysed on their own
 
     def add(self, name: str, objects: Sequence[Generated | None], node: str | None = None) -> None:
         kept = [g for g in objects if g is not None]
@@ -50,13 +55,40 @@ class _Folder:
     def artifacts(self) -> Iterator[Artifact]:
         for name, objs, node in self.files:
             yield Artifact(f"{self.path}/{name}", [g.obj for g in objs], node=node)
+        yield from self.units
         for name, text in self.texts:
             yield Artifact(f"{self.path}/{name}", text)
         resources = [name for name, _, _ in self.files]
+        resources += [art.path[len(self.path) + 1 :] for art in self.units]
         yield Artifact(f"{self.path}/kustomization.yaml", kustomization(resources), overlays=self.overlays)
 
 
-def environment_folder(scope: Scope) -> _Folder:
+def service_objects(scope: Scope, svc: Service) -> list[Generated]:
+    """The objects of one service's policy file."""
+    made = (
+        security.service_policy(scope, svc),
+        *security.request_authentications(scope, svc),
+        traffic.virtual_service(scope, svc),
+        traffic.destination_rule(scope, svc),
+        traffic.service_sidecar(scope, svc),
+    )
+    return [g for g in made if g is not None]
+
+
+def service_file(
+    scope: Scope, inventory: Inventory, svc: Service, findings: list[Diagnostic]
+) -> list[Artifact]:
+    """One service's policy file, its objects analysed (findings are collected, not raised)."""
+    objects = service_objects(scope, svc)
+    findings.extend(check_objects(objects, inventory))
+    if not objects:
+        return []
+    return [Artifact(f"{scope.folder}/services/{svc.name}.yaml", [g.obj for g in objects])]
+
+
+def environment_folder(scope: Scope, findings: list[Diagnostic] | None = None) -> _Folder:
+    """The environment's folder; the findings of its services' files are added to `findings`."""
+    findings = [] if findings is None else findings
     model = scope.model
     overlays = tuple(o.path for o in model.overlays_of(scope.env.name))
     folder = _Folder(scope.folder, overlays)
@@ -73,19 +105,12 @@ def environment_folder(scope: Scope) -> _Folder:
         ],
         node_id("gateway", gw.name),
     )
+    entries = service_entries(scope)
+    inventory = Inventory.of(scope, entries)
     for svc in scope.services:
-        folder.add(
-            f"services/{svc.name}.yaml",
-            [
-                security.service_policy(scope, svc),
-                *security.request_authentications(scope, svc),
-                traffic.virtual_service(scope, svc),
-                traffic.destination_rule(scope, svc),
-                traffic.service_sidecar(scope, svc),
-            ],
-            node_id("service", svc.name),
-        )
-    for entry in service_entries(scope):
+        make = partial(service_file, scope, inventory, svc, findings)
+        folder.units.extend(memo.files("istio/service", svc.name, make, scope=scope.env.name, wave=False))
+    for entry in entries:
         kind = "external" if entry.name in model.external else "issuer"
         folder.add(f"external/{entry.name}.yaml", [entry], node_id(kind, entry.name.removeprefix("jwks-")))
     folder.add("telemetry.yaml", [telemetry.telemetry(scope)])
@@ -120,7 +145,7 @@ class IstioBackend:
         links = Links.of(model, graph)
         for env in model.environments.values():
             scope = Scope.of(model, graph, env, links)
-            folders = [environment_folder(scope), *cluster_folders(scope)]
+            folders = [environment_folder(scope, findings), *cluster_folders(scope)]
             findings.extend(analyze(scope, [g for f in folders for g in f.objects()]))
             for folder in folders:
                 artifacts.extend(folder.artifacts())

@@ -4,6 +4,12 @@ It reads the objects the backend built (not the model's intent) and checks them 
 tree creates: the ServiceAccounts and Services the kustomize backend names after each service that runs
 in the environment (and after the master proxy), and the ServiceEntries generated here. A finding is an
 E313 diagnostic located at the mesh.yaml entry the object derives from.
+
+A service's own file is analysed when it is rendered (check_objects); a rebuild that takes the file from
+the previous tree (mpc.memo) does not render it, and needs no analysis: the file's inputs, which
+include everything the checks compare it with, are those of the build that analysed it. The one check
+across files, that no two VirtualServices claim a host, covers the files rendered together; a service's
+VirtualService claims only its own FQDN, and service names are unique.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ class Inventory:
     hosts: frozenset[str]  # both
 
     @classmethod
-    def of(cls, scope: Scope, objects: Iterable[Generated]) -> Inventory:
+    def of(cls, scope: Scope, entries: Iterable[Generated]) -> Inventory:
+        """From the environment's services and its ServiceEntries."""
         gw = scope.model.gateway.name
         names = [s.name for s in scope.services]
-        entries = {
+        hosts = {
             host
-            for g in objects
+            for g in entries
             if g.kind == "ServiceEntry"
             for host in g.obj.get("spec", {}).get("hosts", [])
         }
@@ -45,8 +52,8 @@ class Inventory:
             frozenset([gw, *names]),
             frozenset([gw, *names]),
             frozenset(services),
-            frozenset(entries),
-            frozenset(services | entries),
+            frozenset(hosts),
+            frozenset(services | hosts),
         )
 
 
@@ -142,11 +149,17 @@ def check_namespaces(g: Generated, inv: Inventory) -> Iterator[Diagnostic]:
 PER_OBJECT = (check_namespaces, check_principals, check_selectors, check_hosts, check_egress)
 
 
-def analyze(scope: Scope, objects: Sequence[Generated]) -> list[Diagnostic]:
-    inv = Inventory.of(scope, objects)
+def check_objects(objects: Iterable[Generated], inv: Inventory) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for g in objects:
         for check in PER_OBJECT:
             found.extend(check(g, inv))
+    return found
+
+
+def analyze(scope: Scope, objects: Sequence[Generated]) -> list[Diagnostic]:
+    """Every check on objects rendered together (the ServiceEntries among them define the hosts)."""
+    inv = Inventory.of(scope, objects)
+    found = check_objects(objects, inv)
     found.extend(check_unique_hosts(objects))
     return found

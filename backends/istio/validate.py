@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from mpc.artifact import Artifact
+from mpc.artifact import Artifact, Pieces, Stored
 from mpc.diagnostics import Diagnostic, Location, Severity
 
 MODULES = (
@@ -80,8 +80,8 @@ def problems(obj: Mapping[str, Any]) -> list[str]:
 def _documents(artifacts: Iterable[Artifact]) -> Iterable[tuple[str, Mapping[str, Any]]]:
     for art in artifacts:
         content = art.content
-        if isinstance(content, str):
-            continue
+        if isinstance(content, (str, Stored, Pieces)):
+            continue  # text, or bytes read back from the previous tree (validated when they were written)
         docs: Sequence[Mapping[str, Any]] = [content] if isinstance(content, Mapping) else content
         for doc in docs:
             if is_istio(doc):

@@ -9,9 +9,11 @@ Output (under `kustomize/`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from mpc import memo
 from mpc.artifact import Artifact
 from mpc.diagnostics import Diagnostic
 from mpc.graph import MeshGraph
@@ -20,17 +22,41 @@ from mpc.model import Model
 from . import crds, overlays, workloads
 
 
+class Shaped(Mapping[str, list[dict[str, Any]]]):
+    """Each service's base objects after its archetype's shaping, built when first asked for: a rebuild
+    asks only for the services whose units are rendered again (mpc.memo)."""
+
+    def __init__(self, model: Model, waves: Mapping[str, int]) -> None:
+        self._model = model
+        self._waves = waves
+        self._done: dict[str, list[dict[str, Any]]] = {}
+
+    def __getitem__(self, name: str) -> list[dict[str, Any]]:
+        found = self._done.get(name)
+        if found is None:
+            svc = self._model.services[name]
+            found = self._done[name] = workloads.shaped_objects(self._model, svc, self._waves.get(name, 0))
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._model.services)
+
+    def __len__(self) -> int:
+        return len(self._model.services)
+
+
+def _base(model: Model, shaped: Shaped, name: str) -> Callable[[], list[Artifact]]:
+    return lambda: workloads.base(model.services[name], shaped[name])
+
+
 class KustomizeBackend:
     name = "kustomize"
 
     def render(self, model: Model, graph: MeshGraph) -> Iterable[Artifact]:
         waves = graph.wave_of()
-        shaped = {
-            name: workloads.shaped_objects(model, svc, waves.get(name, 0))
-            for name, svc in model.services.items()
-        }
-        for name, svc in model.services.items():
-            yield from workloads.base(svc, shaped[name])
+        shaped = Shaped(model, waves)
+        for name in model.services:
+            yield from memo.files("kustomize/base", name, _base(model, shaped, name))
         yield from crds.artifacts(model)
         yield from overlays.artifacts(model, graph, waves, shaped)
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from mpc import k8s
+from mpc import k8s, memo
+from mpc.artifact import Part
 from mpc.model import Environment, Model, Service, Slo
 
 from .common import component, scraped, wave
@@ -156,13 +158,33 @@ def prometheus_rule(model: Model, slo: Slo, env: Environment, wave_no: int) -> d
     )
 
 
-def objects(model: Model, env: Environment, waves: Mapping[str, int]) -> list[dict[str, Any]]:
-    """PodMonitors (metrics: prometheus) and one PrometheusRule per SLO, for the services placed here."""
+def _pod_monitors(model: Model, svc: Service, wave_no: int) -> list[dict[str, Any]]:
+    return [pod_monitor(model, svc, wave_no)]
+
+
+def parts(model: Model, env: Environment, waves: Mapping[str, int]) -> list[Part | list[dict[str, Any]]]:
+    """PodMonitors (metrics: prometheus), then one PrometheusRule per SLO, for the services placed here.
+
+    Each PodMonitor is a memo unit of its service; the few SLO rules are rendered every time.
+    """
     present = {s.name: s for s in model.services_in(env.name)}
-    out: list[dict[str, Any]] = []
+    out: list[Part | list[dict[str, Any]]] = []
     if model.observability.metrics == "prometheus":
-        out.extend(pod_monitor(model, s, waves.get(s.name, 0)) for s in present.values() if scraped(model, s))
-    for slo in model.observability.slos:
-        if slo.service in present and (slo.availability is not None or slo.latency_p99_ms is not None):
-            out.append(prometheus_rule(model, slo, env, waves.get(slo.service, 0)))
+        for svc in present.values():
+            if scraped(model, svc):
+                out.append(
+                    memo.documents(
+                        "kustomize/pod-monitor",
+                        svc.name,
+                        partial(_pod_monitors, model, svc, waves.get(svc.name, 0)),
+                        scope=env.name,
+                    )
+                )
+    rules = [
+        prometheus_rule(model, slo, env, waves.get(slo.service, 0))
+        for slo in model.observability.slos
+        if slo.service in present and (slo.availability is not None or slo.latency_p99_ms is not None)
+    ]
+    if rules:
+        out.append(rules)
     return out

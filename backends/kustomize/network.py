@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from mpc import k8s
+from mpc import k8s, memo
+from mpc.artifact import Part
 from mpc.graph import MeshGraph
 from mpc.model import Environment, Model, Service
 
@@ -224,13 +226,28 @@ def service_policy(
     return _policy(meta, k8s.selector(svc.name), ingress, egress)
 
 
-def policies(model: Model, edges: Edges, env: Environment) -> list[dict[str, Any]]:
-    """The namespace-wide policies, then one per service placed in the environment.
+def _service_policies(
+    model: Model, edges: Edges, env: Environment, present: Mapping[str, Service], svc: Service
+) -> list[dict[str, Any]]:
+    return [service_policy(model, edges, env, present, svc)]
+
+
+def policy_parts(model: Model, edges: Edges, env: Environment) -> list[Part | list[dict[str, Any]]]:
+    """The namespace-wide policies, then one per service placed in the environment (a memo unit each).
 
     The master proxy's own policy comes with its Deployment from the envoy backend; the policies here
     admit it (podSelector = its selector) into exactly the services its routes name.
     """
     present = {s.name: s for s in model.services_in(env.name)}
-    out = namespace_policies(model, env)
-    out.extend(service_policy(model, edges, env, present, svc) for svc in present.values())
+    out: list[Part | list[dict[str, Any]]] = [namespace_policies(model, env)]
+    for svc in present.values():
+        out.append(
+            memo.documents(
+                "kustomize/network-policy",
+                svc.name,
+                partial(_service_policies, model, edges, env, present, svc),
+                scope=env.name,
+                wave=False,  # the policy wave is the same for every service
+            )
+        )
     return out

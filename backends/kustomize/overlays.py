@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from mpc import k8s
-from mpc.artifact import Artifact
+from mpc import k8s, memo
+from mpc.artifact import Artifact, Part
 from mpc.graph import MeshGraph
 from mpc.model import Cluster, Environment, Model, Overlay, Service
 
@@ -99,18 +100,41 @@ class Shared:
     """The documents every overlay of one environment has in common, built once per environment."""
 
     namespace: dict[str, Any]
-    policies: list[dict[str, Any]]
-    monitoring: list[dict[str, Any]]
+    policies: list[Part | list[dict[str, Any]]]
+    monitoring: list[Part | list[dict[str, Any]]]
     instances: list[dict[str, Any]]
 
     @classmethod
     def of(cls, model: Model, edges: network.Edges, env: Environment, waves: Mapping[str, int]) -> Shared:
         return cls(
             namespace(model, env),
-            network.policies(model, edges, env),
-            monitoring.objects(model, env, waves),
+            network.policy_parts(model, edges, env),
+            monitoring.parts(model, env, waves),
             crds.namespaced_instances(model),
         )
+
+
+def _patches(
+    model: Model,
+    svc: Service,
+    overlay: Overlay,
+    waves: Mapping[str, int],
+    shaped: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[Artifact]:
+    """The files that size one service in one overlay: its workload patch, and a PDB patch or a PDB."""
+    folder = f"{overlay.path}/{APP}"
+    workload = main_workload(svc, shaped[svc.name])
+    if workload is None:
+        return []  # an archetype plugin removed the pods' object: nothing to size per environment
+    out = [Artifact(f"{folder}/patches/{svc.name}.yaml", workload_patch(model, svc, overlay, workload))]
+    scalable = _POD_TEMPLATE[workload["kind"]][1]
+    in_base = any(obj.get("kind") == "PodDisruptionBudget" for obj in shaped[svc.name])
+    here = scalable and wants_pdb(svc, svc.placements[overlay.environment].replicas)
+    if in_base and not here:
+        out.append(Artifact(f"{folder}/patches/{svc.name}-pdb.yaml", pdb_delete_patch(svc)))
+    elif here and not in_base:
+        out.append(Artifact(f"{folder}/{svc.name}-pdb.yaml", pdb(model, svc, waves.get(svc.name, 0))))
+    return out
 
 
 def app_artifacts(
@@ -126,38 +150,31 @@ def app_artifacts(
     out: list[Artifact] = [Artifact(f"{folder}/namespace.yaml", shared.namespace)]
     resources_: list[str] = ["namespace.yaml"]
     resources_.extend(relative(base_dir(s.name), folder) for s in services)
-    out.append(Artifact(f"{folder}/network-policies.yaml", shared.policies))
+    out.append(memo.multi_document(f"{folder}/network-policies.yaml", shared.policies))
     resources_.append("network-policies.yaml")
     if shared.monitoring:
-        out.append(Artifact(f"{folder}/monitoring.yaml", shared.monitoring))
+        out.append(memo.multi_document(f"{folder}/monitoring.yaml", shared.monitoring))
         resources_.append("monitoring.yaml")
     if shared.instances:
         out.append(Artifact(f"{folder}/custom-resources.yaml", shared.instances))
         resources_.append("custom-resources.yaml")
     patches: list[dict[str, str]] = []
     for svc in services:
-        replicas = svc.placements[env.name].replicas
-        node = f"service:{svc.name}"
-        workload = main_workload(svc, shaped[svc.name])
-        if workload is None:
-            continue  # an archetype plugin removed the pods' object: nothing to size per environment
-        out.append(
-            Artifact(
-                f"{folder}/patches/{svc.name}.yaml", workload_patch(model, svc, overlay, workload), node=node
-            )
+        # The kustomization lists whatever files the unit wrote (rendered now or in the previous build).
+        made = memo.files(
+            "kustomize/patches",
+            svc.name,
+            partial(_patches, model, svc, overlay, waves, shaped),
+            scope=overlay.path,
         )
-        patches.append({"path": f"patches/{svc.name}.yaml"})
-        scalable = _POD_TEMPLATE[workload["kind"]][1]
-        in_base = any(obj.get("kind") == "PodDisruptionBudget" for obj in shaped[svc.name])
-        here = scalable and wants_pdb(svc, replicas)
-        if in_base and not here:
-            out.append(Artifact(f"{folder}/patches/{svc.name}-pdb.yaml", pdb_delete_patch(svc), node=node))
-            patches.append({"path": f"patches/{svc.name}-pdb.yaml"})
-        elif here and not in_base:
-            out.append(
-                Artifact(f"{folder}/{svc.name}-pdb.yaml", pdb(model, svc, waves.get(svc.name, 0)), node=node)
-            )
-            resources_.append(f"{svc.name}-pdb.yaml")
+        workload_patch_path = f"{folder}/patches/{svc.name}.yaml"
+        for art in sorted(made, key=lambda a: a.path != workload_patch_path):  # the workload's patch first
+            name = art.path[len(folder) + 1 :]
+            if name.startswith("patches/"):
+                patches.append({"path": name})
+            else:
+                resources_.append(name)
+        out.extend(made)
     app = kustomization(resources_, namespace=env.namespace, patches=patches)
     out.append(Artifact(f"{folder}/kustomization.yaml", app))
     return out

@@ -1,0 +1,194 @@
+"""memo: a rebuild renders only the units whose inputs changed since the previous build.
+
+A backend wraps each piece of per-service output in a unit: `files(...)` for files of their own (a
+service's base, its patches, its Istio policy file), `documents(...)` for its documents inside a shared
+multi-document file (its NetworkPolicy, its PodMonitor), assembled by `multi_document(...)`. A unit's
+memo key is the sha256 of the unit's name and scope and of the service's context digest
+(mpc.fingerprint): everything the unit may read. The unit's render function must read nothing else:
+`tests/test_incremental.py` rebuilds random edit sequences and requires the tree of a full build.
+
+`mpc build` records each unit's key in mpc.lock (files: `keys`, documents: `parts`, with lengths). The
+next build, when the lock was written by this mpc with the same plugins and no code is newer than the
+lock, takes a unit whose key is unchanged from the previous tree: the files it wrote, or its slice of
+the shared file, each file checked against the sha256 the lock records. A unit whose bytes are gone or
+altered is rendered again. Outside `mpc build` (`render` for diff reports, tests, plugins) there is no
+memo: units render in place and artifacts hold plain content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mpc.artifact import Artifact, Part, Pieces, Stored
+
+if TYPE_CHECKING:
+    from mpc.emit import Lock
+    from mpc.fingerprint import Fingerprints
+
+KEY_PREFIX = "u:"  # memo keys in mpc.lock; content keys (mpc.emit.content_key) are bare hex
+SEPARATOR = b"---\n"  # between the documents of a multi-document file (mpc.yamlemit.Writer.dump_all)
+
+Documents = Sequence[Mapping[str, Any]]
+
+
+class Previous:
+    """The previous tree, as its lock records it: which files and slices each memo key wrote."""
+
+    def __init__(self, root: Path, lock: Lock) -> None:
+        self.root = os.fspath(root)
+        self.hashes = lock.files
+        self.bundles: dict[str, list[str]] = {}
+        for path, key in sorted(lock.keys.items()):
+            if key.startswith(KEY_PREFIX):
+                self.bundles.setdefault(key, []).append(path)
+        self.slices: dict[str, tuple[str, int, int]] = {}
+        for path, parts in lock.parts.items():
+            offset = 0
+            first = True
+            for key, length in parts:
+                if length:
+                    offset += 0 if first else len(SEPARATOR)
+                    first = False
+                if key:
+                    self.slices.setdefault(key, (path, offset, length))
+                offset += length
+        self._files: dict[str, bytes | None] = {}
+
+    def _read(self, path: str) -> bytes | None:
+        """The bytes of one file of the previous tree, when they still have the recorded sha256."""
+        if path in self._files:
+            return self._files[path]
+        from mpc.emit import _read_regular
+
+        data = _read_regular(f"{self.root}/{path}")
+        if data is not None and hashlib.sha256(data).hexdigest() != self.hashes.get(path):
+            data = None
+        self._files[path] = data
+        return data
+
+    def bundle(self, key: str) -> list[tuple[str, bytes]] | None:
+        paths = self.bundles.get(key)
+        if not paths:
+            return None
+        found = []
+        for path in paths:
+            data = self._read(path)
+            if data is None:
+                return None
+            found.append((path, data))
+        return found
+
+    def slice(self, key: str) -> bytes | None:
+        where = self.slices.get(key)
+        if where is None:
+            return None
+        path, offset, length = where
+        data = self._read(path)
+        if data is None or offset + length > len(data):
+            return None
+        return data[offset : offset + length]
+
+
+class Memo:
+    def __init__(self, fingerprints: Fingerprints, previous: Previous | None = None) -> None:
+        self.fingerprints = fingerprints
+        self.previous = previous
+        self.rendered = 0  # units rendered in this build
+        self.reused = 0  # units taken from the previous tree
+
+    def key(self, unit: str, service: str, scope: str, wave: bool = True) -> str:
+        material = f"{unit}\0{scope}\0{service}\0{self.fingerprints.service(service, wave)}"
+        return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def files(
+        self, unit: str, service: str, scope: str, make: Callable[[], Iterable[Artifact]], wave: bool = True
+    ) -> list[Artifact]:
+        key = self.key(unit, service, scope, wave)
+        node = f"service:{service}"
+        stored = self.previous.bundle(key) if self.previous is not None else None
+        if stored is not None:
+            self.reused += 1
+            return [Artifact(path, Stored(data), node=node, key=key) for path, data in stored]
+        self.rendered += 1
+        return sorted((replace(art, node=node, key=key) for art in make()), key=_path)
+
+    def documents(
+        self, unit: str, service: str, scope: str, make: Callable[[], Documents], wave: bool = True
+    ) -> Part:
+        key = self.key(unit, service, scope, wave)
+        data = self.previous.slice(key) if self.previous is not None else None
+        if data is not None:
+            self.reused += 1
+            return Part(key, None, data)
+        self.rendered += 1
+        return Part(key, tuple(make()))
+
+
+def _path(art: Artifact) -> str:
+    return art.path
+
+
+_ACTIVE: contextvars.ContextVar[Memo | None] = contextvars.ContextVar("mpc_memo", default=None)
+
+
+@contextlib.contextmanager
+def active(memo: Memo) -> Iterator[Memo]:
+    token = _ACTIVE.set(memo)
+    try:
+        yield memo
+    finally:
+        _ACTIVE.reset(token)
+
+
+def files(
+    unit: str, service: str, make: Callable[[], Iterable[Artifact]], scope: str = "", wave: bool = True
+) -> list[Artifact]:
+    """The files of one unit of `service`'s output: rendered by `make`, or the previous build's.
+
+    `unit` names the kind of output ("<backend>/<what>"), `scope` what else tells two units of the
+    same service apart (an environment, an overlay). `make` may read the service's context only
+    (mpc.fingerprint); with `wave=False`, not the service's rollout wave (a dependency's edit can move
+    it) either. The files come back sorted by path (also when rendered), each with the service's
+    node.
+    """
+    memo = _ACTIVE.get()
+    if memo is None:
+        node = f"service:{service}"
+        return sorted((replace(art, node=node) for art in make()), key=_path)
+    return memo.files(unit, service, scope, make, wave)
+
+
+def documents(
+    unit: str, service: str, make: Callable[[], Documents], scope: str = "", wave: bool = True
+) -> Part:
+    """One unit's documents inside a multi-document file (see files() for the arguments)."""
+    memo = _ACTIVE.get()
+    if memo is None:
+        return Part(None, tuple(make()))
+    return memo.documents(unit, service, scope, make, wave)
+
+
+def multi_document(
+    path: str, parts: Iterable[Part | Documents], *, overlays: tuple[str, ...] = (), node: str | None = None
+) -> Artifact:
+    """A multi-document file of parts from documents() and plain document lists, in order."""
+    pieces = tuple(p if isinstance(p, Part) else Part(None, tuple(p)) for p in parts)
+    if _ACTIVE.get() is None:
+        return Artifact(path, [doc for p in pieces for doc in p.docs or ()], overlays, node)
+    return Artifact(path, Pieces(pieces), overlays, node)
+
+
+def plain(art: Artifact) -> Artifact:
+    """The artifact with plain content, for validators that read documents; as it is when it holds
+    bytes read back from the previous tree (those are on disk)."""
+    content = art.content
+    if isinstance(content, Pieces) and all(p.docs is not None for p in content.parts):
+        return replace(art, content=[doc for p in content.parts for doc in p.docs or ()])
+    return art
