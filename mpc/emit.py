@@ -377,13 +377,17 @@ def _indented(value: Any, indent: str) -> str:
         if not value:
             return "{}"
         inner = indent + "  "
-        items = [f"{inner}{_escape(str(k))}: {_indented(v, inner)}" for k, v in value.items()]
+        items = [
+            f"{inner}{_escape(str(k))}: {_escape(v) if type(v) is str else _indented(v, inner)}"
+            for k, v in value.items()
+        ]
         return "{\n" + ",\n".join(items) + f"\n{indent}}}"
     if isinstance(value, list):
         if not value:
             return "[]"
         inner = indent + "  "
-        return "[\n" + ",\n".join(f"{inner}{_indented(v, inner)}" for v in value) + f"\n{indent}]"
+        items = [f"{inner}{_escape(v) if type(v) is str else _indented(v, inner)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
     if isinstance(value, str):
         return _escape(value)
     return json.dumps(value)

@@ -81,12 +81,19 @@ def plain(value: Any, positions: list[Location] | None = None) -> Any:
     raise ValueError(f"cannot fingerprint a {kind.__qualname__}")
 
 
-def digest(value: Any) -> bytes:
-    return _sha(plain(value))
-
-
 def _sha(form: Any) -> bytes:
     return hashlib.sha256(marshal.dumps(form, _MARSHAL_FORMAT)).digest()
+
+
+def _lines(positions: list[Location]) -> tuple[int, ...]:
+    """Lines and columns only: the file's name is the model's (source_file), wherever it was read from."""
+    return tuple(n for p in positions for n in (p.line, p.col))
+
+
+def _neighbour_fields(kind: type) -> tuple[int, ...]:
+    shape = _shape(kind)
+    assert shape is not None, "a service is a dataclass"
+    return tuple(shape[1].index(field) for field in NEIGHBOUR)
 
 
 def _builtin_archetype(svc: Service) -> bool:
@@ -115,7 +122,7 @@ class Fingerprints:
         issuers (a service's RequestAuthentication points at its issuer's entry)."""
         if self._globals is None:
             h = hashlib.sha256(_sha(plain(dataclasses.replace(self._model, services={}), [])))
-            h.update(digest(tuple(issuer.source for issuer in self._model.issuers.values())))
+            h.update(_sha(_lines([issuer.source for issuer in self._model.issuers.values()])))
             self._globals = h.digest()
         return self._globals
 
@@ -124,9 +131,11 @@ class Fingerprints:
         if found is None:
             svc = self._model.services[name]
             positions: list[Location] = []
-            content = _sha(plain(svc, positions))
-            seen = _sha(plain(tuple(getattr(svc, field) for field in NEIGHBOUR)))
-            found = self._own[name] = (content, _sha(plain(positions)), seen)
+            form = plain(svc, positions)
+            # The neighbour view from the same form: (class name, field values in field order).
+            seen = tuple(form[1][i] for i in _neighbour_fields(type(svc)))
+            where = _lines(positions)
+            found = self._own[name] = (_sha(form), _sha(where), _sha(seen))
         return found
 
     def _all_services(self) -> bytes:
