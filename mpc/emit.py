@@ -49,19 +49,26 @@ def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> byte
     return text.encode("utf-8")
 
 
-def serialize_pieces(pieces: Pieces, writer: yamlemit.Writer | None = None) -> tuple[bytes, list[list[Any]]]:
-    """The file's bytes (what dump_all writes for all its documents) and each part's [key, length]."""
+def serialize_pieces(pieces: Pieces, writer: yamlemit.Writer | None = None) -> tuple[bytes, list[str]]:
+    """The file's bytes (what dump_all writes for all its documents) and its parts as the lock records
+    them: "<length>", or "<length> <memo key> <binding>" for a unit's part (see binding())."""
     writer = writer or yamlemit.Writer()
     chunks: list[bytes] = []
-    lengths: list[list[Any]] = []
+    entries: list[str] = []
     for part in pieces.parts:
         data = part.data
         if data is None:
             data = writer.dump_all(list(part.docs or ())).encode("utf-8")
         if data:
             chunks.append(data)
-        lengths.append([part.key or "", len(data)])
-    return b"---\n".join(chunks), lengths
+        entries.append(f"{len(data)} {part.key} {binding(part.key, data)}" if part.key else f"{len(data)}")
+    return b"---\n".join(chunks), entries
+
+
+def binding(key: str, data: bytes) -> str:
+    """Ties a memo key to the bytes recorded with it in the lock: a lock whose lines come from different
+    builds (a hand-resolved merge conflict, say) names bytes that do not match, and mpc.memo refuses it."""
+    return hashlib.sha256(key.encode("utf-8") + b"\0" + data).hexdigest()[:16]
 
 
 # marshal format 2: no back-references and no "interned" flag (formats 3 and 4 write both, and they
@@ -132,7 +139,7 @@ class Serialized:
     files: dict[str, bytes]  # path -> bytes, sorted by path
     keys: dict[str, str]  # path -> content key (files of dict or list content) or memo key
     reused: set[str]  # paths whose bytes were read back from the previous tree (they equal the disk)
-    parts: dict[str, list[list[Any]]] = field(default_factory=dict)  # path -> [memo key, length] per part
+    parts: dict[str, list[str]] = field(default_factory=dict)  # path -> its parts (serialize_pieces)
 
 
 _ODD_PARTS = frozenset({"", ".", ".."})
@@ -183,14 +190,14 @@ def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -
         raise MpcError(problems)
     keys: dict[str, str] = {}
     reused: set[str] = set()
-    parts: dict[str, list[list[Any]]] = {}
+    parts: dict[str, list[str]] = {}
     for art, (data, key, from_disk, lengths) in zip(todo, _serialize_all(todo, reuse), strict=True):
         files[art.path] = data
         if key is not None:
             keys[art.path] = key
         if from_disk:
             reused.add(art.path)
-        if lengths is not None and any(k for k, _ in lengths):
+        if lengths is not None and any(" " in entry for entry in lengths):
             parts[art.path] = lengths
     return Serialized(dict(sorted(files.items())), keys, reused, parts)
 
@@ -198,8 +205,8 @@ def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -
 PARALLEL_MIN = 2000  # below this many files a second process costs more than it saves
 
 
-# The bytes, the content or memo key, whether read back from disk, the parts' [key, length].
-Done = tuple[bytes, "str | None", bool, "list[list[Any]] | None"]
+# The bytes, the content or memo key, whether read back from disk, the parts (serialize_pieces).
+Done = tuple[bytes, "str | None", bool, "list[str] | None"]
 
 
 def _serialize_all(artifacts: list[Artifact], reuse: Reuse | None = None) -> list[Done]:
@@ -312,10 +319,10 @@ class Lock:
     # Path -> content key (mpc.emit.content_key): a rebuild reads a file whose key is unchanged back
     # from disk instead of serialising it again.
     keys: dict[str, str] = field(default_factory=dict)
-    # Path -> [memo key or "", length] of each part of a multi-document file assembled from memo units
-    # (mpc.memo): a rebuild takes an unchanged unit's slice of the file instead of rendering it. Written
-    # as "<length> <key>" (or "<length>"), one line per part.
-    parts: dict[str, list[list[Any]]] = field(default_factory=dict)
+    # Path -> the parts of a multi-document file assembled from memo units (mpc.memo), one string each:
+    # "<length>", or "<length> <memo key> <binding>" for a unit's documents. A rebuild takes an
+    # unchanged unit's slice of the file instead of rendering it.
+    parts: dict[str, list[str]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         body = {
@@ -327,10 +334,7 @@ class Lock:
             "nodes": dict(sorted(self.nodes.items())),
             "files": dict(sorted(self.files.items())),
             "keys": dict(sorted(self.keys.items())),
-            "parts": {
-                path: [f"{length} {key}".rstrip() for key, length in parts]
-                for path, parts in sorted(self.parts.items())
-            },
+            "parts": dict(sorted(self.parts.items())),
         }
         return (_indented(body, "") + "\n").encode("utf-8")
 
@@ -396,23 +400,14 @@ def _indented(value: Any, indent: str) -> str:
 _escape = json.encoder.encode_basestring_ascii
 
 
-def _parts(table: Any) -> dict[str, list[list[Any]]]:
-    """The lock's `parts` as [key, length] pairs, keeping only well-formed files ("<length>[ <key>]")."""
+def _parts(table: Any) -> dict[str, list[str]]:
     if not isinstance(table, dict):
         return {}
-    out: dict[str, list[list[Any]]] = {}
-    for path, parts in table.items():
-        if not isinstance(path, str) or not isinstance(parts, list):
-            continue
-        pairs: list[list[Any]] = []
-        for part in parts:
-            length, _, key = part.partition(" ") if isinstance(part, str) else ("", "", "")
-            if not (length.isascii() and length.isdigit()):
-                break
-            pairs.append([key, int(length)])
-        else:
-            out[path] = pairs
-    return out
+    return {
+        path: parts
+        for path, parts in table.items()
+        if isinstance(path, str) and isinstance(parts, list) and all(isinstance(p, str) for p in parts)
+    }
 
 
 def _strings(table: Any) -> dict[str, str]:

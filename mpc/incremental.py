@@ -4,11 +4,12 @@ A build is a function of the mesh text, mpc's code and the plugins it used: back
 output is deterministic. So when the lock records the same input digest, the same mpc version and the
 same plugin versions, no source file of mpc or of those plugins is newer than the lock, and every file
 the lock lists is on disk with the recorded sha256, a full build would write exactly what is there: a
-rebuild (or `--check`) can stop before parsing. Anything else parses and renders the whole mesh, but a
-file whose content key (mpc.emit.content_key) the lock records unchanged, and whose bytes on disk still
-have the recorded sha256, is read back instead of serialised; the emit step then writes only the files
-whose bytes changed and hard-links the rest, and the lock's per-node hashes name the graph nodes whose
-outputs changed.
+rebuild (or `--check`) can stop before parsing. Anything else parses and checks the whole mesh; then
+the backends render only the units (mpc.memo) whose service context changed, taking the others from
+the previous tree (previous_tree), and a file outside units whose content key (mpc.emit.content_key)
+the lock records unchanged, with its bytes on disk at the recorded sha256, is read back instead of
+serialised. The emit step writes only the files whose bytes changed and hard-links the rest, and the
+lock's per-node hashes name the graph nodes whose outputs changed.
 """
 
 from __future__ import annotations

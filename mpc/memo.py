@@ -10,8 +10,8 @@ memo key is the sha256 of the unit's name and scope and of the service's context
 `mpc build` records each unit's key in mpc.lock (files: `keys`, documents: `parts`, with lengths). The
 next build, when the lock was written by this mpc with the same plugins and no code is newer than the
 lock, takes a unit whose key is unchanged from the previous tree: the files it wrote, or its slice of
-the shared file, each file checked against the sha256 the lock records. A unit whose bytes are gone or
-altered is rendered again. Outside `mpc build` (`render` for diff reports, tests, plugins) there is no
+the shared file, as far as the bytes on disk confirm the lock (Previous). A unit whose bytes are gone
+or altered is rendered again. Outside `mpc build` (`render` for diff reports, tests, plugins) there is no
 memo: units render in place and artifacts hold plain content.
 """
 
@@ -38,62 +38,91 @@ SEPARATOR = b"---\n"  # between the documents of a multi-document file (mpc.yaml
 Documents = Sequence[Mapping[str, Any]]
 
 
+def file_binding(key: str, path: str, sha256: str) -> str:
+    """The binding (mpc.emit.binding) of a unit's key to one of its files, by path and sha256."""
+    from mpc.emit import binding
+
+    return binding(key, f"{path} {sha256}".encode())
+
+
 class Previous:
-    """The previous tree, as its lock records it: which files and slices each memo key wrote."""
+    """The previous tree, as its lock records it: which files and slices each memo key wrote.
+
+    Nothing in the lock is taken on trust beyond what the bytes on disk confirm: each file must have its
+    recorded sha256, a unit must have all the files it wrote (their count is recorded), each file or
+    slice must carry the binding of its key to its bytes, and the parts of a shared file must cover it
+    exactly. Anything else is a miss: the unit is rendered again.
+    """
 
     def __init__(self, root: Path, lock: Lock) -> None:
         self.root = os.fspath(root)
         self.hashes = lock.files
-        self.bundles: dict[str, list[str]] = {}
-        for path, key in sorted(lock.keys.items()):
-            if key.startswith(KEY_PREFIX):
-                self.bundles.setdefault(key, []).append(path)
-        self.slices: dict[str, tuple[str, int, int]] = {}
+        # key -> [(path, files in the unit, binding)]
+        self.bundles: dict[str, list[tuple[str, int, str]]] = {}
+        for path, entry in sorted(lock.keys.items()):
+            fields = entry.split(" ")
+            if len(fields) == 3 and fields[0].startswith(KEY_PREFIX) and fields[1].isdigit():
+                self.bundles.setdefault(fields[0], []).append((path, int(fields[1]), fields[2]))
+        # key -> (path, offset, length, binding); path -> the size its parts add up to
+        self.slices: dict[str, tuple[str, int, int, str]] = {}
+        self.sizes: dict[str, int] = {}
         for path, parts in lock.parts.items():
             offset = 0
             first = True
-            for key, length in parts:
+            for entry in parts:
+                fields = entry.split(" ")
+                if not (fields[0].isascii() and fields[0].isdigit()) or len(fields) not in (1, 3):
+                    break
+                length = int(fields[0])
                 if length:
                     offset += 0 if first else len(SEPARATOR)
                     first = False
-                if key:
-                    self.slices.setdefault(key, (path, offset, length))
+                if len(fields) == 3:
+                    self.slices.setdefault(fields[1], (path, offset, length, fields[2]))
                 offset += length
-        self._files: dict[str, bytes | None] = {}
+            else:
+                self.sizes[path] = offset
+        self._files: dict[str, tuple[bytes, str] | None] = {}
 
-    def _read(self, path: str) -> bytes | None:
-        """The bytes of one file of the previous tree, when they still have the recorded sha256."""
+    def _read(self, path: str) -> tuple[bytes, str] | None:
+        """The bytes and sha256 of one file of the previous tree, when they match the lock."""
         if path in self._files:
             return self._files[path]
         from mpc.emit import _read_regular
 
+        found = None
         data = _read_regular(f"{self.root}/{path}")
-        if data is not None and hashlib.sha256(data).hexdigest() != self.hashes.get(path):
-            data = None
-        self._files[path] = data
-        return data
+        if data is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest == self.hashes.get(path):
+                found = (data, digest)
+        self._files[path] = found
+        return found
 
     def bundle(self, key: str) -> list[tuple[str, bytes]] | None:
-        paths = self.bundles.get(key)
-        if not paths:
+        entries = self.bundles.get(key)
+        if not entries:
             return None
         found = []
-        for path in paths:
-            data = self._read(path)
-            if data is None:
+        for path, count, bound in entries:
+            read = self._read(path)
+            if count != len(entries) or read is None or file_binding(key, path, read[1]) != bound:
                 return None
-            found.append((path, data))
+            found.append((path, read[0]))
         return found
 
     def slice(self, key: str) -> bytes | None:
+        from mpc.emit import binding
+
         where = self.slices.get(key)
         if where is None:
             return None
-        path, offset, length = where
-        data = self._read(path)
-        if data is None or offset + length > len(data):
+        path, offset, length, bound = where
+        read = self._read(path)
+        if read is None or self.sizes.get(path) != len(read[0]):
             return None
-        return data[offset : offset + length]
+        data = read[0][offset : offset + length]
+        return data if binding(key, data) == bound else None
 
 
 class Memo:
