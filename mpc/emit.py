@@ -191,7 +191,16 @@ def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -
     keys: dict[str, str] = {}
     reused: set[str] = set()
     parts: dict[str, list[str]] = {}
-    for art, (data, key, from_disk, lengths) in zip(todo, _serialize_all(todo, reuse), strict=True):
+    work: list[Artifact] = []
+    for art in todo:
+        if isinstance(art.content, Stored):  # read back by mpc.memo and checked: nothing to serialise
+            files[art.path] = art.content.data
+            reused.add(art.path)
+            if art.key is not None:
+                keys[art.path] = art.key
+        else:
+            work.append(art)
+    for art, (data, key, from_disk, lengths) in zip(work, _serialize_all(work, reuse), strict=True):
         files[art.path] = data
         if key is not None:
             keys[art.path] = key
@@ -281,9 +290,6 @@ def _serialize_range(artifacts: list[Artifact], reuse: Reuse | None) -> list[Don
     done: list[Done] = []
     for art in artifacts:
         content = art.content
-        if isinstance(content, Stored):  # checked against the lock when it was read back
-            done.append((content.data, art.key, True, None))
-            continue
         if isinstance(content, Pieces):
             data, lengths = serialize_pieces(content, writer)
             done.append((data, None, False, lengths))
