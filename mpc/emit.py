@@ -329,8 +329,15 @@ class Lock:
     # "<length>", or "<length> <memo key> <binding>" for a unit's documents. A rebuild takes an
     # unchanged unit's slice of the file instead of rendering it.
     parts: dict[str, list[str]] = field(default_factory=dict)
+    _bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_bytes(self) -> bytes:
+        """The lock as written: made once (a build's lock is not changed after it is made)."""
+        if self._bytes is None:
+            self._bytes = self._encode()
+        return self._bytes
+
+    def _encode(self) -> bytes:
         body = {
             "format": LOCK_FORMAT,
             "mpcVersion": self.mpc_version,

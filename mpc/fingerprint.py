@@ -3,16 +3,17 @@
 A service's *context* digest covers everything a per-service piece of output may read: the service
 itself, what its policies name of the services it calls and of the services that call it (NEIGHBOUR:
 name, port and protocol, archetype, clustering, peer port, environments), its rollout wave (which
-depends on the whole chain of its dependencies; a unit that does not read it may leave it out), and
-everything in the model that is not a service (gateway and routes, issuers, clusters, environments,
-observability, governance, extensions, the mesh's own name and labels). A service whose archetype is
-a plugin's depends on every service: its shape() receives the whole model and may read any of it.
+depends on the whole chain of its dependencies; a unit that does not read it may leave it out), the
+routes to it, and everything in the model that is not a service or a route (the gateway, issuers,
+clusters, environments, observability, governance, extensions, the mesh's own name and labels). A
+service whose archetype is a plugin's depends on every service: its shape() receives the whole model
+and may read any of it.
 
 Source positions: the service's own are part of its digest (its objects carry them in annotations),
-so a service whose lines moved is rendered again. Of the rest of the mesh only the issuers' positions
-are (a service's RequestAuthentication carries its issuer's): no other per-service output names a
-position outside its service, and leaving them out keeps an edit that adds a line to one service from
-re-rendering its neighbours and every service above the sections it moved down.
+so a service whose lines moved is rendered again. Of the rest of the mesh only the positions of the
+issuers its routes require are (its RequestAuthentications carry them): no other per-service output
+names a position outside its service, and leaving them out keeps an edit that adds a line to one
+service from re-rendering its neighbours and every service above the sections it moved down.
 
 The encoding is canonical: dataclasses by field, mappings in order, numbers apart from booleans. Two
 models that encode alike are equal for every backend; anything the encoder cannot encode is refused
@@ -24,15 +25,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import marshal
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from mpc.archetypes import Archetype
 from mpc.diagnostics import Location
 
 if TYPE_CHECKING:
     from mpc.graph import MeshGraph
-    from mpc.model import Model, Service
+    from mpc.model import Model, Route, Service
 
 _MARSHAL_FORMAT = 2  # no back-references: the bytes depend on the value alone (see mpc.emit.content_key)
 
@@ -41,19 +44,26 @@ _MARSHAL_FORMAT = 2  # no back-references: the bytes depend on the value alone (
 NEIGHBOUR = ("name", "port", "protocol", "archetype", "clustering", "peer_port", "environments")
 
 _SCALARS = frozenset({str, int, bool, float, type(None)})
-# Dataclass -> (qualified name, compared field names); other classes -> None.
-_SHAPES: dict[type, tuple[str, tuple[str, ...]] | None] = {}
+# Dataclass -> (qualified name, getter of its compared fields as a tuple); other classes -> None.
+_SHAPES: dict[type, tuple[str, Callable[[Any], tuple[Any, ...]]] | None] = {}
+# Archetypes are a handful of objects shared by every service: each is encoded once.
+_SHARED: dict[int, tuple[Archetype, Any]] = {}
 
 
-def _shape(kind: type) -> tuple[str, tuple[str, ...]] | None:
+def _shape(kind: type) -> tuple[str, Callable[[Any], tuple[Any, ...]]] | None:
     if kind not in _SHAPES:
         if dataclasses.is_dataclass(kind):
             # The qualified name too: a plugin's archetype subclass shapes objects its own way.
-            names = tuple(f.name for f in dataclasses.fields(kind) if f.compare)
-            _SHAPES[kind] = (f"{kind.__module__}.{kind.__qualname__}", names)
+            names = [f.name for f in dataclasses.fields(kind) if f.compare]
+            getter = operator.attrgetter(*names) if len(names) > 1 else _single(names)
+            _SHAPES[kind] = (f"{kind.__module__}.{kind.__qualname__}", getter)
         else:
             _SHAPES[kind] = None
     return _SHAPES[kind]
+
+
+def _single(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    return lambda value: tuple(getattr(value, name) for name in names)
 
 
 def plain(value: Any, positions: list[Location] | None = None) -> Any:
@@ -66,12 +76,19 @@ def plain(value: Any, positions: list[Location] | None = None) -> Any:
         return value
     if kind is tuple or kind is list:
         return tuple([plain(v, positions) for v in value])
+    if kind is dict:
+        return ("map", tuple([(plain(k, positions), plain(v, positions)) for k, v in value.items()]))
     shape = _shape(kind)
     if shape is not None:
         if kind is Location and positions is not None:
             positions.append(value)
             return None
-        return (shape[0], tuple([plain(getattr(value, name), positions) for name in shape[1]]))
+        if isinstance(value, Archetype):
+            shared = _SHARED.get(id(value))
+            if shared is None or shared[0] is not value:
+                shared = _SHARED[id(value)] = (value, (shape[0], tuple([plain(v) for v in shape[1](value)])))
+            return shared[1]
+        return (shape[0], tuple([plain(v, positions) for v in shape[1](value)]))
     if isinstance(value, Mapping):
         return ("map", tuple([(plain(k, positions), plain(v, positions)) for k, v in value.items()]))
     if kind is frozenset or kind is set:
@@ -90,10 +107,16 @@ def _lines(positions: list[Location]) -> tuple[int, ...]:
     return tuple(n for p in positions for n in (p.line, p.col))
 
 
+_NEIGHBOUR_FIELDS: dict[type, tuple[int, ...]] = {}
+
+
 def _neighbour_fields(kind: type) -> tuple[int, ...]:
-    shape = _shape(kind)
-    assert shape is not None, "a service is a dataclass"
-    return tuple(shape[1].index(field) for field in NEIGHBOUR)
+    """Where the NEIGHBOUR fields sit among a service class's compared fields (its plain form)."""
+    found = _NEIGHBOUR_FIELDS.get(kind)
+    if found is None:
+        names = [f.name for f in dataclasses.fields(kind) if f.compare]
+        found = _NEIGHBOUR_FIELDS[kind] = tuple(names.index(field) for field in NEIGHBOUR)
+    return found
 
 
 def _builtin_archetype(svc: Service) -> bool:
@@ -115,16 +138,32 @@ class Fingerprints:
         self._waves: dict[str, int] | None = None
         self._globals: bytes | None = None
         self._everything: bytes | None = None
+        self._routes_to: dict[str, bytes] | None = None
 
     @property
     def globals(self) -> bytes:
-        """Everything in the model but the services, without source positions, and the positions of the
-        issuers (a service's RequestAuthentication points at its issuer's entry)."""
+        """Everything in the model but the services and the routes, without source positions."""
         if self._globals is None:
-            h = hashlib.sha256(_sha(plain(dataclasses.replace(self._model, services={}), [])))
-            h.update(_sha(_lines([issuer.source for issuer in self._model.issuers.values()])))
-            self._globals = h.digest()
+            model = self._model
+            rest = dataclasses.replace(
+                model, services={}, gateway=dataclasses.replace(model.gateway, routes=())
+            )
+            self._globals = _sha(plain(rest, []))
         return self._globals
+
+    def _routes(self, name: str) -> bytes:
+        """The routes to a service (without their positions), and where the issuers they require are
+        written: its RequestAuthentications point at those."""
+        if self._routes_to is None:
+            routes: dict[str, list[Route]] = {}
+            for route in self._model.gateway.routes:
+                routes.setdefault(route.service, []).append(route)
+            self._routes_to = {}
+            for svc, to in routes.items():
+                required = [self._model.issuers.get(r.auth or "") for r in to]
+                issuers = [issuer.source for issuer in required if issuer is not None]
+                self._routes_to[svc] = _sha(plain(tuple(to), [])) + _sha(_lines(issuers))
+        return self._routes_to.get(name, b"")
 
     def _own_digest(self, name: str) -> tuple[bytes, bytes, bytes]:
         found = self._own.get(name)
@@ -163,6 +202,7 @@ class Fingerprints:
         services = self._model.services
         h = hashlib.sha256(self.globals)
         h.update(b"".join(self._own_digest(name)[:2]))
+        h.update(b"routes" + self._routes(name))
         h.update(b"calls")
         for dep in services[name].depends_on:
             h.update(dep.encode("utf-8") + b"\0")

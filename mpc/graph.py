@@ -51,6 +51,7 @@ class _Recorder:
 class MeshGraph:
     def __init__(self, graph: nx.DiGraph[str] | _Recorder) -> None:
         self._graph = graph
+        self._waves: dict[str, int] | None = None
 
     @property
     def g(self) -> nx.DiGraph[str]:
@@ -274,7 +275,10 @@ class MeshGraph:
         return waves
 
     def wave_of(self) -> dict[str, int]:
-        return {svc: i for i, wave in enumerate(self.rollout_waves()) for svc in wave}
+        """Service -> its rollout wave; computed once (the graph does not change), a copy each call."""
+        if self._waves is None:
+            self._waves = {svc: i for i, wave in enumerate(self.rollout_waves()) for svc in wave}
+        return dict(self._waves)
 
     def blast_radius(self, node: str) -> set[str]:
         """Every node that transitively depends on `node` (its callers, their callers, the routes to them)."""

@@ -134,7 +134,8 @@ class Memo:
 
     def key(self, unit: str, service: str, scope: str, wave: bool = True) -> str:
         material = f"{unit}\0{scope}\0{service}\0{self.fingerprints.service(service, wave)}"
-        return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()
+        # 128 bits tell units apart as well as 256 and keep mpc.lock shorter (a key per file).
+        return KEY_PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
     def files(
         self, unit: str, service: str, scope: str, make: Callable[[], Iterable[Artifact]], wave: bool = True
@@ -146,7 +147,7 @@ class Memo:
             self.reused += 1
             return [Artifact(path, Stored(data), node=node, key=key) for path, data in stored]
         self.rendered += 1
-        return sorted((replace(art, node=node, key=key) for art in make()), key=_path)
+        return _sorted([Artifact(a.path, a.content, a.overlays, node, key) for a in make()])
 
     def documents(
         self, unit: str, service: str, scope: str, make: Callable[[], Documents], wave: bool = True
@@ -162,6 +163,12 @@ class Memo:
 
 def _path(art: Artifact) -> str:
     return art.path
+
+
+def _sorted(artifacts: list[Artifact]) -> list[Artifact]:
+    if len(artifacts) > 1:
+        artifacts.sort(key=_path)
+    return artifacts
 
 
 _ACTIVE: contextvars.ContextVar[Memo | None] = contextvars.ContextVar("mpc_memo", default=None)
@@ -190,7 +197,7 @@ def files(
     memo = _ACTIVE.get()
     if memo is None:
         node = f"service:{service}"
-        return sorted((replace(art, node=node) for art in make()), key=_path)
+        return _sorted([Artifact(a.path, a.content, a.overlays, node) for a in make()])
     return memo.files(unit, service, scope, make, wave)
 
 

@@ -155,6 +155,9 @@ _EDITS = (
     (r"(?m)^(\s+retries: )2$", lambda m, n: f"{m.group(1)}1"),
     (r"(?m)^(\s+resources: \{cpu: )(\d+)m", lambda m, n: f"{m.group(1)}{int(m.group(2)) + 50}m"),
     (r"(?m)^(\s+owners: \[)", lambda m, n: f"{m.group(1)}team-{n}, "),
+    # Routes: a public one made to require a token, a token dropped from another.
+    (r"(?m)^(\s+- \{prefix: /[\w-]+, service: [\w-]+)\}$", lambda m, n: f"{m.group(1)}, auth: bench-id}}"),
+    (r"(?m)^(\s+- \{prefix: /[\w-]+, service: [\w-]+), auth: bench-id\}$", lambda m, n: f"{m.group(1)}}}"),
 )
 # Written into every third service of the generated mesh, for _EDITS to change.
 _SIZED = ("replicas: 2", "timeout: 5s", "retries: 2")

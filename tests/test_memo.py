@@ -320,6 +320,32 @@ def test_a_port_change_renders_the_service_and_its_neighbours_only(tmp_path: Pat
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
+ROUTE_EDITS = {
+    "token-required": (r"(?m)^(    - \{prefix: /[\w-]+, service: ([\w-]+))\}$", r"\1, auth: bench-id}"),
+    "token-dropped": (r"(?m)^(    - \{prefix: /[\w-]+, service: ([\w-]+)), auth: bench-id\}$", r"\1}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROUTE_EDITS))
+def test_a_route_edit_renders_the_routed_service_only(case: str, tmp_path: Path, spy: Spy) -> None:
+    """A route is read by the service it names (its policy, its RequestAuthentication) and by the files
+    of the whole mesh (the proxy's bootstrap): a rebuild renders that service's units only, and the tree
+    equals a full build's."""
+    mesh = write_mesh(tmp_path / "mesh", SERVICES)
+    out = tmp_path / "out"
+    total = spy.build(mesh, out).rendered
+    pattern, replacement = ROUTE_EDITS[case]
+    text = mesh.read_text("utf-8")
+    match = re.search(pattern, text)
+    assert match is not None, f"the generated mesh has no route to edit for {case}"
+    mesh.write_text(text[: match.start()] + match.expand(replacement) + text[match.end() :], "utf-8")
+    used = spy.build(mesh, out)
+    assert spy.services() == {match[2]}
+    assert used.reused == total - used.rendered > 0
+    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    assert not differing, f"the rebuilt tree differs from a full build in {differing}"
+
+
 # --- 4. a lock this code did not write -------------------------------------------------------------------
 
 
