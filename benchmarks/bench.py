@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -47,6 +48,7 @@ class Timed:
     seconds: float
     rss_mib: float
     cpu: float  # user + system time of the child: what the machine's other load does not inflate
+    out: str = ""  # what the command printed
 
 
 def run(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Timed:
@@ -60,7 +62,7 @@ def run(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Timed:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in ok:
         raise SystemExit(f"mpc {' '.join(args)} exited {proc.returncode}:\n{out}{err}")
-    return Timed(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+    return Timed(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out)
 
 
 def median_of(
@@ -124,6 +126,7 @@ class Result:
     rebuild: float = 0.0
     check: float = 0.0
     one_change: float = 0.0
+    units: str = "-"  # memo units the one-service change rendered, of all ("10 of 9,784")
     rss_mib: float = 0.0
     files: int = 0
     megabytes: float = 0.0
@@ -164,8 +167,13 @@ def bench_size(n: int, runs: int, work: Path) -> Result:
     changes: list[Timed] = []
     for variant in range(1, runs + 1):
         write_mesh(folder, n, variant=variant)
-        changes.append(run(["build", str(mesh), "-o", str(out), "-q"]))
+        changes.append(run(["build", str(mesh), "-o", str(out)]))  # its summary names the units rendered
     result.one_change = record("one_change", changes)
+    rendered = [re.search(r"rendered (\d+) of (\d+) units", t.out) for t in changes]
+    counts = sorted((int(m[1]), int(m[2])) for m in rendered if m is not None)
+    if counts:
+        median = counts[len(counts) // 2]
+        result.units = f"{median[0]:,} of {median[1]:,}"
     result.floor = floor(paths, size, max(runs, 3), work)
     shutil.rmtree(folder, ignore_errors=True)
     return result
@@ -207,6 +215,7 @@ def table(results: list[Result]) -> str:
         row("`build --check`", lambda r: _fmt(r.check)),
         row("rebuild after one service changed", lambda r: _fmt(r.one_change)),
         row("  CPU (user + system)", lambda r: _fmt(r.cpu["one_change"])),
+        row("  units rendered (mpc.memo)", lambda r: r.units),
         row("peak RSS (build)", lambda r: f"{r.rss_mib:.0f} MiB"),
         row("files written", lambda r: f"{r.files:,}"),
         row("MB written", lambda r: f"{r.megabytes:.1f}"),

@@ -37,6 +37,8 @@ class BuildResult:
     summary: Summary | None  # None for --check
     stale: list[str]
     findings: list[Diagnostic]
+    # Memo units (mpc.memo) rendered, of all units, when some were taken from the previous tree.
+    units: tuple[int, int] | None = None
 
 
 def compile_files(
@@ -160,7 +162,7 @@ def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> 
         current = lock_path.read_bytes() if lock_path.is_file() else b""
         if current != lock.to_bytes():
             differing = sorted([*differing, LOCK_NAME])
-        return BuildResult(front, files, None, differing, [])
+        return BuildResult(front, files, None, differing, [], _units(memo))
     findings: list[Diagnostic] = []
 
     def validate(tree: Path) -> None:
@@ -195,4 +197,8 @@ def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> 
         verified=serialized.reused,
         old_lock=old_lock,
     )
-    return BuildResult(front, files, summary, [], findings)
+    return BuildResult(front, files, summary, [], findings, _units(memo))
+
+
+def _units(memo: Memo) -> tuple[int, int] | None:
+    return (memo.rendered, memo.rendered + memo.reused) if memo.reused else None

@@ -196,7 +196,10 @@ def build(
             click.echo(f"{out}: up to date ({len(result.files)} files)")
         return
     if not quiet and result.summary is not None:
-        click.echo(result.summary.line(str(out)))
+        line = result.summary.line(str(out))
+        if result.units is not None:
+            line += f" (rendered {result.units[0]} of {result.units[1]} units, the rest unchanged)"
+        click.echo(line)
 
 
 @cli.command(short_help="list installed backends and archetypes")

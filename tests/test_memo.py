@@ -513,3 +513,19 @@ def test_validate_renders_every_unit_for_the_validators(
     shutil.rmtree(tmp_path / "fresh")
     differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuild after --validate differs from a full build in {differing}"
+
+
+def test_the_build_summary_says_how_many_units_were_rendered(tmp_path: Path) -> None:
+    """`mpc build` names the units it rendered once the memo is used, and says nothing of units when
+    it rendered them all (a first build)."""
+    mesh = write_mesh(tmp_path / "mesh", SERVICES)
+    out = tmp_path / "out"
+    first = run_mpc("build", mesh, "-o", out)
+    assert first.code == 0, first.err
+    assert "units" not in first.out
+    write_mesh(tmp_path / "mesh", SERVICES, variant=1)
+    again = run_mpc("build", mesh, "-o", out)
+    assert again.code == 0, again.err
+    found = re.search(r"\(rendered (\d+) of (\d+) units, the rest unchanged\)$", again.out.strip())
+    assert found is not None, again.out
+    assert 0 < int(found[1]) * 10 < int(found[2])
