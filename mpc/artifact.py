@@ -17,10 +17,11 @@ Content = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A file's bytes read back from the previous tree, where they have the sha256 its lock records
-    (mpc.memo: the inputs of the unit that wrote them are unchanged)."""
+    """A file of the previous tree that has the sha256 its lock records (mpc.memo: the inputs of the
+    unit that wrote it are unchanged): its bytes, or None when a check vouched for it without this
+    process reading it (it is linked into the new tree as it is)."""
 
-    data: bytes
+    data: bytes | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ class BuildOptions:
 @dataclass(frozen=True)
 class BuildResult:
     front: Front | None  # None when the lock proved the tree up to date (nothing was parsed)
-    files: dict[str, bytes]
+    files: dict[str, bytes]  # b"" for a file taken unread from the previous tree (Serialized.files)
     summary: Summary | None  # None for --check
     stale: list[str]
     findings: list[Diagnostic]
@@ -146,12 +146,18 @@ def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> 
     from mpc.memo import Memo
     from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
 
-    progress("checking the mesh")
-    front = front_file(options.mesh)
-    progress("rendering")
     reuse = Reuse.of(options.out, __version__, old_lock)
-    memo = Memo(Fingerprints(front.model, front.graph), None if options.validate else previous_tree(reuse))
-    artifacts, serialized, names = compile_serialized(front, options.backends, reuse, memo)
+    # Before parsing: the previous tree's files are checked in a second process meanwhile (mpc.memo).
+    previous = None if options.validate else previous_tree(reuse)  # validators read every document
+    try:
+        progress("checking the mesh")
+        front = front_file(options.mesh)
+        progress("rendering")
+        memo = Memo(Fingerprints(front.model, front.graph), previous)
+        artifacts, serialized, names = compile_serialized(front, options.backends, reuse, memo)
+    finally:
+        if previous is not None:
+            previous.close()
     files = serialized.files
     lock = lock_for(front, files, names, artifacts, serialized, reuse)
     if options.check:

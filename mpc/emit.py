@@ -36,6 +36,8 @@ TEMP_PREFIX = ".mpc-tmp-"
 def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> bytes:
     content = artifact.content
     if isinstance(content, Stored):
+        if content.data is None:
+            raise ValueError(f"{artifact.path}: a file taken from the previous tree unread has no bytes here")
         return content.data
     if isinstance(content, Pieces):
         return serialize_pieces(content, writer)[0]
@@ -136,7 +138,7 @@ class Reuse:
 
 @dataclass
 class Serialized:
-    files: dict[str, bytes]  # path -> bytes, sorted by path
+    files: dict[str, bytes]  # path -> bytes, sorted by path (b"" for a file in `reused` left unread)
     keys: dict[str, str]  # path -> content key (files of dict or list content) or memo key
     reused: set[str]  # paths whose bytes were read back from the previous tree (they equal the disk)
     parts: dict[str, list[str]] = field(default_factory=dict)  # path -> its parts (serialize_pieces)
@@ -193,8 +195,10 @@ def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -
     parts: dict[str, list[str]] = {}
     work: list[Artifact] = []
     for art in todo:
-        if isinstance(art.content, Stored):  # read back by mpc.memo and checked: nothing to serialise
-            files[art.path] = art.content.data
+        if isinstance(art.content, Stored):  # taken by mpc.memo and checked: nothing to serialise
+            # Unread, its bytes are on disk as the lock records them; write_tree links the file and the
+            # lock takes its sha256 from the old lock, so nothing reads the empty placeholder.
+            files[art.path] = art.content.data if art.content.data is not None else b""
             reused.add(art.path)
             if art.key is not None:
                 keys[art.path] = art.key

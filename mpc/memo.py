@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mpc.artifact import Artifact, Part, Pieces, Stored
 
@@ -43,6 +44,70 @@ def file_binding(key: str, path: str, sha256: str) -> str:
     from mpc.emit import binding
 
     return binding(key, f"{path} {sha256}".encode())
+
+
+CHECK_PARALLEL_MIN = 2000  # below this many files the check is quicker than a second process
+
+
+class Checking:
+    """The files of the previous tree's units, checked against the lock's sha256 in a forked child
+    while this process parses the mesh (on a large mesh the two take about as long).
+
+    The child only reports which files matched; this process then vouches for those without reading
+    them (write_tree links them into the new tree, the lock keeps their sha256). Whatever the child
+    could not do (no fork here, a failure, a short answer) this process does itself, as without it.
+    """
+
+    def __init__(self, root: str, paths: list[str], hashes: Mapping[str, str]) -> None:
+        from mpc.emit import _can_fork
+
+        self.paths = paths
+        self._pid: int | None = None
+        self._pipe: BinaryIO | None = None
+        if len(paths) < CHECK_PARALLEL_MIN or not _can_fork():
+            return
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            return
+        if pid == 0:  # the child: one byte per path, 1 when it matches, then leave without any cleanup
+            status = 1
+            try:
+                os.close(read_end)
+                gc.disable()
+                flags = bytes(_matches(f"{root}/{path}", hashes.get(path)) for path in paths)
+                with open(write_end, "wb") as sink:
+                    sink.write(flags)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        self._pid = pid
+        self._pipe = open(read_end, "rb")  # noqa: SIM115 - closed in verified()
+
+    def verified(self) -> set[str]:
+        """The paths the child found at their recorded sha256 (none when it did not run); waits for it."""
+        if self._pid is None or self._pipe is None:
+            return set()
+        try:
+            payload = self._pipe.read()
+        finally:
+            self._pipe.close()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = self._pipe = None
+        if status != 0 or len(payload) != len(self.paths):
+            return set()
+        return {path for path, ok in zip(self.paths, payload, strict=True) if ok == 1}
+
+
+def _matches(target: str, digest: str | None) -> int:
+    from mpc.emit import _read_regular
+
+    data = _read_regular(target)
+    return int(data is not None and hashlib.sha256(data).hexdigest() == digest)
 
 
 class Previous:
@@ -83,6 +148,16 @@ class Previous:
             else:
                 self.sizes[path] = offset
         self._files: dict[str, tuple[bytes, str] | None] = {}
+        self._checking: Checking | None = Checking(
+            self.root, [path for entries in self.bundles.values() for path, _, _ in entries], self.hashes
+        )
+        self._verified: set[str] = set()
+
+    def close(self) -> None:
+        """Wait for the forked check, if it still runs (a build that stops early calls this)."""
+        if self._checking is not None:
+            self._verified = self._checking.verified()
+            self._checking = None
 
     def _read(self, path: str) -> tuple[bytes, str] | None:
         """The bytes and sha256 of one file of the previous tree, when they match the lock."""
@@ -99,16 +174,26 @@ class Previous:
         self._files[path] = found
         return found
 
-    def bundle(self, key: str) -> list[tuple[str, bytes]] | None:
+    def bundle(self, key: str) -> list[tuple[str, bytes | None]] | None:
+        """The files a unit wrote: their bytes, or None for a file the forked check vouched for."""
         entries = self.bundles.get(key)
         if not entries:
             return None
-        found = []
+        self.close()
+        found: list[tuple[str, bytes | None]] = []
         for path, count, bound in entries:
-            read = self._read(path)
-            if count != len(entries) or read is None or file_binding(key, path, read[1]) != bound:
+            if count != len(entries):
                 return None
-            found.append((path, read[0]))
+            if path in self._verified:
+                data, digest = None, self.hashes[path]
+            else:
+                read = self._read(path)
+                if read is None:
+                    return None
+                data, digest = read
+            if file_binding(key, path, digest) != bound:
+                return None
+            found.append((path, data))
         return found
 
     def slice(self, key: str) -> bytes | None:

@@ -239,11 +239,33 @@ HAND_EDITS: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
 }
 
 
+def _forked_checks(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """Check the previous tree in a forked child whatever its size; what each check vouched for."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    monkeypatch.setattr(memo, "CHECK_PARALLEL_MIN", 0)
+    monkeypatch.setattr("mpc.emit._can_fork", lambda: True)
+    found: list[set[str]] = []
+    verified = memo.Checking.verified
+
+    def recording(self: memo.Checking) -> set[str]:
+        found.append(verified(self))
+        return found[-1]
+
+    monkeypatch.setattr(memo.Checking, "verified", recording)
+    return found
+
+
+@pytest.mark.parametrize("checked", ["here", "forked"])
 @pytest.mark.parametrize("case", sorted(HAND_EDITS))
-def test_a_hand_edited_file_of_a_reused_unit_is_restored(case: str, tmp_path: Path, spy: Spy) -> None:
+def test_a_hand_edited_file_of_a_reused_unit_is_restored(
+    case: str, checked: str, tmp_path: Path, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A unit's bytes on disk are taken only when they still have the sha256 the lock records: a file (or
     a slice of a shared file) edited, deleted or replaced by a symlink is rendered again by the next
-    rebuild, after an unrelated one-service edit, and the tree equals a full build's."""
+    rebuild, after an unrelated one-service edit, and the tree equals a full build's; also when a forked
+    child checks the files while the mesh is parsed."""
+    checks = _forked_checks(monkeypatch) if checked == "forked" else []
     assert changed_service(HAND_SERVICES) != VICTIM
     path, edit = HAND_EDITS[case]
     mesh = write_mesh(tmp_path / "mesh", HAND_SERVICES)
@@ -263,6 +285,30 @@ def test_a_hand_edited_file_of_a_reused_unit_is_restored(case: str, tmp_path: Pa
     assert not (out / path).is_symlink()
     if elsewhere.exists():
         assert elsewhere.read_bytes() == before, "the rebuild wrote through the symlink"
+    if checked == "forked":
+        assert checks and checks[-1], "the forked check vouched for nothing"
+        assert path not in checks[-1], "the forked check vouched for the edited file"
+
+
+def test_a_failed_forked_check_falls_back_to_reading(
+    tmp_path: Path, spy: Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child that fails (here: every check raises) vouches for nothing: this process reads and checks
+    the files itself, and the rebuild equals a full build."""
+    checks = _forked_checks(monkeypatch)
+
+    def broken(target: str, digest: str | None) -> int:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(memo, "_matches", broken)
+    mesh = write_mesh(tmp_path / "mesh", HAND_SERVICES)
+    out = tmp_path / "out"
+    spy.build(mesh, out)
+    write_mesh(tmp_path / "mesh", HAND_SERVICES, variant=1)
+    used = spy.build(mesh, out)
+    assert checks == [set()] and used.reused > 0
+    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
 # --- 3. a one-service edit renders a handful of units ---------------------------------------------------
