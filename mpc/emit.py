@@ -9,7 +9,6 @@ kill before the exchange leaves the previous tree as it was. `mpc.lock` records 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import marshal
@@ -18,7 +17,6 @@ import posixpath
 import shutil
 import stat
 import tempfile
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 from mpc import yamlemit
 from mpc.artifact import Artifact, Pieces, Stored
 from mpc.diagnostics import Diagnostic, Location, MpcError
+from mpc.forked import start
 
 LOCK_NAME = "mpc.lock"
 LOCK_FORMAT = 4  # 2: plugins and per-node hashes; 3: content keys; 4: memo keys and parts
@@ -231,36 +230,21 @@ def _serialize_all(artifacts: list[Artifact], reuse: Reuse | None = None) -> lis
     """
     # The child is the slower half: its first touch of each object copies the page (copy-on-write).
     half = len(artifacts) * 58 // 100
-    if len(artifacts) < PARALLEL_MIN or not _can_fork():
+    child = (
+        start(lambda: marshal.dumps(_serialize_range(artifacts[half:], reuse)))
+        if len(artifacts) >= PARALLEL_MIN
+        else None
+    )
+    if child is None:
         return _serialize_range(artifacts, reuse)
-    read_end, write_end = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return _serialize_range(artifacts, reuse)
-    if pid == 0:  # the child: serialise the second half, send it, and leave without any cleanup
-        status = 1
-        try:
-            os.close(read_end)
-            gc.disable()  # a short-lived process: collections would only copy the parent's pages
-            payload = marshal.dumps(_serialize_range(artifacts[half:], reuse))
-            with open(write_end, "wb") as sink:
-                sink.write(payload)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    pipe = open(read_end, "rb")  # noqa: SIM115 - closed before the wait, so a failing parent never blocks
     try:
         first = _serialize_range(artifacts[:half], reuse)
-        payload = pipe.read()
-    finally:
-        pipe.close()  # on an error here the child's write fails (EPIPE) and it exits
-        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        child.abandon()
+        raise
+    payload = child.answer()
     received: Any = None
-    if status == 0:
+    if payload is not None:
         with contextlib.suppress(ValueError, EOFError, TypeError):
             received = marshal.loads(payload)
     second: list[Done]
@@ -282,11 +266,6 @@ def _is_done(value: Any) -> bool:
         and isinstance(value[2], bool)
         and (value[3] is None or isinstance(value[3], list))
     )
-
-
-def _can_fork() -> bool:
-    # fork() in a threaded process may deadlock the child on a lock another thread held.
-    return hasattr(os, "fork") and threading.active_count() == 1 and os.environ.get("MPC_JOBS") != "1"
 
 
 def _serialize_range(artifacts: list[Artifact], reuse: Reuse | None) -> list[Done]:

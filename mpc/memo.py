@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import gc
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from mpc.artifact import Artifact, Part, Pieces, Stored
 
 if TYPE_CHECKING:
     from mpc.emit import Lock
     from mpc.fingerprint import Fingerprints
+    from mpc.forked import Child
 
 KEY_PREFIX = "u:"  # memo keys in mpc.lock; content keys (mpc.emit.content_key) are bare hex
 SEPARATOR = b"---\n"  # between the documents of a multi-document file (mpc.yamlemit.Writer.dump_all)
@@ -59,46 +59,20 @@ class Checking:
     """
 
     def __init__(self, root: str, paths: list[str], hashes: Mapping[str, str]) -> None:
-        from mpc.emit import _can_fork
+        from mpc.forked import start
 
         self.paths = paths
-        self._pid: int | None = None
-        self._pipe: BinaryIO | None = None
-        if len(paths) < CHECK_PARALLEL_MIN or not _can_fork():
-            return
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_end)
-            os.close(write_end)
-            return
-        if pid == 0:  # the child: one byte per path, 1 when it matches, then leave without any cleanup
-            status = 1
-            try:
-                os.close(read_end)
-                gc.disable()
-                flags = bytes(_matches(f"{root}/{path}", hashes.get(path)) for path in paths)
-                with open(write_end, "wb") as sink:
-                    sink.write(flags)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_end)
-        self._pid = pid
-        self._pipe = open(read_end, "rb")  # noqa: SIM115 - closed in verified()
+        self._child: Child | None = None
+        if len(paths) >= CHECK_PARALLEL_MIN:
+            # One byte per path: 1 when the file has its recorded sha256.
+            self._child = start(lambda: bytes(_matches(f"{root}/{p}", hashes.get(p)) for p in paths))
 
     def verified(self) -> set[str]:
         """The paths the child found at their recorded sha256 (none when it did not run); waits for it."""
-        if self._pid is None or self._pipe is None:
+        if self._child is None:
             return set()
-        try:
-            payload = self._pipe.read()
-        finally:
-            self._pipe.close()
-            _, status = os.waitpid(self._pid, 0)
-            self._pid = self._pipe = None
-        if status != 0 or len(payload) != len(self.paths):
+        payload, self._child = self._child.answer(), None
+        if payload is None or len(payload) != len(self.paths):
             return set()
         return {path for path, ok in zip(self.paths, payload, strict=True) if ok == 1}
 

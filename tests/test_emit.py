@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mpc import emit
+from mpc import emit, forked
 from mpc.artifact import Artifact
 from mpc.diagnostics import MpcError
 from mpc.emit import LOCK_NAME, TEMP_PREFIX, Lock, sha256, stale, to_files, write_tree
@@ -189,9 +189,9 @@ def _many(n: int) -> list[Artifact]:
 def test_parallel_serialisation_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Large trees are serialised in two processes; the bytes and their order are the serial ones."""
     artifacts = _many(emit.PARALLEL_MIN + 501)
-    monkeypatch.setattr(emit, "_can_fork", lambda: True)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
     parallel = to_files(artifacts)
-    monkeypatch.setattr(emit, "_can_fork", lambda: False)
+    monkeypatch.setattr(forked, "can_fork", lambda: False)
     serial = to_files(artifacts)
     assert list(parallel.items()) == list(serial.items())
     assert len(serial) == len(artifacts)
@@ -201,7 +201,7 @@ def test_parallel_serialisation_equals_serial(monkeypatch: pytest.MonkeyPatch) -
 def test_parallel_serialisation_reports_an_unwritable_value_in_either_half(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(emit, "_can_fork", lambda: True)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
     for at in (0, -1):  # the first half is this process's, the last the child's
         artifacts = _many(emit.PARALLEL_MIN + 10)
         artifacts[at] = Artifact("bad.yaml", {"a": {1, 2}})
@@ -280,13 +280,13 @@ def test_unchanged_contents_are_read_back_only_while_the_disk_matches_the_lock(t
 def test_parallel_reuse_equals_serial_serialisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     artifacts = _many(emit.PARALLEL_MIN + 101)
-    monkeypatch.setattr(emit, "_can_fork", lambda: True)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
     files, lock = _keyed_lock(out, artifacts)
     write_tree(out, files, lock)
     artifacts[3] = Artifact(artifacts[3].path, ["changed"])
     artifacts[-3] = Artifact(artifacts[-3].path, ["changed too"])
     done = emit.serialize_files(artifacts, emit.Reuse.of(out, "0.0.0"))
-    monkeypatch.setattr(emit, "_can_fork", lambda: False)
+    monkeypatch.setattr(forked, "can_fork", lambda: False)
     assert list(done.files.items()) == list(to_files(artifacts).items())
     keyed = {a.path for a in artifacts if not isinstance(a.content, str)}
     assert done.reused == keyed - {artifacts[3].path, artifacts[-3].path}

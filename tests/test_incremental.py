@@ -115,10 +115,10 @@ def test_random_one_service_edits_rebuild_to_the_full_build_tree(
     import random
     import re
 
-    from mpc import emit
+    from mpc import emit, forked
     from mpc.build import BuildOptions, build
 
-    monkeypatch.setattr(emit, "_can_fork", lambda: hasattr(os, "fork"))
+    monkeypatch.setattr(forked, "can_fork", lambda: hasattr(os, "fork"))
     mesh = write_mesh(tmp_path / "mesh", 200)
     text = mesh.read_text("utf-8")
     images = list(re.finditer(r"(?m)^(\s+image: \S+?:)(\S+)$", text))
@@ -186,7 +186,7 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
     import random
     import re
 
-    from mpc import emit
+    from mpc import emit, forked
     from mpc.build import BuildOptions, build
     from mpc.fingerprint import Fingerprints
     from mpc.pipeline import front_file
@@ -223,7 +223,7 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
         old_contexts, new_contexts = contexts_before, contexts()
         contexts_before = new_contexts
         forking = round_ % 2 == 0 and hasattr(os, "fork")
-        monkeypatch.setattr(emit, "_can_fork", lambda forking=forking: forking)
+        monkeypatch.setattr(forked, "can_fork", lambda forking=forking: forking)
         serialised.clear()
         result = build(BuildOptions(mesh, incremental))
         if not forking:

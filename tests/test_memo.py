@@ -244,7 +244,7 @@ def _forked_checks(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
     monkeypatch.setattr(memo, "CHECK_PARALLEL_MIN", 0)
-    monkeypatch.setattr("mpc.emit._can_fork", lambda: True)
+    monkeypatch.setattr("mpc.forked.can_fork", lambda: True)
     found: list[set[str]] = []
     verified = memo.Checking.verified
 
