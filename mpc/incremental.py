@@ -21,9 +21,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mpc import __version__
+from mpc import __version__, memo
 from mpc.artifact import Artifact
 from mpc.emit import LOCK_NAME, Lock, Reuse, check_path
+from mpc.forked import start
 
 if TYPE_CHECKING:
     from mpc.memo import Previous
@@ -158,6 +159,7 @@ def up_to_date(
     mesh: Path, out: Path, backends: tuple[str, ...], read: tuple[bytes, Lock | None] | None = None
 ) -> tuple[Lock, dict[str, bytes]] | None:
     """The lock and the files on disk, when a full build would leave `out` exactly as it is; else None.
+    (b"" for the files a forked child checked: their bytes were not read into this process.)
 
     `read`: the lock as read_lock(out) just returned it.
     """
@@ -184,19 +186,42 @@ def up_to_date(
     # An edited mpc (a development checkout) builds differently under the same version number.
     if _newest_source(_code_folders_of_mpc(plugin_code)) >= lock_time:
         return None
-    files: dict[str, bytes] = {}
     root = os.fspath(out)
-    sha = hashlib.sha256
-    for path, digest in sorted(lock.files.items()):
-        target = os.path.join(root, path)
-        if check_path(path) is not None or os.path.islink(target):
+    recorded = sorted(lock.files.items())
+    # On a large tree a forked child checks the second half meanwhile (it answers a byte per file).
+    half = len(recorded) // 2 if len(recorded) >= memo.CHECK_PARALLEL_MIN else len(recorded)
+    rest = recorded[half:]
+    child = start(lambda: bytes(_on_disk(root, p, d) is not None for p, d in rest)) if rest else None
+    if child is None:  # no second process: this one checks (and reads) everything
+        half, rest = len(recorded), []
+    files: dict[str, bytes] = {}
+    try:
+        for path, digest in recorded[:half]:
+            data = _on_disk(root, path, digest)
+            if data is None:
+                return None
+            files[path] = data
+    finally:
+        if child is not None and len(files) < half:  # stopped early: the child's answer cannot help
+            child.abandon()
+    if rest:
+        answer = child.answer() if child is not None else None
+        if answer is None or len(answer) != len(rest):  # no child, or it failed: check the rest here
+            answer = bytes(_on_disk(root, p, d) is not None for p, d in rest)
+        if not all(answer):
             return None
-        try:
-            with open(target, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        if sha(data).hexdigest() != digest:
-            return None
-        files[path] = data
+        files.update((path, b"") for path, _ in rest)  # checked by the child, not read here
     return lock, files
+
+
+def _on_disk(root: str, path: str, digest: str) -> bytes | None:
+    """A file's bytes when it is a regular file (not a link) with the recorded sha256."""
+    target = os.path.join(root, path)
+    if check_path(path) is not None or os.path.islink(target):
+        return None
+    try:
+        with open(target, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == digest else None

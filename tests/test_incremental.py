@@ -72,13 +72,26 @@ def test_no_change_rebuild_and_check_keep_the_tree(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_file_edited_on_disk_is_restored_and_reported(tmp_path: Path) -> None:
-    """The lock vouches for the tree only while every file still has its recorded hash."""
+@pytest.mark.parametrize("where", ["first-half", "second-half-forked"])
+def test_a_file_edited_on_disk_is_restored_and_reported(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock vouches for the tree only while every file still has its recorded hash; also when a
+    forked child checks the second half of the files (as on a large tree)."""
+    if where.endswith("forked"):
+        if not hasattr(os, "fork"):
+            pytest.skip("no fork on this platform")
+        from mpc import forked, memo
+
+        monkeypatch.setattr(memo, "CHECK_PARALLEL_MIN", 0)
+        monkeypatch.setattr(forked, "can_fork", lambda: True)
     mesh = write_mesh(tmp_path / "mesh", SERVICES)
     out = tmp_path / "out"
     _build(mesh, out)
     first = _tree(out)
-    victim = next(p for p in sorted(first) if p.startswith("kustomize/") and p.endswith(".yaml"))
+    owned = sorted(json.loads((out / "mpc.lock").read_text("utf-8"))["files"])
+    half = owned[: len(owned) // 2] if where == "first-half" else owned[len(owned) // 2 :]
+    victim = next(p for p in half if p.startswith("kustomize/") and p.endswith(".yaml"))
     (out / victim).write_text("edited by hand\n")
 
     check = run_mpc("build", mesh, "-o", out, "--check")
