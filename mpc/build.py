@@ -15,7 +15,7 @@ from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
 from mpc.emit import LOCK_NAME, Lock, Reuse, Serialized, Summary, serialize_files, stale, write_tree
 
 if TYPE_CHECKING:
-    from mpc.memo import Memo
+    from mpc.memo import Memo, Previous
     from mpc.pipeline import Front
 
 Progress = Callable[[str], None]
@@ -140,24 +140,48 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
         return _build(options, old_lock, progress)
 
 
-def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> BuildResult:
-    from mpc.fingerprint import Fingerprints
-    from mpc.incremental import previous_tree
-    from mpc.memo import Memo
-    from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
+@contextlib.contextmanager
+def over_previous(out: Path, old_lock: Lock | None, memo: bool = True) -> Iterator[Over]:
+    """What a build over the tree in `out` may take from it (content keys, memo units).
 
-    reuse = Reuse.of(options.out, __version__, old_lock)
-    # Before parsing: the previous tree's files are checked in a second process meanwhile (mpc.memo).
-    previous = None if options.validate else previous_tree(reuse)  # validators read every document
+    Enter before parsing: the previous tree's files are checked in a second process meanwhile
+    (mpc.memo.Checking). Compile with `compile_serialized(front, backends, over.reuse,
+    over.memo(front))`, and write with `verified=serialized.reused`: files taken unread hold b"".
+    """
+    from mpc.incremental import previous_tree
+
+    reuse = Reuse.of(out, __version__, old_lock)
+    previous = previous_tree(reuse) if memo else None
     try:
-        progress("checking the mesh")
-        front = front_file(options.mesh)
-        progress("rendering")
-        memo = Memo(Fingerprints(front.model, front.graph), previous)
-        artifacts, serialized, names = compile_serialized(front, options.backends, reuse, memo)
+        yield Over(reuse, previous)
     finally:
         if previous is not None:
             previous.close()
+
+
+@dataclass(frozen=True)
+class Over:
+    reuse: Reuse | None
+    previous: Previous | None
+
+    def memo(self, front: Front) -> Memo:
+        from mpc.fingerprint import Fingerprints
+        from mpc.memo import Memo
+
+        return Memo(Fingerprints(front.model, front.graph), self.previous)
+
+
+def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> BuildResult:
+    from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
+
+    # No memo for --validate: the validators read every document.
+    with over_previous(options.out, old_lock, memo=not options.validate) as over:
+        progress("checking the mesh")
+        front = front_file(options.mesh)
+        progress("rendering")
+        memo = over.memo(front)
+        artifacts, serialized, names = compile_serialized(front, options.backends, over.reuse, memo)
+    reuse = over.reuse
     files = serialized.files
     lock = lock_for(front, files, names, artifacts, serialized, reuse)
     if options.check:

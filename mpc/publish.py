@@ -111,8 +111,9 @@ def summary(old_text: str | None, new_text: str, label: str) -> tuple[str, list[
 
 
 def publish(options: PublishOptions) -> PublishResult:
-    from mpc.build import compile_files, lock_for
+    from mpc.build import compile_serialized, lock_for, over_previous
     from mpc.emit import write_tree
+    from mpc.incremental import read_lock
     from mpc.pipeline import front_file
 
     front = front_file(options.mesh)
@@ -155,10 +156,14 @@ def publish(options: PublishOptions) -> PublishResult:
     subject, body = summary(old_text, front.doc.text, front.model.source_file)
     subject = options.message or f"mpc: publish {front.model.name} ({subject})"
 
-    artifacts, files, names = compile_files(front)
-    files = dict(files)
+    # Incremental like `mpc build`: units whose inputs did not change come from the committed tree.
+    old_lock = read_lock(out)[1]
+    with over_previous(out, old_lock) as over:
+        artifacts, serialized, names = compile_serialized(front, (), over.reuse, over.memo(front))
+    files = dict(serialized.files)
     files[INPUT_NAME] = front.doc.text.encode("utf-8")
-    write_tree(out, files, lock_for(front, files, names, artifacts))
+    lock = lock_for(front, files, names, artifacts, serialized, over.reuse)
+    write_tree(out, files, lock, verified=serialized.reused, old_lock=old_lock)
 
     git.run("add", "--all", "--", rel)
     staged = git.run("diff", "--cached", "--quiet", "--", rel, check=False)

@@ -96,6 +96,40 @@ def test_a_change_commits_with_a_summary_of_the_graph_change(setup: tuple[Path, 
     assert "clusters/mpc.input.yaml" in changed and all(p.startswith("clusters/") for p in changed)
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_second_publish_is_incremental_and_equals_a_fresh_one(
+    setup: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing over the committed tree takes the unchanged units from it (mpc.memo) and commits only
+    the files that changed; the path then holds exactly what a first publish of the new mesh writes."""
+    from mpc import memo
+
+    mesh, clone, _ = setup
+    publish(PublishOptions(mesh, clone))
+    made: list[memo.Memo] = []
+    init = memo.Memo.__init__
+
+    def recording(self: memo.Memo, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(memo.Memo, "__init__", recording)
+    mesh.write_text(BASE.read_text().replace("image: catalog:2.3.0", "image: catalog:2.4.0"))
+    publish(PublishOptions(mesh, clone))
+    assert made[-1].reused > 0 and 0 < made[-1].rendered < made[-1].reused
+    changed = git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert any("catalog" in p for p in changed) and not any("payments" in p for p in changed)
+
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(fresh)], check=True)
+    git(fresh, "commit", "-q", "--allow-empty", "-m", "start")
+    publish(PublishOptions(mesh, fresh))
+    assert _tree(clone / "clusters") == _tree(fresh / "clusters")
+
+
 def test_push_reaches_the_remote_and_custom_subject(setup: tuple[Path, Path, Path]) -> None:
     mesh, clone, remote = setup
     r = run_mpc("publish", mesh, "--repo", clone, "--push", "--message", "deploy shop")
