@@ -225,6 +225,9 @@ def _path(art: Artifact) -> str:
 
 
 def _sorted(artifacts: list[Artifact]) -> list[Artifact]:
+    for art in artifacts:
+        if art.overlays:  # the lock does not record them: a reused file could not bring them back
+            raise ValueError(f"{art.path}: a unit's file cannot contribute to overlays")
     if len(artifacts) > 1:
         artifacts.sort(key=_path)
     return artifacts
@@ -251,7 +254,7 @@ def files(
     same service apart (an environment, an overlay). `make` may read the service's context only
     (mpc.fingerprint); with `wave=False`, not the service's rollout wave (a dependency's edit can move
     it) either. The files come back sorted by path (also when rendered), each with the service's
-    node.
+    node; they cannot contribute to overlays (Artifact.overlays).
     """
     memo = _ACTIVE.get()
     if memo is None:
