@@ -6,8 +6,8 @@ name, port and protocol, archetype, clustering, peer port, environments), its ro
 depends on the whole chain of its dependencies; a unit that does not read it may leave it out), the
 routes to it, and everything in the model that is not a service or a route (the gateway, issuers,
 clusters, environments, observability, governance, extensions, the mesh's own name and labels). A
-service whose archetype is a plugin's depends on every service: its shape() receives the whole model
-and may read any of it.
+service whose archetype is a plugin's depends on the whole model, positions included: its shape()
+receives it and may read any of it.
 
 Source positions: the service's own are part of its digest (its objects carry them in annotations),
 so a service whose lines moved is rendered again. Of the rest of the mesh only the positions of the
@@ -177,12 +177,12 @@ class Fingerprints:
             found = self._own[name] = (_sha(form), _sha(where), _sha(seen))
         return found
 
-    def _all_services(self) -> bytes:
+    def _whole_model(self) -> bytes:
+        """The whole model, source positions included: what a plugin archetype's shape() may read."""
         if self._everything is None:
-            h = hashlib.sha256()
-            for name in self._model.services:
-                h.update(name.encode("utf-8") + b"\0" + b"".join(self._own_digest(name)[:2]))
-            self._everything = h.digest()
+            positions: list[Location] = []
+            form = plain(self._model, positions)
+            self._everything = _sha(form) + _sha(_lines(positions))
         return self._everything
 
     def _callers_of(self, name: str) -> list[str]:
@@ -216,6 +216,6 @@ class Fingerprints:
                 self._waves = self._graph.wave_of()
             h.update(b"wave %d" % self._waves.get(name, 0))
         if not _builtin_archetype(services[name]):
-            h.update(self._all_services())
+            h.update(self._whole_model())
         found = self._context[f"{name}\0{wave}"] = h.hexdigest()
         return found

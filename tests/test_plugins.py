@@ -537,3 +537,31 @@ def test_archetype_shape_failure_is_that_plugins_failure(broken_site: Path) -> N
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "archetype exploding mpc-broken KeyError 'spec'"
+
+
+@pytest.mark.slow
+@needs_compose
+def test_an_incremental_build_with_a_plugin_archetype_equals_a_full_build(tmp_path: Path) -> None:
+    """A service whose archetype is a plugin's depends on the whole model (its shape() sees it all):
+    after an edit elsewhere, a rebuild over the previous tree equals a full build, lock included."""
+    mesh = tmp_path / "mesh.yaml"
+    text = PLUGIN_MESH.read_text(encoding="utf-8")
+    mesh.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert run_mpc("build", mesh, "-o", out, "-q").code == 0
+    # Another service's image, and a line that moves the sections below the services.
+    edited = text.replace("image: search:2.0.0", "image: search:2.0.1", 1)
+    edited = edited.replace("\nenvironments:", "\n# moves everything below\nenvironments:", 1)
+    assert edited.count("search:2.0.1") == 1 and "# moves" in edited
+    mesh.write_text(edited, encoding="utf-8")
+    again = run_mpc("build", mesh, "-o", out)
+    assert again.code == 0, again.err
+    assert "units, the rest unchanged)" in again.out  # the memo was used
+    fresh = tmp_path / "fresh"
+    assert run_mpc("build", mesh, "-o", fresh, "-q").code == 0
+
+    def tree(root: Path) -> dict[str, bytes]:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
+
+    assert tree(out) == tree(fresh)
