@@ -109,9 +109,12 @@ class Reuse:
     from disk (when their bytes still have the recorded sha256) instead of serialised again."""
 
     root: str
-    keys: Mapping[str, str]
-    hashes: Mapping[str, str]
     lock: Lock
+
+    @property
+    def hashes(self) -> Mapping[str, str]:
+        """Path -> the sha256 the lock records."""
+        return self.lock.files
 
     @classmethod
     def of(cls, out: Path, mpc_version: str, lock: Lock | None = None) -> Reuse | None:
@@ -124,10 +127,10 @@ class Reuse:
                 return None
         except OSError:
             return None
-        return cls(os.fspath(out), lock.keys, lock.files, lock)
+        return cls(os.fspath(out), lock)
 
     def load(self, path: str, key: str) -> bytes | None:
-        if self.keys.get(path) != key:
+        if self.lock.keys.get(path) != key:
             return None
         data = _read_regular(f"{self.root}/{path}")
         if data is None or hashlib.sha256(data).hexdigest() != self.hashes.get(path):
