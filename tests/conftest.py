@@ -31,6 +31,11 @@ services:
 """
 
 
+def tree_of(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (relative POSIX path -> bytes), in path order."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def example_meshes() -> list[Path]:
     """Every bundled example mesh (not the plugin examples, which need their plugin installed)."""
     return sorted(p for p in EXAMPLES.glob("*/mesh.yaml"))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import tree_of
 
 from mpc import emit, forked
 from mpc.artifact import Artifact
@@ -22,16 +23,12 @@ def _lock(files: dict[str, bytes]) -> Lock:
     return Lock("0.0.0", "mesh.yaml", "0" * 64, {p: sha256(d) for p, d in files.items()}, ["test"])
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_first_build_writes_files_and_lock(tmp_path: Path) -> None:
     out = tmp_path / "out"
     files = {"a/x.yaml": b"x: 1\n", "b.txt": b"b\n"}
     summary = write_tree(out, files, _lock(files))
     assert summary.written == ["a/x.yaml", "b.txt"]
-    assert _tree(out) == {**files, LOCK_NAME: _lock(files).to_bytes()}
+    assert tree_of(out) == {**files, LOCK_NAME: _lock(files).to_bytes()}
     lock = Lock.read(out)
     assert lock is not None and lock.files == {p: sha256(d) for p, d in files.items()}
 
@@ -49,7 +46,7 @@ def test_rebuild_counts_unchanged_changed_and_prunes_only_owned_files(tmp_path: 
     assert summary.changed == ["change.yaml"]
     assert summary.written == ["new/n.yaml"]
     assert summary.pruned == ["gone/old.yaml"]
-    tree = _tree(out)
+    tree = tree_of(out)
     assert tree["NOTES.md"] == b"mine\n"
     assert tree["gone/user.txt"] == b"also mine\n"
     assert "gone/old.yaml" not in tree
@@ -83,7 +80,7 @@ def test_failure_before_swap_leaves_previous_tree_intact(tmp_path: Path) -> None
     out = tmp_path / "out"
     first = {"a.yaml": b"a: 1\n"}
     write_tree(out, first, _lock(first))
-    before = _tree(out)
+    before = tree_of(out)
 
     def explode(tree: Path) -> None:
         assert (tree / "a.yaml").read_bytes() == b"a: 2\n"
@@ -92,7 +89,7 @@ def test_failure_before_swap_leaves_previous_tree_intact(tmp_path: Path) -> None
     second = {"a.yaml": b"a: 2\n", "b.yaml": b"b: 1\n"}
     with pytest.raises(RuntimeError):
         write_tree(out, second, _lock(second), before_swap=explode)
-    assert _tree(out) == before
+    assert tree_of(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
@@ -101,7 +98,7 @@ def test_killed_build_leaves_previous_tree_intact(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = {"a.yaml": b"a: 1\n"}
     write_tree(out, first, _lock(first))
-    before = _tree(out)
+    before = tree_of(out)
     ready = tmp_path / "ready"
     script = textwrap.dedent(
         f"""
@@ -124,7 +121,7 @@ def test_killed_build_leaves_previous_tree_intact(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=10)
-    assert _tree(out) == before
+    assert tree_of(out) == before
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
     assert leftovers, "the killed build's temporary tree should still be there"
     second = {"a.yaml": b"a: 3\n"}

@@ -14,13 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, ROOT, example_meshes, run_mpc
+from conftest import GOLDEN, ROOT, example_meshes, run_mpc, tree_of
 
 EXAMPLES = example_meshes()
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _explain(expected: dict[str, bytes], actual: dict[str, bytes]) -> str:
@@ -50,14 +46,14 @@ def test_example_matches_golden(mesh: Path, tmp_path: Path, update_golden: bool)
     result = run_mpc("build", mesh, "-o", out, "-q")
     assert result.code == 0, result.err
     golden = GOLDEN / mesh.parent.name
-    actual = _tree(out)
+    actual = tree_of(out)
     if update_golden:
         if golden.exists():
             shutil.rmtree(golden)
         shutil.copytree(out, golden)
         return
     assert golden.is_dir(), f"no golden tree for {mesh.parent.name}: run pytest --update-golden and review it"
-    expected = _tree(golden)
+    expected = tree_of(golden)
     assert actual == expected, "output differs from golden:\n" + _explain(expected, actual)
 
 
@@ -74,7 +70,7 @@ def test_output_does_not_depend_on_hash_seed_or_run(mesh: Path, tmp_path: Path) 
             env=env,
             cwd=tmp_path,
         )
-        trees.append(_tree(out))
+        trees.append(tree_of(out))
     assert trees[0] == trees[1]
 
 
@@ -82,6 +78,6 @@ def test_output_holds_no_absolute_paths(tmp_path: Path) -> None:
     for mesh in EXAMPLES:
         out = tmp_path / mesh.parent.name
         assert run_mpc("build", mesh.resolve(), "-o", out, "-q").code == 0
-        for path, data in _tree(out).items():
+        for path, data in tree_of(out).items():
             assert str(ROOT).encode() not in data, path
             assert str(tmp_path).encode() not in data, path

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, run_mpc
+from conftest import ROOT, run_mpc, tree_of
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import changed_service, write_mesh
@@ -17,10 +17,6 @@ from gen import changed_service, write_mesh
 from mpc.artifact import Artifact
 
 SERVICES = 40
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _build(mesh: Path, out: Path, *extra: str) -> str:
@@ -40,7 +36,7 @@ def test_one_service_change_rebuilds_to_the_full_build_tree(tmp_path: Path) -> N
     mesh = write_mesh(tmp_path / "mesh", SERVICES)
     incremental = tmp_path / "incremental"
     _build(mesh, incremental)
-    before = _tree(incremental)
+    before = tree_of(incremental)
     nodes_before = _nodes(incremental)
 
     write_mesh(tmp_path / "mesh", SERVICES, variant=1)  # one service's image tag
@@ -48,8 +44,8 @@ def test_one_service_change_rebuilds_to_the_full_build_tree(tmp_path: Path) -> N
     fresh = tmp_path / "fresh"
     _build(mesh, fresh)
 
-    after = _tree(incremental)
-    assert after == _tree(fresh), "the rebuilt tree differs from a full build of the same mesh"
+    after = tree_of(incremental)
+    assert after == tree_of(fresh), "the rebuilt tree differs from a full build of the same mesh"
     changed = sorted(p for p in after if before.get(p) != after[p])
     assert "mpc.lock" in changed and len(changed) > 1
     # Only what derives from the changed service moved: its node and mesh-wide files (image lists).
@@ -64,10 +60,10 @@ def test_no_change_rebuild_and_check_keep_the_tree(tmp_path: Path) -> None:
     mesh = write_mesh(tmp_path / "mesh", SERVICES)
     out = tmp_path / "out"
     _build(mesh, out)
-    first = _tree(out)
+    first = tree_of(out)
     summary = _build(mesh, out)
     assert "0 written, 0 changed" in summary and "0 pruned" in summary
-    assert _tree(out) == first
+    assert tree_of(out) == first
     assert "up to date" in _build(mesh, out, "--check")
 
 
@@ -88,7 +84,7 @@ def test_a_file_edited_on_disk_is_restored_and_reported(
     mesh = write_mesh(tmp_path / "mesh", SERVICES)
     out = tmp_path / "out"
     _build(mesh, out)
-    first = _tree(out)
+    first = tree_of(out)
     owned = sorted(json.loads((out / "mpc.lock").read_text("utf-8"))["files"])
     half = owned[: len(owned) // 2] if where == "first-half" else owned[len(owned) // 2 :]
     victim = next(p for p in half if p.startswith("kustomize/") and p.endswith(".yaml"))
@@ -97,11 +93,11 @@ def test_a_file_edited_on_disk_is_restored_and_reported(
     check = run_mpc("build", mesh, "-o", out, "--check")
     assert check.code == 1 and victim in check.err
     _build(mesh, out)
-    assert _tree(out) == first
+    assert tree_of(out) == first
 
     (out / victim).unlink()
     _build(mesh, out)
-    assert _tree(out) == first
+    assert tree_of(out) == first
 
 
 @pytest.mark.slow
@@ -109,12 +105,12 @@ def test_a_different_backend_selection_is_a_new_build(tmp_path: Path) -> None:
     mesh = write_mesh(tmp_path / "mesh", 5)
     out = tmp_path / "out"
     _build(mesh, out, "--backend", "kustomize")
-    only = _tree(out)
+    only = tree_of(out)
     assert all(p.startswith("kustomize/") or p == "mpc.lock" for p in only)
     _build(mesh, out)
     fresh = tmp_path / "fresh"
     _build(mesh, fresh)
-    assert _tree(out) == _tree(fresh)
+    assert tree_of(out) == tree_of(fresh)
 
 
 @pytest.mark.slow
@@ -138,19 +134,19 @@ def test_random_one_service_edits_rebuild_to_the_full_build_tree(
     assert len(images) >= 100
     incremental = tmp_path / "incremental"
     build(BuildOptions(mesh, incremental))
-    assert len(_tree(incremental)) >= emit.PARALLEL_MIN
+    assert len(tree_of(incremental)) >= emit.PARALLEL_MIN
     rng = random.Random(9)
     for edit in range(6):
         match = rng.choice(images)
         text = text[: match.start(2)] + f"{match.group(2)}-e{edit}" + text[match.end(2) :]
         images = list(re.finditer(r"(?m)^(\s+image: \S+?:)(\S+)$", text))
         mesh.write_text(text, encoding="utf-8")
-        before = _tree(incremental)
+        before = tree_of(incremental)
         result = build(BuildOptions(mesh, incremental))
         fresh = tmp_path / f"fresh{edit}"
         build(BuildOptions(mesh, fresh))
-        after = _tree(incremental)
-        assert after == _tree(fresh), f"edit {edit}: the rebuilt tree differs from a full build"
+        after = tree_of(incremental)
+        assert after == tree_of(fresh), f"edit {edit}: the rebuilt tree differs from a full build"
         changed = {p for p in after if before.get(p) != after[p]} - {"mpc.lock"}
         assert result.summary is not None and set(result.summary.changed) == changed
         assert 0 < len(changed) < 20  # one service's files (and mesh-wide lists), not the tree
@@ -232,7 +228,7 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
                 m = rng.choice(matches)
                 text = text[: m.start()] + replace(m, f"{round_}{n}") + text[m.end() :]
         mesh.write_text(text, encoding="utf-8")
-        before = _tree(incremental)
+        before = tree_of(incremental)
         old_contexts, new_contexts = contexts_before, contexts()
         contexts_before = new_contexts
         forking = round_ % 2 == 0 and hasattr(os, "fork")
@@ -242,7 +238,7 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
         if not forking:
             # Unchanged contents were read back, not serialised again: what was serialised changed
             # (an edit shifts the source lines of every object below it), bar a few text files.
-            now = _tree(incremental)
+            now = tree_of(incremental)
             same = sorted(p for p in set(serialised) if before.get(p) == now.get(p))
             lock = json.loads((incremental / "mpc.lock").read_text("utf-8"))
             units = [p for p in same if lock["keys"].get(p, "").startswith("u:")]
@@ -251,8 +247,8 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
             assert len(same) - len(units) < len(before) // 50, same
         fresh = tmp_path / f"fresh{round_}"
         build(BuildOptions(mesh, fresh))
-        after = _tree(incremental)
-        assert after == _tree(fresh), f"round {round_}: the rebuilt tree differs from a full build"
+        after = tree_of(incremental)
+        assert after == tree_of(fresh), f"round {round_}: the rebuilt tree differs from a full build"
         changed = {p for p in after if before.get(p) != after[p]} - {"mpc.lock"}
         assert result.summary is not None and set(result.summary.changed) == changed
         assert result.summary.unchanged and len(result.summary.unchanged) > len(changed)

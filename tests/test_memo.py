@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, run_mpc
+from conftest import ROOT, run_mpc, tree_of
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import changed_service, write_mesh
@@ -28,10 +28,6 @@ from mpc.build import BuildOptions, build
 LOCK = "mpc.lock"
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def _differing(a: Mapping[str, bytes], b: Mapping[str, bytes]) -> list[str]:
     return sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
 
@@ -40,7 +36,7 @@ def _full_build(mesh: Path, out: Path) -> dict[str, bytes]:
     """The tree a full build of `mesh` writes into an empty folder."""
     assert not out.exists()
     build(BuildOptions(mesh, out))
-    return _tree(out)
+    return tree_of(out)
 
 
 def _lock(out: Path) -> dict[str, Any]:
@@ -178,7 +174,7 @@ def test_issuers_below_the_services_follow_a_line_added_to_a_service(tmp_path: P
         used = spy.build(mesh, out)
         assert used.previous is not None, "the memo was not offered the previous tree"
         fresh = _full_build(mesh, tmp_path / f"fresh{n}")
-        differing = _differing(_tree(out), fresh)
+        differing = _differing(tree_of(out), fresh)
         assert not differing, f"edit {n}: the rebuilt tree differs from a full build in {differing}"
         issuer_line = text.splitlines().index("    shop-id:") + 1
         assert set(_request_authentication_sources(out).values()) == {f"mesh.yaml:{issuer_line}"}
@@ -280,7 +276,7 @@ def test_a_hand_edited_file_of_a_reused_unit_is_restored(
     used = spy.build(mesh, out)
     assert used.previous is not None and used.reused > 0, "the memo was not used at all"
     fresh = _full_build(mesh, tmp_path / "fresh")
-    differing = _differing(_tree(out), fresh)
+    differing = _differing(tree_of(out), fresh)
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
     assert not (out / path).is_symlink()
     if elsewhere.exists():
@@ -307,7 +303,7 @@ def test_a_failed_forked_check_falls_back_to_reading(
     write_mesh(tmp_path / "mesh", HAND_SERVICES, variant=1)
     used = spy.build(mesh, out)
     assert checks == [set()] and used.reused > 0
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
@@ -333,7 +329,7 @@ def test_an_image_change_renders_only_the_changed_services_units(tmp_path: Path,
     assert sorted(spy.rendered) == sorted(per_service)
     assert used.rendered == len(per_service) and used.rendered * 10 < total
     assert used.reused == total - used.rendered
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
@@ -362,7 +358,7 @@ def test_a_port_change_renders_the_service_and_its_neighbours_only(tmp_path: Pat
     assert spy.services() & callers, "a caller's egress names the port: its units must render again"
     assert used.rendered == sum(units[s] for s in spy.services()) < total // 5
     assert used.reused == total - used.rendered
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
@@ -388,7 +384,7 @@ def test_a_route_edit_renders_the_routed_service_only(case: str, tmp_path: Path,
     used = spy.build(mesh, out)
     assert spy.services() == {match[2]}
     assert used.reused == total - used.rendered > 0
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
@@ -422,7 +418,7 @@ def test_a_lock_this_code_did_not_write_renders_everything(
     age(out)
     used = spy.build(mesh, out)
     assert used.previous is None and used.reused == 0 and used.rendered == total
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
@@ -517,7 +513,7 @@ def test_a_malformed_lock_entry_never_breaks_the_rebuild(case: str, tmp_path: Pa
     write_mesh(tmp_path / "mesh", HAND_SERVICES, variant=1)
     used = spy.build(mesh, out)
     assert used.previous is not None
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuilt tree differs from a full build in {differing}"
 
 
@@ -550,14 +546,14 @@ def test_validate_renders_every_unit_for_the_validators(
     used = spy.memos[-1]
     assert used.previous is None and used.reused == 0
     assert seen and not [a.path for a in seen if isinstance(a.content, (Stored, Pieces))]
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the validated tree differs from a full build in {differing}"
 
     write_mesh(tmp_path / "mesh", 6, variant=2)
     used = spy.build(mesh, out)
     assert used.previous is not None and used.reused > used.rendered > 0
     shutil.rmtree(tmp_path / "fresh")
-    differing = _differing(_tree(out), _full_build(mesh, tmp_path / "fresh"))
+    differing = _differing(tree_of(out), _full_build(mesh, tmp_path / "fresh"))
     assert not differing, f"the rebuild after --validate differs from a full build in {differing}"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, envoy_binary, run_mpc
+from conftest import ROOT, envoy_binary, run_mpc, tree_of
 from realtools import kustomize_docs
 
 from mpc.diagnostics import MpcError
@@ -559,9 +559,4 @@ def test_an_incremental_build_with_a_plugin_archetype_equals_a_full_build(tmp_pa
     assert "units, the rest unchanged)" in again.out  # the memo was used
     fresh = tmp_path / "fresh"
     assert run_mpc("build", mesh, "-o", fresh, "-q").code == 0
-
-    def tree(root: Path) -> dict[str, bytes]:
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
-
-    assert tree(out) == tree(fresh)
+    assert tree_of(out) == tree_of(fresh)

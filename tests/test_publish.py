@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_mpc
+from conftest import ROOT, run_mpc, tree_of
 
 from mpc import __version__
 from mpc.diagnostics import MpcError
@@ -96,10 +96,6 @@ def test_a_change_commits_with_a_summary_of_the_graph_change(setup: tuple[Path, 
     assert "clusters/mpc.input.yaml" in changed and all(p.startswith("clusters/") for p in changed)
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def test_a_second_publish_is_incremental_and_equals_a_fresh_one(
     setup: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,7 +123,7 @@ def test_a_second_publish_is_incremental_and_equals_a_fresh_one(
     subprocess.run(["git", "init", "-q", "-b", "main", str(fresh)], check=True)
     git(fresh, "commit", "-q", "--allow-empty", "-m", "start")
     publish(PublishOptions(mesh, fresh))
-    assert _tree(clone / "clusters") == _tree(fresh / "clusters")
+    assert tree_of(clone / "clusters") == tree_of(fresh / "clusters")
 
 
 def test_push_reaches_the_remote_and_custom_subject(setup: tuple[Path, Path, Path]) -> None:
