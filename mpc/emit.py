@@ -132,10 +132,7 @@ class Reuse:
     def load(self, path: str, key: str) -> bytes | None:
         if self.lock.keys.get(path) != key:
             return None
-        data = _read_regular(f"{self.root}/{path}")
-        if data is None or hashlib.sha256(data).hexdigest() != self.hashes.get(path):
-            return None
-        return data
+        return read_recorded(f"{self.root}/{path}", self.hashes.get(path))
 
 
 @dataclass
@@ -462,6 +459,17 @@ def plan(
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+
+
+def read_recorded(target: str, digest: str | None) -> bytes | None:
+    """A regular file's bytes (not through a symlink) when they have the sha256 a lock records."""
+    data = _read_regular(target)
+    return data if data is not None and hashlib.sha256(data).hexdigest() == digest else None
+
+
+def matching(root: str, recorded: Iterable[tuple[str, str | None]]) -> bytes:
+    """One byte per (path, sha256): 1 where the file under `root` has it (read_recorded), else 0."""
+    return bytes(read_recorded(f"{root}/{path}", digest) is not None for path, digest in recorded)
 
 
 def _read_regular(target: str) -> bytes | None:

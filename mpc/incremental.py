@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from mpc import __version__, memo
 from mpc.artifact import Artifact
-from mpc.emit import LOCK_NAME, Lock, Reuse, check_path
+from mpc.emit import LOCK_NAME, Lock, Reuse, matching, read_recorded
 from mpc.forked import start
 
 if TYPE_CHECKING:
@@ -190,38 +190,25 @@ def up_to_date(
     recorded = sorted(lock.files.items())
     # On a large tree a forked child checks the second half meanwhile (it answers a byte per file).
     half = len(recorded) // 2 if len(recorded) >= memo.CHECK_PARALLEL_MIN else len(recorded)
-    rest = recorded[half:]
-    child = start(lambda: bytes(_on_disk(root, p, d) is not None for p, d in rest)) if rest else None
+    child = start(lambda: matching(root, recorded[half:])) if half < len(recorded) else None
     if child is None:  # no second process: this one checks (and reads) everything
-        half, rest = len(recorded), []
+        half = len(recorded)
     files: dict[str, bytes] = {}
     try:
         for path, digest in recorded[:half]:
-            data = _on_disk(root, path, digest)
+            data = read_recorded(f"{root}/{path}", digest)
             if data is None:
                 return None
             files[path] = data
     finally:
         if child is not None and len(files) < half:  # stopped early: the child's answer cannot help
             child.abandon()
-    if rest:
-        answer = child.answer() if child is not None else None
-        if answer is None or len(answer) != len(rest):  # no child, or it failed: check the rest here
-            answer = bytes(_on_disk(root, p, d) is not None for p, d in rest)
+    rest = recorded[half:]
+    if child is not None and rest:
+        answer = child.answer()
+        if answer is None or len(answer) != len(rest):  # the child failed: check the rest here
+            answer = matching(root, rest)
         if not all(answer):
             return None
         files.update((path, b"") for path, _ in rest)  # checked by the child, not read here
     return lock, files
-
-
-def _on_disk(root: str, path: str, digest: str) -> bytes | None:
-    """A file's bytes when it is a regular file (not a link) with the recorded sha256."""
-    target = os.path.join(root, path)
-    if check_path(path) is not None or os.path.islink(target):
-        return None
-    try:
-        with open(target, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return data if hashlib.sha256(data).hexdigest() == digest else None

@@ -59,13 +59,13 @@ class Checking:
     """
 
     def __init__(self, root: str, paths: list[str], hashes: Mapping[str, str]) -> None:
+        from mpc.emit import matching
         from mpc.forked import start
 
         self.paths = paths
         self._child: Child | None = None
         if len(paths) >= CHECK_PARALLEL_MIN:
-            # One byte per path: 1 when the file has its recorded sha256.
-            self._child = start(lambda: bytes(_matches(f"{root}/{p}", hashes.get(p)) for p in paths))
+            self._child = start(lambda: matching(root, [(path, hashes.get(path)) for path in paths]))
 
     def verified(self) -> set[str]:
         """The paths the child found at their recorded sha256 (none when it did not run); waits for it."""
@@ -75,13 +75,6 @@ class Checking:
         if payload is None or len(payload) != len(self.paths):
             return set()
         return {path for path, ok in zip(self.paths, payload, strict=True) if ok == 1}
-
-
-def _matches(target: str, digest: str | None) -> int:
-    from mpc.emit import _read_regular
-
-    data = _read_regular(target)
-    return int(data is not None and hashlib.sha256(data).hexdigest() == digest)
 
 
 class Previous:
@@ -137,14 +130,11 @@ class Previous:
         """The bytes and sha256 of one file of the previous tree, when they match the lock."""
         if path in self._files:
             return self._files[path]
-        from mpc.emit import _read_regular
+        from mpc.emit import read_recorded
 
-        found = None
-        data = _read_regular(f"{self.root}/{path}")
-        if data is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            if digest == self.hashes.get(path):
-                found = (data, digest)
+        digest = self.hashes.get(path)
+        data = read_recorded(f"{self.root}/{path}", digest)
+        found = (data, digest) if data is not None and digest is not None else None
         self._files[path] = found
         return found
 

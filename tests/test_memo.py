@@ -293,10 +293,10 @@ def test_a_failed_forked_check_falls_back_to_reading(
     the files itself, and the rebuild equals a full build."""
     checks = _forked_checks(monkeypatch)
 
-    def broken(target: str, digest: str | None) -> int:
+    def broken(root: str, recorded: object) -> bytes:
         raise OSError("the disk went away")
 
-    monkeypatch.setattr(memo, "_matches", broken)
+    monkeypatch.setattr("mpc.emit.matching", broken)  # only the child checks with it
     mesh = write_mesh(tmp_path / "mesh", HAND_SERVICES)
     out = tmp_path / "out"
     spy.build(mesh, out)
