@@ -95,22 +95,14 @@ def lock_for(
 ) -> Lock:
     from mpc.emit import sha256
     from mpc.incremental import node_hashes, used_plugins
-    from mpc.memo import KEY_PREFIX, file_binding
+    from mpc.memo import unit_entries
 
     if serialized is not None and reuse is not None:
         # A file read back from the old tree was just checked against the old lock's sha256.
         hashes = {p: reuse.hashes[p] if p in serialized.reused else sha256(d) for p, d in files.items()}
     else:
         hashes = {p: sha256(d) for p, d in files.items()}
-    keys = dict(serialized.keys) if serialized is not None else {}
-    units: dict[str, int] = {}
-    for key in keys.values():
-        if key.startswith(KEY_PREFIX):
-            units[key] = units.get(key, 0) + 1
-    for path, key in keys.items():
-        if key.startswith(KEY_PREFIX):
-            # How many files the unit wrote, and the binding of its key to this file's bytes (mpc.memo).
-            keys[path] = f"{key} {units[key]} {file_binding(key, path, hashes[path])}"
+    keys = unit_entries(serialized.keys, hashes) if serialized is not None else {}
     return Lock(
         mpc_version=__version__,
         input_file=front.model.source_file,

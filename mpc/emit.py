@@ -26,6 +26,7 @@ from mpc import yamlemit
 from mpc.artifact import Artifact, Pieces, Stored
 from mpc.diagnostics import Diagnostic, Location, MpcError
 from mpc.forked import start
+from mpc.memo import part_entry
 
 LOCK_NAME = "mpc.lock"
 LOCK_FORMAT = 4  # 2: plugins and per-node hashes; 3: content keys; 4: memo keys and parts
@@ -52,7 +53,7 @@ def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> byte
 
 def serialize_pieces(pieces: Pieces, writer: yamlemit.Writer | None = None) -> tuple[bytes, list[str]]:
     """The file's bytes (what dump_all writes for all its documents) and its parts as the lock records
-    them: "<length>", or "<length> <memo key> <binding>" for a unit's part (see binding())."""
+    them (mpc.memo.part_entry)."""
     writer = writer or yamlemit.Writer()
     chunks: list[bytes] = []
     entries: list[str] = []
@@ -62,14 +63,8 @@ def serialize_pieces(pieces: Pieces, writer: yamlemit.Writer | None = None) -> t
             data = writer.dump_all(list(part.docs or ())).encode("utf-8")
         if data:
             chunks.append(data)
-        entries.append(f"{len(data)} {part.key} {binding(part.key, data)}" if part.key else f"{len(data)}")
+        entries.append(part_entry(part.key, data))
     return b"---\n".join(chunks), entries
-
-
-def binding(key: str, data: bytes) -> str:
-    """Ties a memo key to the bytes recorded with it in the lock: a lock whose lines come from different
-    builds (a hand-resolved merge conflict, say) names bytes that do not match, and mpc.memo refuses it."""
-    return hashlib.sha256(key.encode("utf-8") + b"\0" + data).hexdigest()[:16]
 
 
 # marshal format 2: no back-references and no "interned" flag (formats 3 and 4 write both, and they

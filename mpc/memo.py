@@ -39,11 +39,37 @@ SEPARATOR = b"---\n"  # between the documents of a multi-document file (mpc.yaml
 Documents = Sequence[Mapping[str, Any]]
 
 
-def file_binding(key: str, path: str, sha256: str) -> str:
-    """The binding (mpc.emit.binding) of a unit's key to one of its files, by path and sha256."""
-    from mpc.emit import binding
+# The lock's memo entries, written here and read by Previous:
+#   keys[path]  = "<memo key> <files in the unit> <binding>"   a unit's own file
+#   parts[path] = ["<length>" | "<length> <memo key> <binding>", ...]   a shared file, part by part
 
+
+def binding(key: str, data: bytes) -> str:
+    """Ties a memo key to the bytes recorded with it in the lock: a lock whose lines come from different
+    builds (a hand-resolved merge conflict, say) names bytes that do not match, and Previous refuses it."""
+    return hashlib.sha256(key.encode("utf-8") + b"\0" + data).hexdigest()[:16]
+
+
+def file_binding(key: str, path: str, sha256: str) -> str:
+    """The binding of a unit's key to one of its files, by path and sha256."""
     return binding(key, f"{path} {sha256}".encode())
+
+
+def part_entry(key: str | None, data: bytes) -> str:
+    """A shared file's part as the lock records it."""
+    return f"{len(data)} {key} {binding(key, data)}" if key else f"{len(data)}"
+
+
+def unit_entries(keys: Mapping[str, str], hashes: Mapping[str, str]) -> dict[str, str]:
+    """The lock's `keys`: content keys as they are, each unit's file with its unit's size and binding."""
+    units: dict[str, int] = {}
+    for key in keys.values():
+        if key.startswith(KEY_PREFIX):
+            units[key] = units.get(key, 0) + 1
+    return {
+        path: f"{key} {units[key]} {file_binding(key, path, hashes[path])}" if key in units else key
+        for path, key in keys.items()
+    }
 
 
 CHECK_PARALLEL_MIN = 2000  # below this many files the check is quicker than a second process
@@ -161,8 +187,6 @@ class Previous:
         return found
 
     def slice(self, key: str) -> bytes | None:
-        from mpc.emit import binding
-
         where = self.slices.get(key)
         if where is None:
             return None
