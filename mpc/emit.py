@@ -81,8 +81,6 @@ def content_key(artifact: Artifact) -> str | None:
     code, but the serialiser refuses them all.) Text needs no key: it is written as it is. The key does
     not name the serialiser: Reuse.of trusts keys only from a lock newer than the serialiser's code.
     """
-    if artifact.key is not None:
-        return artifact.key
     content = artifact.content
     if type(content) is not dict and type(content) is not list:
         return None
