@@ -215,7 +215,7 @@ def table(results: list[Result]) -> str:
         row("`build --check`", lambda r: _fmt(r.check)),
         row("rebuild after one service changed", lambda r: _fmt(r.one_change)),
         row("  CPU (user + system)", lambda r: _fmt(r.cpu["one_change"])),
-        row("  units rendered (mpc.memo)", lambda r: r.units),
+        row("  units rendered (mpc.build.memo)", lambda r: r.units),
         row("peak RSS (build)", lambda r: f"{r.rss_mib:.0f} MiB"),
         row("files written", lambda r: f"{r.files:,}"),
         row("MB written", lambda r: f"{r.megabytes:.1f}"),

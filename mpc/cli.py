@@ -70,8 +70,8 @@ MESH = click.argument("mesh", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("meshes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(meshes: tuple[Path, ...]) -> None:
     """Check mesh files; print every problem as FILE:LINE:COL."""
-    from mpc.diagnostics import Diagnostic, MpcError
-    from mpc.pipeline import front_file
+    from mpc.errors import Diagnostic, MpcError
+    from mpc.workflow.front import front_file
 
     problems: list[Diagnostic] = []  # every file is checked: a hook over several files reports them all
     for mesh in meshes:
@@ -100,7 +100,7 @@ def graph(mesh: Path, fmt: str) -> None:
     """Print the dependency graph (Graphviz dot, Mermaid or JSON)."""
     import json
 
-    from mpc.pipeline import front_file
+    from mpc.workflow.front import front_file
 
     g = front_file(mesh).graph
     if fmt == "json":
@@ -114,7 +114,7 @@ def graph(mesh: Path, fmt: str) -> None:
 @cli.command(short_help="print the JSON Schema of mesh.yaml")
 def schema() -> None:
     """Print the JSON Schema of mesh.yaml (schemas/mesh.schema.json is this output)."""
-    from mpc.schema import schema_text
+    from mpc.lang.schema import schema_text
 
     click.echo(schema_text(), nl=False)
 
@@ -137,7 +137,7 @@ def init(
     force: bool,
 ) -> None:
     """Scaffold a commented mesh.yaml: one master proxy in front of the given apps."""
-    from mpc.scaffold import write_scaffold
+    from mpc.workflow.scaffold import write_scaffold
 
     path = write_scaffold(
         directory, gateway=gateway, port=port, apps=list(apps), name=mesh_name, registry=registry, force=force
@@ -172,8 +172,8 @@ def build(
     mesh: Path, out: Path, backends: tuple[str, ...], check: bool, run_validators: bool, quiet: bool
 ) -> None:
     """Compile MESH into OUT (atomically), or check that OUT is up to date."""
-    from mpc.build import BuildOptions
-    from mpc.build import build as run_build
+    from mpc.workflow.build import BuildOptions
+    from mpc.workflow.build import build as run_build
 
     progress = _Progress(quiet)
     try:
@@ -206,7 +206,7 @@ def build(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plugins(fmt: str) -> None:
     """List the installed backends and archetypes, with their distribution and version."""
-    from mpc.plugins import discover_archetypes, discover_backends
+    from mpc.render.plugins import discover_archetypes, discover_backends
 
     tables = (discover_backends(), discover_archetypes())
     found = [p for table in tables for p in sorted(table.values(), key=lambda p: p.name)]
@@ -243,8 +243,8 @@ def diff(
     Reports the graph change, new and removed allowed calls and auth changes, the blast radius of each
     changed node and the change of every rendered file (docs/diff-json.md describes --format json).
     """
-    from mpc.diff import diff_files, diff_git
-    from mpc.report import render
+    from mpc.workflow.diff import diff_files, diff_git
+    from mpc.workflow.report import render
 
     if base is not None:
         if len(paths) != 1:
@@ -272,15 +272,15 @@ def diff(
 @click.option("--message", "message", help="the commit's subject (default: a summary of the graph change)")
 def publish(mesh: Path, repo: Path, push: bool, message: str | None) -> None:
     """Compile MESH into REPO/<gitops.path> and commit it (nothing when nothing changed)."""
-    from mpc.publish import PublishOptions
-    from mpc.publish import publish as run_publish
+    from mpc.workflow.publish import PublishOptions
+    from mpc.workflow.publish import publish as run_publish
 
     result = run_publish(PublishOptions(mesh, repo, push, message))
     click.echo(result.line())
 
 
 def _dev_upstreams(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, Any]:
-    from mpc.dev import parse_upstream
+    from mpc.workflow.dev import parse_upstream
 
     try:
         return dict(parse_upstream(v) for v in values)
@@ -289,7 +289,7 @@ def _dev_upstreams(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str,
 
 
 def _dev_jwks(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, str]:
-    from mpc.dev import parse_jwks
+    from mpc.workflow.dev import parse_jwks
 
     try:
         return dict(parse_jwks(v) for v in values)
@@ -342,7 +342,7 @@ def dev(
     print_only: bool,
 ) -> None:
     """Run the master proxy locally: a real Envoy in front of apps on 127.0.0.1 (Ctrl-C stops it)."""
-    from mpc.dev import DevOptions, EnvoyNotInstalled, envoy_binary, plan, run
+    from mpc.workflow.dev import DevOptions, EnvoyNotInstalled, envoy_binary, plan, run
 
     dev_plan = plan(DevOptions(mesh, upstreams, jwks, port, admin_port, out, envoy))
     if print_only:
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: maps user errors to exit 2 and bugs to exit 3, never a bare traceback."""
     import gc
 
-    from mpc.diagnostics import MpcError, PluginError
+    from mpc.errors import MpcError, PluginError
 
     # A build allocates millions of objects that live until the process ends; at the default thresholds
     # the collector walks them again and again (half the render time at 10,000 services). As mypy does:
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"mpc: {n} error{'s' if n != 1 else ''}")
         return EXIT_INVALID
     except PluginError as exc:
-        from mpc.plugins import failure_site
+        from mpc.render.plugins import failure_site
 
         _err(f"error[E501]: {exc}")
         if site := failure_site(exc.cause):

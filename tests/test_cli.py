@@ -90,12 +90,12 @@ def test_unknown_backend_is_located_with_a_hint(tmp_path: Path) -> None:
 
 
 def test_internal_error_is_reported_as_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mpc.pipeline
+    import mpc.workflow.front
 
     def broken(*_: object, **__: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(mpc.pipeline, "front_file", broken)
+    monkeypatch.setattr(mpc.workflow.front, "front_file", broken)
     result = run_mpc("validate", SEED)
     assert result.code == 3
     assert "internal error" in result.err and "please report" in result.err

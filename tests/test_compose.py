@@ -1,4 +1,4 @@
-"""mpc.compose: the libyaml fast path gives exactly ruamel's node tree (tags, values, positions, aliases)."""
+"""mpc.lang.compose: the libyaml fast path gives exactly ruamel's node tree (tags, values, positions, aliases)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from mpc import yamlemit
-from mpc.compose import compose_fast, compose_libyaml
+from mpc.lang.compose import compose_fast, compose_libyaml
+from mpc.render import yamlwriter
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import mesh_text
@@ -132,7 +132,7 @@ _data = st.recursive(
 @settings(max_examples=150, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), _data, min_size=1, max_size=5))
 def test_emitted_documents_compose_alike(data: dict[str, Any]) -> None:
-    assert_same(yamlemit.dump(data))
+    assert_same(yamlwriter.dump(data))
 
 
 def test_small_files_stay_on_ruamel_and_large_ones_use_libyaml() -> None:

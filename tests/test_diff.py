@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, ROOT, run_mpc
 
-from mpc.diff import diff_texts, file_change
-from mpc.report import json_text, markdown
+from mpc.workflow.diff import diff_texts, file_change
+from mpc.workflow.report import json_text, markdown
 
 GOLDEN = ROOT / "tests" / "diff_golden"
 BASE = GOLDEN / "base.yaml"

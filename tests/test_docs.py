@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT
 from pydantic import BaseModel
 
-from mpc import spec
-from mpc.codes import CODES
+from mpc.errors import CODES
+from mpc.lang import spec
 
 REFERENCE = ROOT / "docs" / "mesh-reference.md"
 ERRORS = ROOT / "docs" / "errors.md"

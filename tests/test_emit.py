@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import tree_of
 
-from mpc import emit, forked
-from mpc.artifact import Artifact
-from mpc.diagnostics import MpcError
-from mpc.emit import LOCK_NAME, TEMP_PREFIX, Lock, sha256, stale, to_files, write_tree
+from mpc.build import emit
+from mpc.build import parallel as forked
+from mpc.build.emit import LOCK_NAME, TEMP_PREFIX, Lock, sha256, stale, to_files, write_tree
+from mpc.errors import MpcError
+from mpc.render.api import Artifact
 
 
 def _lock(files: dict[str, bytes]) -> Lock:
@@ -104,7 +105,7 @@ def test_killed_build_leaves_previous_tree_intact(tmp_path: Path) -> None:
         f"""
         import time
         from pathlib import Path
-        from mpc.emit import Lock, write_tree
+        from mpc.build.emit import Lock, write_tree
         files = {{"a.yaml": b"a: 2\\n", **{{f"many/{{i}}.yaml": b"x: 1\\n" for i in range(200)}}}}
         def hang(tree):
             Path({str(ready)!r}).write_text("1")

@@ -17,10 +17,10 @@ from mpc.backends.envoy.local import local_target
 from realtools import checkov_scan, kustomize
 from ruamel.yaml import YAML
 
-from mpc import yamlemit
-from mpc.artifact import Artifact
-from mpc.diagnostics import MpcError
-from mpc.pipeline import front_file, front_text
+from mpc.errors import MpcError
+from mpc.render import yamlwriter
+from mpc.render.api import Artifact
+from mpc.workflow.front import front_file, front_text
 
 EXAMPLES = example_meshes()
 ACME = ROOT / "examples" / "acme" / "mesh.yaml"
@@ -134,8 +134,8 @@ def _local(front: Any) -> dict[str, Any]:
 
 
 def test_render_is_deterministic() -> None:
-    first = [(a.path, yamlemit.dump(a.content)) for a in _render(ACME)]
-    second = [(a.path, yamlemit.dump(a.content)) for a in _render(ACME)]
+    first = [(a.path, yamlwriter.dump(a.content)) for a in _render(ACME)]
+    second = [(a.path, yamlwriter.dump(a.content)) for a in _render(ACME)]
     assert first == second
 
 
@@ -216,7 +216,7 @@ def test_tracer_naming_a_missing_cluster_passes_envoy_but_not_mpc(tmp_path: Path
         c for c in broken["static_resources"]["clusters"] if c["name"] != "tracing"
     ]
     path = tmp_path / "bootstrap.yaml"
-    path.write_text(yamlemit.dump(broken).replace("/etc/envoy/config", str(tmp_path)))
+    path.write_text(yamlwriter.dump(broken).replace("/etc/envoy/config", str(tmp_path)))
     (tmp_path / "sds-tls.yaml").write_text("resources: []\n")
     assert validate_file(str(ENVOY), path) is None  # why mpc checks this itself
     problems = check_bootstrap(broken, locator(model), "bootstrap")

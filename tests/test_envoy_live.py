@@ -28,8 +28,8 @@ from mpc.backends.envoy.backend import locator
 from mpc.backends.envoy.bootstrap import Upstream
 from mpc.backends.envoy.checks import check_bootstrap
 
-from mpc.dev import DevOptions, command, plan, write
-from mpc.pipeline import front_file
+from mpc.workflow.dev import DevOptions, command, plan, write
+from mpc.workflow.front import front_file
 
 ENVOY = envoy_binary()
 pytestmark = [
@@ -451,7 +451,7 @@ def test_cluster_bootstrap_serves_tls_from_the_sds_file_and_health_on_its_own_po
     from mpc.backends.envoy.bootstrap import ListenerTls, build_bootstrap, sds_secret
     from mpc.backends.envoy.kube import cluster_target
 
-    from mpc import yamlemit
+    from mpc.render import yamlwriter
 
     model = front_file(ROOT / "examples" / "acme" / "mesh.yaml").model
     pod = cluster_target(model, model.environments["prod"])
@@ -468,9 +468,9 @@ def test_cluster_bootstrap_serves_tls_from_the_sds_file_and_health_on_its_own_po
         pod, listen_address="127.0.0.1", port=port, admin_port=admin_port, health_port=health_port, tls=tls
     )
     (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "sds-tls.yaml").write_text(yamlemit.dump(sds_secret(tls)))
+    (tmp_path / "config" / "sds-tls.yaml").write_text(yamlwriter.dump(sds_secret(tls)))
     bootstrap = tmp_path / "config" / "bootstrap.yaml"
-    bootstrap.write_text(yamlemit.dump(build_bootstrap(model, here)))
+    bootstrap.write_text(yamlwriter.dump(build_bootstrap(model, here)))
     log = tmp_path / "envoy.log"
     args = [
         str(ENVOY),

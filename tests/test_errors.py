@@ -71,7 +71,7 @@ NOT_FROM_A_MESH_FILE = {
 
 
 def test_cases_cover_every_front_end_code() -> None:
-    from mpc.codes import CODES
+    from mpc.errors import CODES
 
     missing = sorted(set(CODES) - _codes_in_cases() - set(NOT_FROM_A_MESH_FILE))
     assert missing == [], f"no golden error case shows {missing}"

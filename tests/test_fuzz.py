@@ -21,7 +21,7 @@ from conftest import EXAMPLES, run_mpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mpc.load import load_text
+from mpc.lang.load import load_text
 
 SOURCES = {p.parent.name: p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*/mesh.yaml"))}
 DATA = {name: load_text(text, "mesh.yaml").data for name, text in SOURCES.items()}

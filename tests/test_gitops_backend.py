@@ -10,9 +10,9 @@ import pytest
 from conftest import EXAMPLES
 from realtools import kustomize_docs
 
-from mpc.artifact import Artifact
-from mpc.emit import to_files
-from mpc.pipeline import Front, front_text, render
+from mpc.build.emit import to_files
+from mpc.render.api import Artifact
+from mpc.workflow.front import Front, front_text, render
 
 ACME = EXAMPLES / "acme" / "mesh.yaml"
 SEED = EXAMPLES / "local-api-gateway" / "mesh.yaml"

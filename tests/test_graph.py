@@ -8,9 +8,9 @@ from conftest import EXAMPLES, run_mpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mpc.diagnostics import Location
-from mpc.graph import MeshGraph
-from mpc.pipeline import Front, front_file
+from mpc.errors import Location
+from mpc.graph.mesh import MeshGraph
+from mpc.workflow.front import Front, front_file
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Incremental rebuilds leave exactly the tree a full build writes (mpc.incremental, node hashes)."""
+"""Incremental rebuilds leave exactly the tree a full build writes (mpc.build.incremental, node hashes)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from conftest import ROOT, run_mpc, tree_of
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import changed_service, write_mesh
 
-from mpc.artifact import Artifact
+from mpc.render.api import Artifact
 
 SERVICES = 40
 
@@ -77,7 +77,8 @@ def test_a_file_edited_on_disk_is_restored_and_reported(
     if where.endswith("forked"):
         if not hasattr(os, "fork"):
             pytest.skip("no fork on this platform")
-        from mpc import forked, memo
+        from mpc.build import memo
+        from mpc.build import parallel as forked
 
         monkeypatch.setattr(memo, "CHECK_PARALLEL_MIN", 0)
         monkeypatch.setattr(forked, "can_fork", lambda: True)
@@ -119,13 +120,14 @@ def test_random_one_service_edits_rebuild_to_the_full_build_tree(
 ) -> None:
     """Many random one-service edits, each rebuilt over the previous tree, equal a fresh full build.
 
-    Large enough that serialisation runs in two processes (mpc.emit.PARALLEL_MIN), in-process for speed.
+    Large enough that serialisation runs in two processes (mpc.build.emit.PARALLEL_MIN), in-process for speed.
     """
     import random
     import re
 
-    from mpc import emit, forked
-    from mpc.build import BuildOptions, build
+    from mpc.build import emit
+    from mpc.build import parallel as forked
+    from mpc.workflow.build import BuildOptions, build
 
     monkeypatch.setattr(forked, "can_fork", lambda: hasattr(os, "fork"))
     mesh = write_mesh(tmp_path / "mesh", 200)
@@ -158,7 +160,7 @@ _EDITS = (
     (r"(?m)^\s+dependsOn: \[[^\]]*\]\n", lambda m, n: ""),
     (r"(?m)^(\s+health: \{path: )/healthz\}$", lambda m, n: f"{m.group(1)}/ready{n}}}"),
     (r"(?m)^(\s+LOG_LEVEL: )info$", lambda m, n: f"{m.group(1)}debug"),
-    # Fields a service's neighbours do not read (mpc.fingerprint.NEIGHBOUR), see _SIZED.
+    # Fields a service's neighbours do not read (mpc.build.fingerprint.NEIGHBOUR), see _SIZED.
     (r"(?m)^(\s+replicas: )2$", lambda m, n: f"{m.group(1)}3"),
     (r"(?m)^(\s+timeout: )5s$", lambda m, n: f"{m.group(1)}{n}s"),
     (r"(?m)^(\s+retries: )2$", lambda m, n: f"{m.group(1)}1"),
@@ -195,10 +197,11 @@ def test_random_multi_service_edits_rebuild_to_the_full_build_tree(
     import random
     import re
 
-    from mpc import emit, forked
-    from mpc.build import BuildOptions, build
-    from mpc.fingerprint import Fingerprints
-    from mpc.pipeline import front_file
+    from mpc.build import emit
+    from mpc.build import parallel as forked
+    from mpc.build.fingerprint import Fingerprints
+    from mpc.workflow.build import BuildOptions, build
+    from mpc.workflow.front import front_file
 
     def contexts() -> dict[str, str]:
         front = front_file(mesh)

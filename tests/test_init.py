@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import run_mpc
 
-from mpc.diagnostics import MpcError
-from mpc.pipeline import front_file
-from mpc.scaffold import render_scaffold
+from mpc.errors import MpcError
+from mpc.workflow.front import front_file
+from mpc.workflow.scaffold import render_scaffold
 
 
 def test_the_seed_command(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from mpc.backends.istio.analyze import analyze
 from mpc.backends.istio.common import Generated, Scope
 from test_istio_support import render_file
 
-from mpc.diagnostics import Location
+from mpc.errors import Location
 
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 

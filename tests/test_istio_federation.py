@@ -12,8 +12,8 @@ from realtools import kustomize_docs
 from ruamel.yaml import YAML
 from test_istio_support import render_file
 
-from mpc.emit import to_files
-from mpc.pipeline import link_overlays
+from mpc.build.emit import to_files
+from mpc.workflow.front import link_overlays
 
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 SEED = next(p for p in example_meshes() if p.parent.name == "local-api-gateway")
@@ -86,7 +86,7 @@ def test_policies_are_the_same_for_every_cluster_of_an_environment() -> None:
 
 
 def _overlay_stub(path: str) -> Any:
-    from mpc.artifact import Artifact
+    from mpc.render.api import Artifact
 
     return Artifact(
         f"{path}/kustomization.yaml",

@@ -12,10 +12,10 @@ from typing import Any
 
 from mpc.backends.istio import backend
 
-from mpc import k8s
-from mpc.artifact import Artifact
-from mpc.model import Model
-from mpc.pipeline import Front, front_file, front_text
+from mpc.lang.model import Model
+from mpc.render import k8s
+from mpc.render.api import Artifact
+from mpc.workflow.front import Front, front_file, front_text
 
 EXTERNAL = "<outside the mesh>"
 

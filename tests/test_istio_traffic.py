@@ -10,7 +10,7 @@ from conftest import ROOT, example_meshes
 from ruamel.yaml import YAML
 from test_istio_support import objects, render_file, render_text
 
-from mpc import k8s
+from mpc.render import k8s
 
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 SEED = next(p for p in example_meshes() if p.parent.name == "local-api-gateway")

@@ -19,10 +19,10 @@ from conftest import example_meshes
 from realtools import checkov_scan, kubectl_binary, kustomize
 from ruamel.yaml import YAML
 
-from mpc import k8s
-from mpc.artifact import Artifact
-from mpc.emit import to_files
-from mpc.pipeline import Front, front_file, render
+from mpc.build.emit import to_files
+from mpc.render import k8s
+from mpc.render.api import Artifact
+from mpc.workflow.front import Front, front_file, render
 
 pytestmark = pytest.mark.slow
 

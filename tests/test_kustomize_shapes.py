@@ -8,9 +8,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mpc.artifact import Artifact
-from mpc.diagnostics import MpcError
-from mpc.pipeline import Front, front_text, render
+from mpc.errors import MpcError
+from mpc.render.api import Artifact
+from mpc.workflow.front import Front, front_text, render
 
 MESH = """\
 apiVersion: masterproxy.dev/v1alpha1
@@ -430,7 +430,7 @@ def test_an_instance_violating_its_schema_is_a_located_error() -> None:
 
 
 def test_rendering_is_deterministic(front: Front) -> None:
-    from mpc.emit import to_files
+    from mpc.build.emit import to_files
 
     first = to_files(render(front, ["kustomize"]).artifacts)
     again = to_files(render(front_text(MESH), ["kustomize"]).artifacts)

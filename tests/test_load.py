@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mpc.diagnostics import MpcError
-from mpc.load import MAX_ALIAS_EXPANSION, MAX_BYTES, load_file, load_text
+from mpc.errors import MpcError
+from mpc.lang.load import MAX_ALIAS_EXPANSION, MAX_BYTES, load_file, load_text
 
 
 def errors(text: str) -> list[tuple[str, int, int, str]]:

@@ -1,4 +1,4 @@
-"""The render memo (mpc.memo): a rebuild takes the units whose inputs are unchanged from the previous tree,
+"""The render memo (mpc.build.memo): a rebuild takes the units whose inputs are unchanged from the previous tree,
 renders the rest, and leaves exactly the tree a full build writes, mpc.lock included."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from conftest import ROOT, run_mpc, tree_of
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import changed_service, write_mesh
 
-from mpc import memo
-from mpc.artifact import Artifact, Pieces, Stored
-from mpc.build import BuildOptions, build
+from mpc.build import memo
+from mpc.render.api import Artifact, Pieces, Stored
+from mpc.workflow.build import BuildOptions, build
 
 LOCK = "mpc.lock"
 
@@ -240,7 +240,7 @@ def _forked_checks(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
     monkeypatch.setattr(memo, "CHECK_PARALLEL_MIN", 0)
-    monkeypatch.setattr("mpc.forked.can_fork", lambda: True)
+    monkeypatch.setattr("mpc.build.parallel.can_fork", lambda: True)
     found: list[set[str]] = []
     verified = memo.Checking.verified
 
@@ -296,7 +296,7 @@ def test_a_failed_forked_check_falls_back_to_reading(
     def broken(root: str, recorded: object) -> bytes:
         raise OSError("the disk went away")
 
-    monkeypatch.setattr("mpc.emit.matching", broken)  # only the child checks with it
+    monkeypatch.setattr("mpc.build.emit.matching", broken)  # only the child checks with it
     mesh = write_mesh(tmp_path / "mesh", HAND_SERVICES)
     out = tmp_path / "out"
     spy.build(mesh, out)
@@ -313,7 +313,7 @@ SERVICES = 40
 
 
 def test_an_image_change_renders_only_the_changed_services_units(tmp_path: Path, spy: Spy) -> None:
-    """An image is read by its own service only (mpc.fingerprint.NEIGHBOUR): a rebuild renders exactly
+    """An image is read by its own service only (mpc.build.fingerprint.NEIGHBOUR): a rebuild renders exactly
     that service's units, the others are reused, and the tree equals a full build's."""
     mesh = write_mesh(tmp_path / "mesh", SERVICES)
     out = tmp_path / "out"
@@ -336,7 +336,7 @@ def test_an_image_change_renders_only_the_changed_services_units(tmp_path: Path,
 def test_a_port_change_renders_the_service_and_its_neighbours_only(tmp_path: Path, spy: Spy) -> None:
     """A port is read by the services that call it and that it calls: a rebuild renders the units of
     those and of the service itself, no others, and the tree equals a full build's."""
-    from mpc.pipeline import front_file
+    from mpc.workflow.front import front_file
 
     mesh = write_mesh(tmp_path / "mesh", SERVICES)
     name = changed_service(SERVICES)

@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 from conftest import MINIMAL_MESH
 
-from mpc import spec
-from mpc.diagnostics import Diagnostic, MpcError
-from mpc.load import load_text
-from mpc.parse import parse
-from mpc.units import format_duration, parse_duration_ms, parse_quantity
+from mpc.errors import Diagnostic, MpcError
+from mpc.lang import spec
+from mpc.lang.load import load_text
+from mpc.lang.parse import parse
+from mpc.lang.quantities import format_duration, parse_duration_ms, parse_quantity
 
 BASE = MINIMAL_MESH
 

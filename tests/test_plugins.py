@@ -23,8 +23,8 @@ import pytest
 from conftest import ROOT, envoy_binary, run_mpc, tree_of
 from realtools import kustomize_docs
 
-from mpc.diagnostics import MpcError
-from mpc.pipeline import front_file
+from mpc.errors import MpcError
+from mpc.workflow.front import front_file
 
 PLUGIN = ROOT / "examples" / "plugins" / "mpc-compose"
 PLUGIN_MESH = PLUGIN / "mesh.yaml"
@@ -33,7 +33,7 @@ INSTALL = f"pip install -e {PLUGIN.relative_to(ROOT)} (make test installs every 
 
 
 def _compose_installed() -> bool:
-    from mpc.plugins import discover_archetypes, discover_backends
+    from mpc.render.plugins import discover_archetypes, discover_backends
 
     return (
         importlib.util.find_spec("mpc_compose") is not None
@@ -105,7 +105,7 @@ def test_builtin_plugins_are_found_through_entry_points_in_a_fresh_process(tmp_p
 
 
 def test_built_in_backends_load_as_backends_named_after_their_entry_point() -> None:
-    from mpc.plugins import discover_backends, load_backends
+    from mpc.render.plugins import discover_backends, load_backends
 
     names = sorted(n for n, p in discover_backends().items() if p.builtin)
     for plugin, backend in load_backends(names):
@@ -151,7 +151,7 @@ def test_example_plugin_mesh_builds_with_its_backend_to_golden(tmp_path: Path, u
 @pytest.mark.slow
 @needs_compose
 def test_an_installed_plugin_runs_only_for_meshes_that_configure_it(tmp_path: Path) -> None:
-    from mpc.pipeline import render
+    from mpc.workflow.front import render
 
     configured = render(front_file(PLUGIN_MESH, "mesh.yaml"))
     assert "compose" in configured.backends
@@ -266,7 +266,7 @@ def _deployment() -> dict[str, Any]:
 def test_batch_archetype_turns_the_deployment_into_a_cronjob(update_golden: bool) -> None:
     from mpc_compose.batch import BATCH
 
-    from mpc.plugins import call_shape
+    from mpc.render.plugins import call_shape
 
     front = front_file(PLUGIN_MESH, "mesh.yaml")
     report = front.model.services["report"]
@@ -282,7 +282,7 @@ def test_batch_archetype_turns_the_deployment_into_a_cronjob(update_golden: bool
     _kubernetes_validate(cronjob)
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "OnFailure" and "readinessProbe" not in pod["containers"][0]
-    from mpc.yamlemit import dump
+    from mpc.render.yamlwriter import dump
 
     check_golden(dump(cronjob), "batch/cronjob.yaml", update_golden)
 
@@ -290,7 +290,7 @@ def test_batch_archetype_turns_the_deployment_into_a_cronjob(update_golden: bool
 @pytest.mark.slow
 @needs_compose
 def test_batch_service_is_a_cronjob_in_the_kustomize_base(tmp_path: Path) -> None:
-    from mpc.plugins import discover_backends
+    from mpc.render.plugins import discover_backends
 
     if "kustomize" not in discover_backends():
         pytest.skip("the kustomize backend is not registered")
@@ -416,7 +416,7 @@ backend = Backend()
     "broken_archetype.py": """\
 from dataclasses import dataclass
 
-from mpc.archetypes import Archetype
+from mpc.lang.archetypes import Archetype
 
 
 @dataclass(frozen=True)
@@ -514,9 +514,9 @@ def test_plugin_cannot_replace_a_builtin_name(broken_site: Path) -> None:
 
 
 SHAPE_PROBE = """\
-from mpc.diagnostics import PluginError
-from mpc.pipeline import front_file
-from mpc.plugins import call_shape
+from mpc.errors import PluginError
+from mpc.workflow.front import front_file
+from mpc.render.plugins import call_shape
 
 front = front_file("mesh.yaml")
 service = front.model.services["api"]

@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT, run_mpc, tree_of
 
 from mpc import __version__
-from mpc.diagnostics import MpcError
-from mpc.publish import PublishOptions, publish
+from mpc.errors import MpcError
+from mpc.workflow.publish import PublishOptions, publish
 
 BASE = ROOT / "tests" / "diff_golden" / "base.yaml"  # gitops: {engine: flux, path: clusters, branch: main}
 
@@ -99,9 +99,9 @@ def test_a_change_commits_with_a_summary_of_the_graph_change(setup: tuple[Path, 
 def test_a_second_publish_is_incremental_and_equals_a_fresh_one(
     setup: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Publishing over the committed tree takes the unchanged units from it (mpc.memo) and commits only
+    """Publishing over the committed tree takes the unchanged units from it (mpc.build.memo) and commits only
     the files that changed; the path then holds exactly what a first publish of the new mesh writes."""
-    from mpc import memo
+    from mpc.build import memo
 
     mesh, clone, _ = setup
     publish(PublishOptions(mesh, clone))

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from conftest import EXAMPLES
 
-from mpc.model import Model
-from mpc.pipeline import front_file, front_text
+from mpc.lang.model import Model
+from mpc.workflow.front import front_file, front_text
 
 MESH = """\
 apiVersion: masterproxy.dev/v1alpha1

@@ -9,9 +9,9 @@ import pytest
 from conftest import MINIMAL_MESH, ROOT, example_meshes, run_mpc
 from jsonschema import Draft202012Validator
 
-from mpc.diagnostics import MpcError
-from mpc.load import load_file, load_text
-from mpc.parse import parse
+from mpc.errors import MpcError
+from mpc.lang.load import load_file, load_text
+from mpc.lang.parse import parse
 
 SCHEMA_FILE = ROOT / "schemas" / "mesh.schema.json"
 

@@ -12,8 +12,8 @@ from mpc.backends.terraform.hcl import Attribute, Block, Expr, Item
 from mpc.backends.terraform.hclread import parse
 from mpc.backends.terraform.module import Backend, RootModule, resource
 
-from mpc.artifact import Artifact
-from mpc.pipeline import Front, front_text
+from mpc.render.api import Artifact
+from mpc.workflow.front import Front, front_text
 
 MESH = """\
 apiVersion: masterproxy.dev/v1alpha1

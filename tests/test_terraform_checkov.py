@@ -12,7 +12,7 @@ from mpc.backends.terraform import backend
 from realtools import checkov_scan
 from test_terraform_backend import MESH
 
-from mpc.pipeline import front_text
+from mpc.workflow.front import front_text
 
 
 def _write_trees(root: Path) -> None:

@@ -17,7 +17,7 @@ from mpc.backends.terraform.hclread import parse
 from mpc.backends.terraform.schemacheck import SchemaChecker
 from test_terraform_backend import MESH
 
-from mpc.pipeline import front_text
+from mpc.workflow.front import front_text
 
 SCHEMAS = SHARED / "data" / "terraform-schemas"
 FILES = {

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from mpc.yamlemit import dump, dump_all
+from mpc.render.yamlwriter import dump, dump_all
 
 TRICKY = [
     "../../base/auth",
@@ -170,8 +170,8 @@ def test_every_written_file_parses_back_to_its_artifact(mesh: Path) -> None:
     """The emitter is ours, so every YAML and JSON file mpc writes is read back by two other parsers."""
     import json
 
-    from mpc.emit import to_files
-    from mpc.pipeline import front_file, render
+    from mpc.build.emit import to_files
+    from mpc.workflow.front import front_file, render
 
     artifacts = render(front_file(mesh)).artifacts
     files = to_files(artifacts)

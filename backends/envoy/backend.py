@@ -8,11 +8,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mpc import yamlemit
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic, Location, MpcError
-from mpc.graph import MeshGraph, node_id
-from mpc.model import Environment, Model
+from mpc.errors import Diagnostic, Location, MpcError
+from mpc.graph.mesh import MeshGraph, node_id
+from mpc.lang.model import Environment, Model
+from mpc.render import yamlwriter
+from mpc.render.api import Artifact
 
 from . import kube
 from .binary import find_envoy
@@ -42,11 +42,11 @@ def render_environment(model: Model, env: Environment) -> tuple[list[Artifact], 
     base = f"envoy/{gw.name}/{env.name}"
     problems = check_bootstrap(bootstrap, locator(model), f"{base}/bootstrap.yaml")
     artifacts = [Artifact(f"{base}/bootstrap.yaml", bootstrap, node=node)]
-    files = {kube.BOOTSTRAP_KEY: yamlemit.dump(bootstrap)}
+    files = {kube.BOOTSTRAP_KEY: yamlwriter.dump(bootstrap)}
     if target.tls is not None:
         sds = sds_secret(target.tls)
         artifacts.append(Artifact(f"{base}/{kube.SDS_KEY}", sds, node=node))
-        files[kube.SDS_KEY] = yamlemit.dump(sds)
+        files[kube.SDS_KEY] = yamlwriter.dump(sds)
 
     folder = f"kustomize/gateway/{env.name}"
     ns = env.namespace

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mpc.model import Issuer, Model, RateLimit, Route, Service
+from mpc.lang.model import Issuer, Model, RateLimit, Route, Service
 
 # Type URLs, spelled once.
 HCM_TYPE = (

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from mpc.diagnostics import Diagnostic, Location
+from mpc.errors import Diagnostic, Location
 
 from .bootstrap import JWT_FILTER
 

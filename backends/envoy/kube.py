@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mpc import k8s
-from mpc.model import Environment, Model
+from mpc.lang.model import Environment, Model
+from mpc.render import k8s
 
 from .bootstrap import (
     Jwks,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mpc.diagnostics import Diagnostic, Location, MpcError, did_you_mean
-from mpc.model import Model
+from mpc.errors import Diagnostic, Location, MpcError, did_you_mean
+from mpc.lang.model import Model
 
 from .bootstrap import Jwks, Target, Upstream, required_issuers, routed_services
 

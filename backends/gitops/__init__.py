@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mpc.artifact import Artifact
+from mpc.render.api import Artifact
 
 from . import argocd, codeowners, flux
 
 if TYPE_CHECKING:
-    from mpc.graph import MeshGraph
-    from mpc.model import Model
+    from mpc.graph.mesh import MeshGraph
+    from mpc.lang.model import Model
 
 ENGINES = {"argocd": argocd.render, "flux": flux.render}
 

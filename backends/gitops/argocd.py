@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc import k8s
-from mpc.artifact import Artifact
-from mpc.model import GitOps, Model, Overlay
+from mpc.lang.model import GitOps, Model, Overlay
+from mpc.render import k8s
+from mpc.render.api import Artifact
 
 from .common import (
     file_name,

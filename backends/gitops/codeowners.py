@@ -8,8 +8,8 @@ the branch with "Require review from Code Owners" so the mark has teeth.
 
 from __future__ import annotations
 
-from mpc.artifact import Artifact
-from mpc.model import GitOps, Model, Service
+from mpc.lang.model import GitOps, Model, Service
+from mpc.render.api import Artifact
 
 PATH = "gitops/CODEOWNERS"
 

@@ -7,8 +7,8 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from mpc.diagnostics import Location
-from mpc.model import GitOps, Model, Overlay
+from mpc.errors import Location
+from mpc.lang.model import GitOps, Model, Overlay
 
 # Kubernetes allows 253 characters, but both engines copy an object's name into a label value
 # (Argo CD's app.kubernetes.io/instance, Flux's kustomize.toolkit.fluxcd.io/name), which holds 63.

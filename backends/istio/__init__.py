@@ -12,7 +12,7 @@ Output, per environment (namespace = Environment.namespace):
     istio/<env>/<cluster>/...              federation objects of a cluster of a federated environment
 
 Every object is analysed (mpc.backends.istio.analyze) before anything is rendered. A service's file is
-a memo unit (mpc.memo): a rebuild analyses the files it renders again; the others were analysed, with
+a memo unit (mpc.build.memo): a rebuild analyses the files it renders again; the others were analysed, with
 the same inputs, by the build that wrote them.
 """
 
@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
-from mpc import memo
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic, MpcError
-from mpc.graph import MeshGraph, node_id
-from mpc.model import Model, Service
+from mpc.build import memo
+from mpc.errors import Diagnostic, MpcError
+from mpc.graph.mesh import MeshGraph, node_id
+from mpc.lang.model import Model, Service
+from mpc.render.api import Artifact
 
 from . import federation, security, telemetry, traffic
 from .analyze import Inventory, analyze, check_objects

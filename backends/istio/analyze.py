@@ -6,7 +6,7 @@ in the environment (and after the master proxy), and the ServiceEntries generate
 E313 diagnostic located at the mesh.yaml entry the object derives from.
 
 A service's own file is analysed when it is rendered (check_objects); a rebuild that takes the file from
-the previous tree (mpc.memo) does not render it, and needs no analysis: the file's inputs, which
+the previous tree (mpc.build.memo) does not render it, and needs no analysis: the file's inputs, which
 include everything the checks compare it with, are those of the build that analysed it. The one check
 across files, that no two VirtualServices claim a host, covers the files rendered together; a service's
 VirtualService claims only its own FQDN, and service names are unique.
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mpc.diagnostics import Diagnostic, did_you_mean
+from mpc.errors import Diagnostic, did_you_mean
 
 from .common import ISTIO_SYSTEM, Generated, Scope
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpc import k8s
-from mpc.diagnostics import Location
-from mpc.graph import MeshGraph, split_id
-from mpc.model import Environment, Model, Route, Service
+from mpc.errors import Location
+from mpc.graph.mesh import MeshGraph, split_id
+from mpc.lang.model import Environment, Model, Route, Service
+from mpc.render import k8s
 
 SECURITY = "security.istio.io/v1"
 NETWORKING = "networking.istio.io/v1"

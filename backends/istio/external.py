@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from mpc.diagnostics import Location
-from mpc.model import External
+from mpc.errors import Location
+from mpc.lang.model import External
 
 from .common import NETWORKING, Generated, Scope
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc import k8s, yamlemit
-from mpc.model import Cluster
+from mpc.lang.model import Cluster
+from mpc.render import k8s, yamlwriter
 
 from .common import ISTIO_SYSTEM, NETWORKING, TRUST_DOMAIN, Generated, Scope
 from .telemetry import mesh_config
@@ -87,7 +87,7 @@ def istiod_operator(scope: Scope, cluster: Cluster) -> str:
         "# before the overlay is applied, with `istioctl install -f istiod.yaml` (or the same values\n"
         "# through the istiod Helm chart). Not part of the kustomization.\n"
     )
-    return header + yamlemit.dump(doc)
+    return header + yamlwriter.dump(doc)
 
 
 def eastwest_operator(scope: Scope, cluster: Cluster) -> str:
@@ -136,7 +136,7 @@ def eastwest_operator(scope: Scope, cluster: Cluster) -> str:
         "# `istioctl install -f eastwest-gateway.yaml`; its load balancer must be reachable from the other\n"
         "# clusters of the environment. The Gateway resource in the kustomization exposes services on it.\n"
     )
-    return header + yamlemit.dump(doc)
+    return header + yamlwriter.dump(doc)
 
 
 def federation_objects(scope: Scope, cluster: Cluster) -> list[Generated]:

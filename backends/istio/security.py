@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc.model import Issuer, Service
+from mpc.lang.model import Issuer, Service
 
 from .common import SECURITY, Generated, Scope, selector
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc import yamlemit
+from mpc.render import yamlwriter
 
 from .common import TELEMETRY, Generated, Scope
 
@@ -72,7 +72,7 @@ def mesh_config_file(scope: Scope) -> str:
         "# IstioOperator (istioctl install -f) or `meshConfig` of the istiod Helm chart's values.\n"
         "# The Telemetry resource beside it names these providers.\n"
     )
-    return header + yamlemit.dump({"meshConfig": mesh_config(scope)})
+    return header + yamlwriter.dump({"meshConfig": mesh_config(scope)})
 
 
 def telemetry(scope: Scope) -> Generated | None:

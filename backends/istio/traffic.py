@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc import k8s
-from mpc.graph import split_id
-from mpc.model import Service
-from mpc.units import format_duration
+from mpc.graph.mesh import split_id
+from mpc.lang.model import Service
+from mpc.lang.quantities import format_duration
+from mpc.render import k8s
 
 from .common import ISTIO_SYSTEM, NETWORKING, Generated, Scope
 from .external import egress_host as external_egress_host

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from mpc.artifact import Artifact, Pieces, Stored
-from mpc.diagnostics import Diagnostic, Location, Severity
+from mpc.errors import Diagnostic, Location, Severity
+from mpc.render.api import Artifact, Pieces, Stored
 
 MODULES = (
     "cloudcoil.apimachinery",

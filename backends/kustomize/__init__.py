@@ -13,18 +13,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mpc import memo
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic
-from mpc.graph import MeshGraph
-from mpc.model import Model
+from mpc.build import memo
+from mpc.errors import Diagnostic
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.model import Model
+from mpc.render.api import Artifact
 
 from . import crds, overlays, workloads
 
 
 class Shaped(Mapping[str, list[dict[str, Any]]]):
     """Each service's base objects after its archetype's shaping, built when first asked for: a rebuild
-    asks only for the services whose units are rendered again (mpc.memo)."""
+    asks only for the services whose units are rendered again (mpc.build.memo)."""
 
     def __init__(self, model: Model, waves: Mapping[str, int]) -> None:
         self._model = model

@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mpc.model import Model, Service
+from mpc.lang.model import Model, Service
 
 ROOT = "kustomize"
 BASE = f"{ROOT}/base"

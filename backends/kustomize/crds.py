@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc import k8s
-from mpc.artifact import Artifact
-from mpc.model import CrdInstance, CustomResource, Model
+from mpc.lang.model import CrdInstance, CustomResource, Model
+from mpc.render import k8s
+from mpc.render.api import Artifact
 
 from .common import CRDS, WAVE_FOUNDATION, WAVE_INSTANCES, kustomization, wave
 

@@ -22,9 +22,10 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from mpc import k8s, memo
-from mpc.artifact import Part
-from mpc.model import Environment, Model, Service, Slo
+from mpc.build import memo
+from mpc.lang.model import Environment, Model, Service, Slo
+from mpc.render import k8s
+from mpc.render.api import Part
 
 from .common import component, scraped, wave
 

@@ -20,10 +20,11 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from mpc import k8s, memo
-from mpc.artifact import Part
-from mpc.graph import MeshGraph
-from mpc.model import Environment, Model, Service
+from mpc.build import memo
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.model import Environment, Model, Service
+from mpc.render import k8s
+from mpc.render.api import Part
 
 from .common import WAVE_POLICY, component, scraped, service_ports, wave
 from .monitoring import SIDECAR_STATS_PORT

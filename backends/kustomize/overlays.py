@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from mpc import k8s, memo
-from mpc.artifact import Artifact, Part
-from mpc.graph import MeshGraph
-from mpc.model import Cluster, Environment, Model, Overlay, Service
+from mpc.build import memo
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.model import Cluster, Environment, Model, Overlay, Service
+from mpc.render import k8s
+from mpc.render.api import Artifact, Part
 
 from . import crds, monitoring, network
 from .common import APP, CRDS, WAVE_FOUNDATION, base_dir, kustomization, relative, wants_pdb, wave

@@ -20,8 +20,8 @@ from typing import Any
 import jsonschema
 from ruamel.yaml import YAML
 
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic, Location
+from mpc.errors import Diagnostic, Location
+from mpc.render.api import Artifact
 
 from .common import APP, ROOT
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc import k8s
-from mpc.artifact import Artifact
-from mpc.model import Model, ResourceSpec, Service
-from mpc.plugins import call_shape
+from mpc.lang.model import Model, ResourceSpec, Service
+from mpc.render import k8s
+from mpc.render.api import Artifact
+from mpc.render.plugins import call_shape
 
 from .common import (
     RUN_AS,

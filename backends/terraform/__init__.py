@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic, Location
-from mpc.graph import MeshGraph, node_id
-from mpc.model import Cluster, Model
+from mpc.errors import Diagnostic, Location
+from mpc.graph.mesh import MeshGraph, node_id
+from mpc.lang.model import Cluster, Model
+from mpc.render.api import Artifact
 
 from . import digitalocean, gke, identity, readme
 from .module import Backend, RootModule

@@ -9,7 +9,7 @@ clusters.
 
 from __future__ import annotations
 
-from mpc.model import Cluster, Model, NodePool
+from mpc.lang.model import Cluster, Model, NodePool
 
 from . import names
 from .hcl import Attribute as A

@@ -9,8 +9,8 @@ the cluster comes from there).
 
 from __future__ import annotations
 
-from mpc.graph import MeshGraph
-from mpc.model import Cluster, Model, NodePool
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.model import Cluster, Model, NodePool
 
 from . import names
 from .hcl import Attribute as A

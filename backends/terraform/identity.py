@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mpc.model import IdentityProvider, Model, Service
+from mpc.lang.model import IdentityProvider, Model, Service
 
 from .hcl import Attribute as A
 from .hcl import Expr, Item, Value

@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from mpc.model import Model
+from mpc.lang.model import Model
 
 _GCP_LABEL_BAD = re.compile(r"[^a-z0-9_-]")
 

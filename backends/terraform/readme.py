@@ -3,7 +3,7 @@ and outputs, and for the identity module how client secrets reach the cluster.""
 
 from __future__ import annotations
 
-from mpc.model import Model, Service
+from mpc.lang.model import Model, Service
 
 from .hcl import Value, inline
 from .module import RootModule

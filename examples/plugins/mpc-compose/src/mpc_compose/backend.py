@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic, Location, MpcError, did_you_mean
-from mpc.graph import MeshGraph
-from mpc.model import Model, Service
-from mpc.yamlemit import dump
+from mpc.errors import Diagnostic, Location, MpcError, did_you_mean
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.model import Model, Service
+from mpc.render.api import Artifact
+from mpc.render.yamlwriter import dump
 from mpc_compose.envoy import bootstrap
 
 ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"

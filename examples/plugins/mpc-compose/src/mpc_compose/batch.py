@@ -1,6 +1,6 @@
 """The `batch` archetype: a service that runs on a schedule, compiled to a batch/v1 CronJob.
 
-An archetype is an `mpc.archetypes.Archetype`: its fields are presets that resolve reads (this one has
+An archetype is an `mpc.lang.archetypes.Archetype`: its fields are presets that resolve reads (this one has
 no port and no Service), and `shape()` may reshape the Kubernetes objects the kustomize backend built
 for the service. Here it replaces the service's Deployment with a CronJob that runs the same pod on
 the schedule given in `extensions.batch`, and drops what only a long-running Deployment has (an HPA,
@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mpc.archetypes import Archetype
+from mpc.lang.archetypes import Archetype
 
 if TYPE_CHECKING:
-    from mpc.model import Model, Service
+    from mpc.lang.model import Model, Service
 
 # Five cron fields (numbers, names, *, ranges, steps, lists) or one of the @-macros Kubernetes accepts.
 _FIELD = r"[0-9A-Za-z*?/,-]+"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mpc.model import Model, Route, Service
-from mpc.units import envoy_duration
+from mpc.lang.model import Model, Route, Service
+from mpc.lang.quantities import envoy_duration
 
 ADMIN_PORT = 9901
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"

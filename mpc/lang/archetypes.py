@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mpc.model import Model, Service
+    from mpc.lang.model import Model, Service
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mpc.diff import Blast, Call, DiffReport, NodeChange
+from mpc.workflow.diff import Blast, Call, DiffReport, NodeChange
 
 JSON_FORMAT = "mpc-diff/v1"
 

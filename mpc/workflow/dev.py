@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mpc import yamlemit
-from mpc.diagnostics import MpcError
-from mpc.pipeline import front_file
+from mpc.errors import MpcError
+from mpc.render import yamlwriter
+from mpc.workflow.front import front_file
 
 # The backends ship as mpc.backends (a package-dir mapping mypy cannot follow); mypy reads the same
 # modules from the source tree as `backends`.
@@ -135,7 +135,7 @@ def plan(options: DevOptions) -> DevPlan:
         options=options,
         gateway=model.gateway.name,
         bootstrap=bootstrap,
-        text=yamlemit.dump(bootstrap),
+        text=yamlwriter.dump(bootstrap),
         port=target.port,
         admin_port=target.admin_port,
         upstreams=target.upstreams,

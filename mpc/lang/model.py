@@ -1,6 +1,6 @@
 """The resolved model: every value a backend needs, explicit. Backends read this, never the YAML.
 
-Produced by mpc.resolve. Frozen dataclasses; mappings keep the order of the mesh file.
+Produced by mpc.lang.resolve. Frozen dataclasses; mappings keep the order of the mesh file.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mpc.archetypes import Archetype
-from mpc.diagnostics import Location
-from mpc.units import Quantity
+from mpc.errors import Location
+from mpc.lang.archetypes import Archetype
+from mpc.lang.quantities import Quantity
 
 Protocol = Literal["http", "grpc", "tcp", "udp"]
 

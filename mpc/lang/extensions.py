@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mpc.archetypes import Archetype
-from mpc.diagnostics import Diagnostic, PluginError, Severity, did_you_mean
-from mpc.load import Document, PathKey
-from mpc.parse import dotted
-from mpc.spec import Mesh
+from mpc.errors import Diagnostic, PluginError, Severity, did_you_mean
+from mpc.lang.archetypes import Archetype
+from mpc.lang.load import Document, PathKey
+from mpc.lang.parse import dotted
+from mpc.lang.spec import Mesh
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -62,7 +62,7 @@ def _schema(value: object, attribute: str, kind: str, name: str, distribution: s
 def owners(names: Iterable[str], archetypes: Mapping[str, Archetype]) -> dict[str, Owner]:
     """The installed plugins among `names`. Only the backends named are imported (a broken backend
     that the mesh does not configure does not stop a build that does not use it)."""
-    from mpc.plugins import discover_archetypes, discover_backends, load_backend
+    from mpc.render.plugins import discover_archetypes, discover_backends, load_backend
 
     wanted = set(names)
     backends = discover_backends()
@@ -151,7 +151,7 @@ def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archety
             blocks.append((("services", svc_name, "extensions", name), name, block, svc_name))
     uses = {svc.archetype for svc in mesh.services.values()}
     found = owners({b[1] for b in blocks} | uses, archetypes)
-    from mpc.plugins import discover_backends
+    from mpc.render.plugins import discover_backends
 
     known = sorted(set(discover_backends()) | set(archetypes))
     out: list[Diagnostic] = []

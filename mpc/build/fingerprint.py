@@ -30,14 +30,16 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mpc.archetypes import Archetype
-from mpc.diagnostics import Location
+from mpc.errors import Location
+from mpc.lang.archetypes import Archetype
 
 if TYPE_CHECKING:
-    from mpc.graph import MeshGraph
-    from mpc.model import Model, Route, Service
+    from mpc.graph.mesh import MeshGraph
+    from mpc.lang.model import Model, Route, Service
 
-_MARSHAL_FORMAT = 2  # no back-references: the bytes depend on the value alone (see mpc.emit.content_key)
+_MARSHAL_FORMAT = (
+    2  # no back-references: the bytes depend on the value alone (see mpc.build.emit.content_key)
+)
 
 
 # What a service's output may read of the services it calls and is called by.
@@ -120,7 +122,7 @@ def _neighbour_fields(kind: type) -> tuple[int, ...]:
 
 
 def _builtin_archetype(svc: Service) -> bool:
-    from mpc.archetypes import BUILTIN
+    from mpc.lang.archetypes import BUILTIN
 
     return any(svc.archetype is builtin for builtin in BUILTIN)
 

@@ -6,11 +6,12 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePath
 
-from mpc import __version__, spec
-from mpc.archetypes import Archetype
-from mpc.diagnostics import Diagnostic, MpcError, did_you_mean
-from mpc.load import Document
-from mpc.model import (
+from mpc import __version__
+from mpc.errors import Diagnostic, MpcError, did_you_mean
+from mpc.lang import spec
+from mpc.lang.archetypes import Archetype
+from mpc.lang.load import Document
+from mpc.lang.model import (
     Autoscale,
     Cluster,
     Cors,
@@ -38,7 +39,7 @@ from mpc.model import (
     Slo,
     Tracing,
 )
-from mpc.units import Quantity, parse_quantity
+from mpc.lang.quantities import Quantity, parse_quantity
 
 IMPLICIT_ENVIRONMENT = "default"
 

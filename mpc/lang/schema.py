@@ -9,7 +9,7 @@ SCHEMA_ID = "https://masterproxy.dev/schemas/mesh.schema.json"
 
 
 def mesh_schema() -> dict[str, Any]:
-    from mpc.spec import API_VERSION, Mesh
+    from mpc.lang.spec import API_VERSION, Mesh
 
     schema = Mesh.model_json_schema(by_alias=True, mode="validation")
     props = schema["properties"]

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mpc import __version__
-from mpc.artifact import Artifact, ValidatingBackend
-from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
-from mpc.emit import LOCK_NAME, Lock, Reuse, Serialized, Summary, serialize_files, stale, write_tree
+from mpc.build.emit import LOCK_NAME, Lock, Reuse, Serialized, Summary, serialize_files, stale, write_tree
+from mpc.errors import Diagnostic, MpcError, PluginError, Severity
+from mpc.render.api import Artifact, ValidatingBackend
 
 if TYPE_CHECKING:
-    from mpc.memo import Memo, Previous
-    from mpc.pipeline import Front
+    from mpc.build.memo import Memo, Previous
+    from mpc.workflow.front import Front
 
 Progress = Callable[[str], None]
 
@@ -37,7 +37,7 @@ class BuildResult:
     summary: Summary | None  # None for --check
     stale: list[str]
     findings: list[Diagnostic]
-    # Memo units (mpc.memo) rendered, of all units, when some were taken from the previous tree.
+    # Memo units (mpc.build.memo) rendered, of all units, when some were taken from the previous tree.
     units: tuple[int, int] | None = None
 
 
@@ -54,10 +54,10 @@ def compile_serialized(
     """Render and serialise; files whose content key `reuse` records unchanged are read back from disk.
 
     With a `memo`, backends record the memo keys of their units, and take the units whose inputs did
-    not change from the memo's previous tree (mpc.memo).
+    not change from the memo's previous tree (mpc.build.memo).
     """
-    from mpc.memo import active
-    from mpc.pipeline import render
+    from mpc.build.memo import active
+    from mpc.workflow.front import render
 
     with active(memo) if memo is not None else contextlib.nullcontext():
         rendered = render(front, list(backends) or None)
@@ -93,9 +93,9 @@ def lock_for(
     serialized: Serialized | None = None,
     reuse: Reuse | None = None,
 ) -> Lock:
-    from mpc.emit import sha256
-    from mpc.incremental import node_hashes, used_plugins
-    from mpc.memo import unit_entries
+    from mpc.build.emit import sha256
+    from mpc.build.incremental import node_hashes, used_plugins
+    from mpc.build.memo import unit_entries
 
     if serialized is not None and reuse is not None:
         # A file read back from the old tree was just checked against the old lock's sha256.
@@ -117,7 +117,7 @@ def lock_for(
 
 
 def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildResult:
-    from mpc.incremental import read_lock, up_to_date
+    from mpc.build.incremental import read_lock, up_to_date
 
     read = read_lock(options.out)
     old_lock = read[1]
@@ -137,10 +137,10 @@ def over_previous(out: Path, old_lock: Lock | None, memo: bool = True) -> Iterat
     """What a build over the tree in `out` may take from it (content keys, memo units).
 
     Enter before parsing: the previous tree's files are checked in a second process meanwhile
-    (mpc.memo.Checking). Compile with `compile_serialized(front, backends, over.reuse,
+    (mpc.build.memo.Checking). Compile with `compile_serialized(front, backends, over.reuse,
     over.memo(front))`, and write with `verified=serialized.reused`: files taken unread hold b"".
     """
-    from mpc.incremental import previous_tree
+    from mpc.build.incremental import previous_tree
 
     reuse = Reuse.of(out, __version__, old_lock)
     previous = previous_tree(reuse) if memo else None
@@ -157,14 +157,16 @@ class Over:
     previous: Previous | None
 
     def memo(self, front: Front) -> Memo:
-        from mpc.fingerprint import Fingerprints
-        from mpc.memo import Memo
+        from mpc.build.fingerprint import Fingerprints
+        from mpc.build.memo import Memo
 
         return Memo(Fingerprints(front.model, front.graph), self.previous)
 
 
 def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> BuildResult:
-    from mpc.pipeline import front_file  # after the check above: pydantic and friends cost ~0.2 s to import
+    from mpc.workflow.front import (
+        front_file,  # after the check above: pydantic and friends cost ~0.2 s to import
+    )
 
     # No memo for --validate: the validators read every document.
     with over_previous(options.out, old_lock, memo=not options.validate) as over:
@@ -188,8 +190,8 @@ def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> 
     findings: list[Diagnostic] = []
 
     def validate(tree: Path) -> None:
-        from mpc.memo import plain
-        from mpc.plugins import load_backends
+        from mpc.build.memo import plain
+        from mpc.render.plugins import load_backends
 
         documents = [plain(a) for a in artifacts]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from mpc.diagnostics import Location
+from mpc.errors import Location
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from mpc.model import Model
+    from mpc.lang.model import Model
 
 
 def node_id(kind: str, name: str) -> str:

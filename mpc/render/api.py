@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from mpc.diagnostics import Diagnostic
-    from mpc.graph import MeshGraph
-    from mpc.model import Model
+    from mpc.errors import Diagnostic
+    from mpc.graph.mesh import MeshGraph
+    from mpc.lang.model import Model
 
 Content = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A file of the previous tree that has the sha256 its lock records (mpc.memo: the inputs of the
+    """A file of the previous tree that has the sha256 its lock records (mpc.build.memo: the inputs of the
     unit that wrote it are unchanged): its bytes, or None when a check vouched for it without this
     process reading it (it is linked into the new tree as it is)."""
 
@@ -28,7 +28,7 @@ class Stored:
 class Part:
     """Consecutive documents of a multi-document file: rendered (`docs`) or read back (`data`).
 
-    `key` is the memo key of the unit that rendered them (mpc.memo), None for documents rendered anew
+    `key` is the memo key of the unit that rendered them (mpc.build.memo), None for documents rendered anew
     by every build.
     """
 
@@ -39,7 +39,7 @@ class Part:
 
 @dataclass(frozen=True, slots=True)
 class Pieces:
-    """A multi-document YAML file assembled from parts (mpc.memo.multi_document during `mpc build`)."""
+    """A multi-document YAML file assembled from parts (mpc.build.memo.multi_document during `mpc build`)."""
 
     parts: tuple[Part, ...]
 
@@ -53,9 +53,9 @@ class Artifact:
     whose kustomization must include this artifact's folder; set it on a kustomization.yaml that other
     backends contribute to a cluster's desired state (the Istio policy, the master proxy). `node` is the
     graph node the file derives from, when there is exactly one (used by diff reports). `key` is the
-    memo key of the unit that rendered the file (mpc.memo), when one did.
+    memo key of the unit that rendered the file (mpc.build.memo), when one did.
 
-    During `mpc build` a file may hold `Stored` bytes or `Pieces` instead (mpc.memo); `mpc.memo.plain`
+    During `mpc build` a file may hold `Stored` bytes or `Pieces` instead (mpc.build.memo); `mpc.build.memo.plain`
     turns an artifact back into plain content where its documents were rendered.
     """
 

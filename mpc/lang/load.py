@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpc.compose import compose_fast
-from mpc.diagnostics import Diagnostic, Location, MpcError
+from mpc.errors import Diagnostic, Location, MpcError
+from mpc.lang.compose import compose_fast
 
 PathKey = tuple[str | int, ...]
 
-# A 10,000-service mesh is ~2 MB and loads through libyaml in well under a second (mpc.compose); this
+# A 10,000-service mesh is ~2 MB and loads through libyaml in well under a second (mpc.lang.compose); this
 # bound leaves room for that and keeps a mistaken input (a log file, a generated dump) from looking like a
 # hang.
 MAX_BYTES = 8 * 1024 * 1024

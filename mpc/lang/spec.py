@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys. Durations and quantities are parsed into values here, so later stages
 never see their text forms. Cross-field rules that need the whole file (references, cycles, governance)
-live in mpc.checks, where they can point at the right line.
+live in mpc.graph.checks, where they can point at the right line.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from mpc.units import DURATION_PATTERN, QUANTITY_PATTERN, Quantity, parse_duration_ms, parse_quantity
+from mpc.lang.quantities import (
+    DURATION_PATTERN,
+    QUANTITY_PATTERN,
+    Quantity,
+    parse_duration_ms,
+    parse_quantity,
+)
 
 API_VERSION = "masterproxy.dev/v1alpha1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
@@ -41,7 +47,7 @@ QuantityValue = Annotated[
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PathPrefix = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
-# Names are checked as DNS-1123 labels by mpc.checks, which can point at the key.
+# Names are checked as DNS-1123 labels by mpc.graph.checks, which can point at the key.
 Name = str
 
 
@@ -273,7 +279,7 @@ class GitOps(Strict):
     engine: Literal["argocd", "flux"] = "argocd"
     repo: str
     branch: str = "main"
-    # Segments of letters, digits, '.', '_', '-'; mpc.checks refuses '.' and '..' segments.
+    # Segments of letters, digits, '.', '_', '-'; mpc.graph.checks refuses '.' and '..' segments.
     path: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")] = "rendered"
 
 

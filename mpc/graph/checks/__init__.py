@@ -1,6 +1,6 @@
 """Checks that need the whole mesh: references, the graph, archetypes and governance.
 
-Every check returns diagnostics (all of them, not the first); mpc.pipeline raises when any is an error.
+Every check returns diagnostics (all of them, not the first); mpc.workflow.front raises when any is an error.
 They read the spec (as written, for exact positions) and the resolved model and graph.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from mpc import spec
-from mpc.diagnostics import Diagnostic, Location, Severity, did_you_mean
-from mpc.graph import MeshGraph
-from mpc.load import Document
-from mpc.model import Model
-from mpc.resolve import split_image
+from mpc.errors import Diagnostic, Location, Severity, did_you_mean
+from mpc.graph.mesh import MeshGraph
+from mpc.lang import spec
+from mpc.lang.load import Document
+from mpc.lang.model import Model
+from mpc.lang.resolve import split_image
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

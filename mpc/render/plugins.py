@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
-from mpc.archetypes import Archetype
-from mpc.artifact import Backend
-from mpc.diagnostics import Diagnostic, Location, MpcError, PluginError, did_you_mean
+from mpc.errors import Diagnostic, Location, MpcError, PluginError, did_you_mean
+from mpc.lang.archetypes import Archetype
+from mpc.render.api import Backend
 
 if TYPE_CHECKING:
-    from mpc.model import Model, Service
+    from mpc.lang.model import Model, Service
 
 BACKEND_GROUP = "mpc.backends"
 ARCHETYPE_GROUP = "mpc.archetypes"
@@ -133,7 +133,10 @@ class Archetypes(Mapping[str, Archetype]):
             value = _load(plugin)
             if not isinstance(value, Archetype):
                 raise PluginError(
-                    "archetype", name, plugin.distribution, TypeError("is not an mpc.archetypes.Archetype")
+                    "archetype",
+                    name,
+                    plugin.distribution,
+                    TypeError("is not an mpc.lang.archetypes.Archetype"),
                 )
             self._loaded[name] = value
         return self._loaded[name]

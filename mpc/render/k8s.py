@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mpc.diagnostics import Location
-from mpc.model import Model
+from mpc.errors import Location
+from mpc.lang.model import Model
 
 SOURCE_ANNOTATION = "masterproxy.dev/source"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -88,7 +88,7 @@ def obj(api_version: str, kind: str, meta: Mapping[str, Any], **body: Any) -> di
 
 def image_version(image: str) -> str | None:
     """The tag of an image, for app.kubernetes.io/version (a digest-only image has none)."""
-    from mpc.resolve import split_image
+    from mpc.lang.resolve import split_image
 
     _, tag, _ = split_image(image)
     if tag is None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mpc.diagnostics import Diagnostic, MpcError, did_you_mean
-from mpc.load import Document, PathKey
-from mpc.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
+from mpc.errors import Diagnostic, MpcError, did_you_mean
+from mpc.lang.load import Document, PathKey
+from mpc.lang.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
 
 _TYPE_WORDS = {
     "int_type": "a whole number",

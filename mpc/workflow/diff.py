@@ -1,7 +1,7 @@
 """diff: what changes between two versions of a mesh, in the graph, in security and in the output.
 
 Both versions are compiled in memory with the same pipeline as `mpc build`. The report is plain data
-(frozen dataclasses); mpc.report renders it as markdown or JSON. Nothing here prints or exits.
+(frozen dataclasses); mpc.workflow.report renders it as markdown or JSON. Nothing here prints or exits.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from mpc.diagnostics import Diagnostic, Location, MpcError
-from mpc.graph import MeshGraph, split_id
-from mpc.pipeline import Front
+from mpc.errors import Diagnostic, Location, MpcError
+from mpc.graph.mesh import MeshGraph, split_id
+from mpc.workflow.front import Front
 
 Change = Literal["added", "removed", "changed"]
 
@@ -164,8 +164,8 @@ class Side:
 
 def compile_side(label: str, front: Front | None, backends: tuple[str, ...] = ()) -> Side:
     """Render every selected backend, and remember which backend wrote which file."""
-    from mpc.build import compile_files
-    from mpc.pipeline import render
+    from mpc.workflow.build import compile_files
+    from mpc.workflow.front import render
 
     if front is None:
         return Side(label, None, {}, {})
@@ -194,7 +194,7 @@ def diff_fronts(
 
 def diff_files(old: Path, new: Path, backends: tuple[str, ...] = ()) -> DiffReport:
     """`mpc diff OLD NEW`."""
-    from mpc.pipeline import front_file
+    from mpc.workflow.front import front_file
 
     return diff_fronts(front_file(old), front_file(new), str(old), str(new), backends)
 
@@ -203,7 +203,7 @@ def diff_texts(
     old_text: str | None, new_text: str, old_label: str, new_label: str, backends: tuple[str, ...] = ()
 ) -> DiffReport:
     """Two versions given as text; `old_text` None means the mesh is new."""
-    from mpc.pipeline import front_text
+    from mpc.workflow.front import front_text
 
     old = front_text(old_text, old_label) if old_text is not None else None
     return diff_fronts(old, front_text(new_text, new_label), old_label, new_label, backends)
@@ -250,8 +250,8 @@ def git_show(ref: str, path: Path) -> str | None:
 
 def diff_git(ref: str, mesh: Path, backends: tuple[str, ...] = ()) -> DiffReport:
     """`mpc diff --base REF MESH`: the version at REF against the file as it is now."""
-    from mpc.load import load_text
-    from mpc.pipeline import analyse, front_file
+    from mpc.lang.load import load_text
+    from mpc.workflow.front import analyse, front_file
 
     new = front_file(mesh)
     label = f"{ref}:{mesh}"
@@ -296,9 +296,9 @@ def _camel(name: str) -> str:
 
 def _plain(value: Any) -> Any:
     """A model value as JSON-able data, in mesh terms; secrets by name only."""
-    from mpc.archetypes import Archetype
-    from mpc.model import SecretRef
-    from mpc.units import Quantity
+    from mpc.lang.archetypes import Archetype
+    from mpc.lang.model import SecretRef
+    from mpc.lang.quantities import Quantity
 
     if isinstance(value, SecretRef):
         return f"{value.env} from secret {value.secret}[{value.key}]"

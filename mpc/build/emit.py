@@ -22,18 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpc import yamlemit
-from mpc.artifact import Artifact, Pieces, Stored
-from mpc.diagnostics import Diagnostic, Location, MpcError
-from mpc.forked import start
-from mpc.memo import part_entry
+from mpc.build.memo import part_entry
+from mpc.build.parallel import start
+from mpc.errors import Diagnostic, Location, MpcError
+from mpc.render import yamlwriter
+from mpc.render.api import Artifact, Pieces, Stored
 
 LOCK_NAME = "mpc.lock"
 LOCK_FORMAT = 4  # 2: plugins and per-node hashes; 3: content keys; 4: memo keys and parts
 TEMP_PREFIX = ".mpc-tmp-"
 
 
-def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> bytes:
+def serialize(artifact: Artifact, writer: yamlwriter.Writer | None = None) -> bytes:
     content = artifact.content
     if isinstance(content, Stored):
         if content.data is None:
@@ -46,15 +46,15 @@ def serialize(artifact: Artifact, writer: yamlemit.Writer | None = None) -> byte
     elif artifact.path.endswith(".json"):
         text = json.dumps(content, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
     else:
-        writer = writer or yamlemit.Writer()
+        writer = writer or yamlwriter.Writer()
         text = writer.dump(content) if isinstance(content, Mapping) else writer.dump_all(list(content))
     return text.encode("utf-8")
 
 
-def serialize_pieces(pieces: Pieces, writer: yamlemit.Writer | None = None) -> tuple[bytes, list[str]]:
+def serialize_pieces(pieces: Pieces, writer: yamlwriter.Writer | None = None) -> tuple[bytes, list[str]]:
     """The file's bytes (what dump_all writes for all its documents) and its parts as the lock records
-    them (mpc.memo.part_entry)."""
-    writer = writer or yamlemit.Writer()
+    them (mpc.build.memo.part_entry)."""
+    writer = writer or yamlwriter.Writer()
     chunks: list[bytes] = []
     entries: list[str] = []
     for part in pieces.parts:
@@ -93,7 +93,7 @@ def content_key(artifact: Artifact) -> str | None:
 
 def _serializer_time() -> int:
     """When the serialiser's code last changed (ns): a lock older than that has keys of another one."""
-    return max(os.stat(module).st_mtime_ns for module in (__file__, yamlemit.__file__))
+    return max(os.stat(module).st_mtime_ns for module in (__file__, yamlwriter.__file__))
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def serialize_files(artifacts: Iterable[Artifact], reuse: Reuse | None = None) -
     parts: dict[str, list[str]] = {}
     work: list[Artifact] = []
     for art in todo:
-        if isinstance(art.content, Stored):  # taken by mpc.memo and checked: nothing to serialise
+        if isinstance(art.content, Stored):  # taken by mpc.build.memo and checked: nothing to serialise
             # Unread, its bytes are on disk as the lock records them; write_tree links the file and the
             # lock takes its sha256 from the old lock, so nothing reads the empty placeholder.
             files[art.path] = art.content.data if art.content.data is not None else b""
@@ -262,7 +262,7 @@ def _is_done(value: Any) -> bool:
 
 
 def _serialize_range(artifacts: list[Artifact], reuse: Reuse | None) -> list[Done]:
-    writer = yamlemit.Writer()  # one per process: it remembers how each repeated string is written
+    writer = yamlwriter.Writer()  # one per process: it remembers how each repeated string is written
     done: list[Done] = []
     for art in artifacts:
         content = art.content
@@ -296,12 +296,12 @@ class Lock:
     # Third-party plugins the build used (name -> "distribution version"): a new version is a new build.
     plugins: dict[str, str] = field(default_factory=dict)
     # Graph node -> sha256 of the files derived from it ("mesh" for files of the whole mesh): what a
-    # change touched, node by node (mpc.incremental).
+    # change touched, node by node (mpc.build.incremental).
     nodes: dict[str, str] = field(default_factory=dict)
-    # Path -> content key (mpc.emit.content_key): a rebuild reads a file whose key is unchanged back
+    # Path -> content key (mpc.build.emit.content_key): a rebuild reads a file whose key is unchanged back
     # from disk instead of serialising it again.
     keys: dict[str, str] = field(default_factory=dict)
-    # Path -> the parts of a multi-document file assembled from memo units (mpc.memo), one string each:
+    # Path -> the parts of a multi-document file assembled from memo units (mpc.build.memo), one string each:
     # "<length>", or "<length> <memo key> <binding>" for a unit's documents. A rebuild takes an
     # unchanged unit's slice of the file instead of rendering it.
     parts: dict[str, list[str]] = field(default_factory=dict)
@@ -605,7 +605,7 @@ def write_tree(
     if out.is_dir() and not summary.written and not summary.changed and not summary.pruned:
         current = (out / LOCK_NAME).read_bytes() if (out / LOCK_NAME).is_file() else b""
         if current == lock.to_bytes() and before_swap is None:
-            # The lock's time says when a full build last agreed with the tree (mpc.incremental).
+            # The lock's time says when a full build last agreed with the tree (mpc.build.incremental).
             os.utime(out / LOCK_NAME)
             return summary
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ A backend wraps each piece of per-service output in a unit: `files(...)` for fil
 service's base, its patches, its Istio policy file), `documents(...)` for its documents inside a shared
 multi-document file (its NetworkPolicy, its PodMonitor), assembled by `multi_document(...)`. A unit's
 memo key is the sha256 of the unit's name and scope and of the service's context digest
-(mpc.fingerprint): everything the unit may read. The unit's render function must read nothing else:
+(mpc.build.fingerprint): everything the unit may read. The unit's render function must read nothing else:
 `tests/test_incremental.py` rebuilds random edit sequences and requires the tree of a full build.
 
 `mpc build` records each unit's key in mpc.lock (files: `keys`, documents: `parts`, with lengths). The
@@ -26,15 +26,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mpc.artifact import Artifact, Part, Pieces, Stored
+from mpc.render.api import Artifact, Part, Pieces, Stored
 
 if TYPE_CHECKING:
-    from mpc.emit import Lock
-    from mpc.fingerprint import Fingerprints
-    from mpc.forked import Child
+    from mpc.build.emit import Lock
+    from mpc.build.fingerprint import Fingerprints
+    from mpc.build.parallel import Child
 
-KEY_PREFIX = "u:"  # memo keys in mpc.lock; content keys (mpc.emit.content_key) are bare hex
-SEPARATOR = b"---\n"  # between the documents of a multi-document file (mpc.yamlemit.Writer.dump_all)
+KEY_PREFIX = "u:"  # memo keys in mpc.lock; content keys (mpc.build.emit.content_key) are bare hex
+SEPARATOR = b"---\n"  # between the documents of a multi-document file (mpc.render.yamlwriter.Writer.dump_all)
 
 Documents = Sequence[Mapping[str, Any]]
 
@@ -85,8 +85,8 @@ class Checking:
     """
 
     def __init__(self, root: str, paths: list[str], hashes: Mapping[str, str]) -> None:
-        from mpc.emit import matching
-        from mpc.forked import start
+        from mpc.build.emit import matching
+        from mpc.build.parallel import start
 
         self.paths = paths
         self._child: Child | None = None
@@ -156,7 +156,7 @@ class Previous:
         """The bytes and sha256 of one file of the previous tree, when they match the lock."""
         if path in self._files:
             return self._files[path]
-        from mpc.emit import read_recorded
+        from mpc.build.emit import read_recorded
 
         digest = self.hashes.get(path)
         data = read_recorded(f"{self.root}/{path}", digest)
@@ -266,7 +266,7 @@ def files(
 
     `unit` names the kind of output ("<backend>/<what>"), `scope` what else tells two units of the
     same service apart (an environment, an overlay). `make` may read the service's context only
-    (mpc.fingerprint); with `wave=False`, not the service's rollout wave (a dependency's edit can move
+    (mpc.build.fingerprint); with `wave=False`, not the service's rollout wave (a dependency's edit can move
     it) either. The files come back sorted by path (also when rendered), each with the service's
     node; they cannot contribute to overlays (Artifact.overlays).
     """

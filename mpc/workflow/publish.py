@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpc import __version__
-from mpc.diagnostics import Diagnostic, Location, MpcError
+from mpc.errors import Diagnostic, Location, MpcError
 
 INPUT_NAME = "mpc.input.yaml"  # the published mesh, so the next publish can say what changed
 TRAILER_DIGEST = "Mpc-Input-Sha256"
@@ -82,8 +82,8 @@ def _error(code: str, message: str, where: Path, hint: str) -> MpcError:
 
 def summary(old_text: str | None, new_text: str, label: str) -> tuple[str, list[str]]:
     """A subject line and body lines describing the graph change (against nothing: "initial")."""
-    from mpc.diff import Side, compare
-    from mpc.pipeline import front_text
+    from mpc.workflow.diff import Side, compare
+    from mpc.workflow.front import front_text
 
     if old_text is None:
         return "initial", []
@@ -111,10 +111,10 @@ def summary(old_text: str | None, new_text: str, label: str) -> tuple[str, list[
 
 
 def publish(options: PublishOptions) -> PublishResult:
-    from mpc.build import compile_serialized, lock_for, over_previous
-    from mpc.emit import write_tree
-    from mpc.incremental import read_lock
-    from mpc.pipeline import front_file
+    from mpc.build.emit import write_tree
+    from mpc.build.incremental import read_lock
+    from mpc.workflow.build import compile_serialized, lock_for, over_previous
+    from mpc.workflow.front import front_file
 
     front = front_file(options.mesh)
     gitops = front.model.gitops

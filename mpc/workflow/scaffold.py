@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mpc.diagnostics import Diagnostic, Location, MpcError
+from mpc.errors import Diagnostic, Location, MpcError
 
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -115,7 +115,7 @@ def write_scaffold(
                 )
             ]
         )
-    from mpc.schema import schema_text
+    from mpc.lang.schema import schema_text
 
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")

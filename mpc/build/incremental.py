@@ -5,8 +5,8 @@ output is deterministic. So when the lock records the same input digest, the sam
 same plugin versions, no source file of mpc or of those plugins is newer than the lock, and every file
 the lock lists is on disk with the recorded sha256, a full build would write exactly what is there: a
 rebuild (or `--check`) can stop before parsing. Anything else parses and checks the whole mesh; then
-the backends render only the units (mpc.memo) whose service context changed, taking the others from
-the previous tree (previous_tree), and a file outside units whose content key (mpc.emit.content_key)
+the backends render only the units (mpc.build.memo) whose service context changed, taking the others from
+the previous tree (previous_tree), and a file outside units whose content key (mpc.build.emit.content_key)
 the lock records unchanged, with its bytes on disk at the recorded sha256, is read back instead of
 serialised. The emit step writes only the files whose bytes changed and hard-links the rest, and the
 lock's per-node hashes name the graph nodes whose outputs changed.
@@ -21,14 +21,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mpc import __version__, memo
-from mpc.artifact import Artifact
-from mpc.emit import LOCK_NAME, Lock, Reuse, matching, read_recorded
-from mpc.forked import start
+from mpc import __version__
+from mpc.build import memo
+from mpc.build.emit import LOCK_NAME, Lock, Reuse, matching, read_recorded
+from mpc.build.parallel import start
+from mpc.render.api import Artifact
 
 if TYPE_CHECKING:
-    from mpc.memo import Previous
-    from mpc.model import Model
+    from mpc.build.memo import Previous
+    from mpc.lang.model import Model
 
 MESH_NODE = "mesh"  # files derived from the mesh as a whole (Artifact.node is None)
 
@@ -47,7 +48,7 @@ def node_hashes(artifacts: Iterable[Artifact], file_hashes: Mapping[str, str]) -
 
 def used_plugins(backends: Iterable[str], model: Model) -> dict[str, str]:
     """Third-party plugins a build used: "backend:<name>" / "archetype:<name>" -> "distribution version"."""
-    from mpc.plugins import discover_archetypes, discover_backends
+    from mpc.render.plugins import discover_archetypes, discover_backends
 
     used: dict[str, str] = {}
     available = discover_backends()
@@ -69,7 +70,7 @@ def _selection(backends: tuple[str, ...], lock: Lock) -> list[str] | None:
         return sorted(set(backends))
     if any(key.startswith("backend:") for key in lock.plugins):
         return None  # plugin backends run by default only when the mesh configures them: parse to know
-    from mpc.plugins import discover_backends
+    from mpc.render.plugins import discover_backends
 
     return sorted(name for name, plugin in discover_backends().items() if plugin.builtin)
 
@@ -78,7 +79,7 @@ def _plugins_unchanged(recorded: Mapping[str, str]) -> tuple[bool, list[Path]]:
     """Whether every recorded plugin is installed at the same version; and the folders of its code."""
     if not recorded:
         return True, []
-    from mpc.plugins import discover_archetypes, discover_backends
+    from mpc.render.plugins import discover_archetypes, discover_backends
 
     tables = {"backend": discover_backends(), "archetype": discover_archetypes()}
     folders: list[Path] = []
@@ -118,7 +119,7 @@ def _newest_source(folders: Iterable[Path]) -> int:
 
 
 def previous_tree(reuse: Reuse | None) -> Previous | None:
-    """The previous tree for mpc.memo, when this code wrote it: the lock (which Reuse.of found written by
+    """The previous tree for mpc.build.memo, when this code wrote it: the lock (which Reuse.of found written by
     this mpc version) is newer than every source of mpc, its backends and the plugins it recorded, and
     those plugins are installed at the recorded versions. A memo key names a unit's inputs, not its
     code: code edited since (a development checkout) must render everything again."""
@@ -134,7 +135,7 @@ def previous_tree(reuse: Reuse | None) -> Previous | None:
         return None
     if _newest_source(_code_folders_of_mpc(plugin_code)) >= lock_time:
         return None
-    from mpc.memo import Previous
+    from mpc.build.memo import Previous
 
     return Previous(Path(reuse.root), lock)
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpc.archetypes import Archetype
-from mpc.artifact import Artifact
-from mpc.diagnostics import Diagnostic, MpcError, PluginError, Severity
-from mpc.graph import MeshGraph
-from mpc.load import Document, load_file, load_text
-from mpc.model import Model
-from mpc.spec import Mesh
+from mpc.errors import Diagnostic, MpcError, PluginError, Severity
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.archetypes import Archetype
+from mpc.lang.load import Document, load_file, load_text
+from mpc.lang.model import Model
+from mpc.lang.spec import Mesh
+from mpc.render.api import Artifact
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,13 @@ class Front:
 
 
 def analyse(doc: Document, archetypes: Mapping[str, Archetype] | None = None) -> Front:
-    from mpc.checks import run_checks
-    from mpc.extensions import check_extensions
-    from mpc.parse import parse
-    from mpc.resolve import resolve
+    from mpc.graph.checks import run_checks
+    from mpc.lang.extensions import check_extensions
+    from mpc.lang.parse import parse
+    from mpc.lang.resolve import resolve
 
     if archetypes is None:
-        from mpc.plugins import load_archetypes
+        from mpc.render.plugins import load_archetypes
 
         archetypes = load_archetypes()
     mesh = parse(doc)
@@ -73,7 +73,7 @@ def render(front: Front, backend_names: list[str] | None = None) -> Rendered:
 
     By default: the built-in backends and the plugin backends the mesh configures under `extensions:`.
     """
-    from mpc.plugins import load_backends
+    from mpc.render.plugins import load_backends
 
     artifacts: list[Artifact] = []
     names: list[str] = []

@@ -1,0 +1,1 @@
+"""The language: mesh.yaml text to a located document, the spec, and the resolved model."""

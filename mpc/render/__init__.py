@@ -1,0 +1,1 @@
+"""The backend API (Artifact, Backend), shared Kubernetes helpers and plugin discovery."""
