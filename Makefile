@@ -36,7 +36,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check mpc backends tests benchmarks
+	$(BIN)/ruff format --check mpc tests benchmarks
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

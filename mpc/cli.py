@@ -167,17 +167,30 @@ def init(
     is_flag=True,
     help="run the installed real validators on the new tree before it replaces OUT",
 )
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="render every service and use no user cache (default: $MPC_CACHE_DIR, else ~/.cache/mpc)",
+)
 @click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
 def build(
-    mesh: Path, out: Path, backends: tuple[str, ...], check: bool, run_validators: bool, quiet: bool
+    mesh: Path,
+    out: Path,
+    backends: tuple[str, ...],
+    check: bool,
+    run_validators: bool,
+    no_cache: bool,
+    quiet: bool,
 ) -> None:
     """Compile MESH into OUT (atomically), or check that OUT is up to date."""
     from mpc.workflow.build import BuildOptions
     from mpc.workflow.build import build as run_build
 
     progress = _Progress(quiet)
+    options = BuildOptions(mesh, out, backends, check, run_validators, cache=not no_cache)
     try:
-        result = run_build(BuildOptions(mesh, out, backends, check, run_validators), progress)
+        result = run_build(options, progress)
     finally:
         progress.done()
     if not quiet and result.front is not None:
@@ -193,12 +206,13 @@ def build(
             _err(f"run: mpc build {mesh} -o {out}")
             raise SystemExit(EXIT_DIFFERENT)
         if not quiet:
-            click.echo(f"{out}: up to date ({len(result.files)} files)")
+            click.echo(f"{out}: up to date ({result.files} files)")
         return
     if not quiet and result.summary is not None:
         line = result.summary.line(str(out))
         if result.units is not None:
-            line += f" (rendered {result.units[0]} of {result.units[1]} units, the rest unchanged)"
+            rendered, total = result.units
+            line += f" ({rendered} of {total} service units rendered, the rest from the cache)"
         click.echo(line)
 
 
@@ -206,10 +220,9 @@ def build(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plugins(fmt: str) -> None:
     """List the installed backends and archetypes, with their distribution and version."""
-    from mpc.render.plugins import discover_archetypes, discover_backends
+    from mpc.render.plugins import Installed
 
-    tables = (discover_backends(), discover_archetypes())
-    found = [p for table in tables for p in sorted(table.values(), key=lambda p: p.name)]
+    found = Installed().all()
     if fmt == "json":
         import json
 
@@ -363,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: maps user errors to exit 2 and bugs to exit 3, never a bare traceback."""
     import gc
 
-    from mpc.errors import MpcError, PluginError
+    from mpc.errors import EnvironmentFailure, MpcError, PluginError
 
     # A build allocates millions of objects that live until the process ends; at the default thresholds
     # the collector walks them again and again (half the render time at 10,000 services). As mypy does:
@@ -377,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         _err(str(exc))
         n = sum(1 for d in exc.diagnostics if d.severity.value == "error")
         _err(f"mpc: {n} error{'s' if n != 1 else ''}")
+        return EXIT_INVALID
+    except EnvironmentFailure as exc:
+        _err(f"mpc: {exc}")
         return EXIT_INVALID
     except PluginError as exc:
         from mpc.render.plugins import failure_site

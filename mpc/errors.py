@@ -13,11 +13,16 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True, order=True)
 class Location:
-    """A 1-based line and column in a named file."""
+    """A 1-based line and column in a named file, and the key path written there.
+
+    Diagnostics show the line and column; generated files name only the key path
+    (`mesh.yaml#services.accounts`), which does not move when lines are added above it.
+    """
 
     file: str
     line: int = 0
     col: int = 0
+    path: str = ""  # dotted key path, e.g. services.accounts or gateway.routes[2]
 
     def __str__(self) -> str:
         if self.line <= 0:
@@ -67,6 +72,21 @@ class PluginError(Exception):
         super().__init__(f"{kind} plugin {name!r} ({distribution}) failed: {type(cause).__name__}: {cause}")
 
 
+class EnvironmentFailure(Exception):
+    """The machine refused what the user asked (a path that cannot be written, a full disk, a closed
+    output): not the user's mesh and not a bug in mpc. Reported in one line naming the path; exit 2."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    @classmethod
+    def of(cls, error: OSError, path: str | None = None) -> EnvironmentFailure:
+        where = path or error.filename or "?"
+        return cls(str(where), error.strerror or str(error))
+
+
 def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
     """A hint naming the closest known name, or listing the choices when there are few."""
     import difflib
@@ -82,52 +102,99 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) 
     return ""
 
 
-CODES: dict[str, str] = {
+class Code(StrEnum):
+    """Every diagnostic code mpc can emit (docs/errors.md explains each); CODES has a one-line summary."""
+
     # E1xx: the file and its YAML
-    "E101": "the file cannot be read",
-    "E102": "the file is too large",
-    "E103": "the text is not valid YAML",
-    "E104": "a key appears twice in one mapping",
-    "E105": "a YAML tag other than the standard ones",
-    "E106": "aliases expand beyond the allowed bound",
-    "E107": "the document is not a mapping, or there is more than one document",
-    "E108": "a mapping key that is not a plain string",
+    UNREADABLE = "E101"
+    TOO_LARGE = "E102"
+    NOT_YAML = "E103"
+    DUPLICATE_KEY = "E104"
+    TAG = "E105"
+    ALIAS_BOMB = "E106"
+    NOT_ONE_MAPPING = "E107"
+    KEY_NOT_A_STRING = "E108"
     # E2xx: schema
-    "E201": "unknown key",
-    "E202": "a required key is missing",
-    "E203": "a value has the wrong type",
-    "E204": "a value is out of range or malformed",
-    "E205": "unsupported apiVersion or kind",
-    "E206": "a value is not one of the allowed choices",
-    "E207": "a custom resource instance does not match its schema",
-    "E208": "a plugin's extension block does not match its schema",
+    UNKNOWN_KEY = "E201"
+    MISSING_KEY = "E202"
+    WRONG_TYPE = "E203"
+    BAD_VALUE = "E204"
+    API_VERSION = "E205"
+    NOT_A_CHOICE = "E206"
+    CUSTOM_RESOURCE_INSTANCE = "E207"
+    EXTENSION_BLOCK = "E208"
     # E3xx: references and the graph
-    "E301": "a reference names something that does not exist",
-    "E302": "dependency cycle",
-    "E303": "two routes have the same prefix",
-    "E304": "a route is shadowed by an earlier, shorter prefix",
-    "E305": "a route names a service without an HTTP or gRPC port",
-    "E306": "image without a tag, or tagged latest",
-    "E307": "a secret value written as a literal",
-    "E308": "a name is not a DNS-1123 label",
-    "E309": "oauth2Client without auth.provider",
-    "E310": "a name is used twice across services and external entries",
-    "E311": "an archetype's requirements are not met",
-    "E312": "a service depends on itself",
-    "E313": "a generated object fails mpc's own analysis",
-    "E314": "unknown archetype or backend",
-    "E315": "the output would overwrite a file mpc does not own",
+    UNKNOWN_REFERENCE = "E301"
+    CYCLE = "E302"
+    DUPLICATE_ROUTE = "E303"
+    SHADOWED_ROUTE = "E304"
+    ROUTE_NOT_HTTP = "E305"
+    IMAGE_TAG = "E306"
+    SECRET_LITERAL = "E307"
+    BAD_NAME = "E308"
+    OAUTH2_WITHOUT_PROVIDER = "E309"
+    NAME_TAKEN = "E310"
+    ARCHETYPE_REQUIREMENT = "E311"
+    SELF_DEPENDENCY = "E312"
+    GENERATED_OBJECT = "E313"
+    UNKNOWN_PLUGIN = "E314"
+    FOREIGN_FILE = "E315"
+    OUTPUT_FOLDER = "E316"
     # E4xx: governance
-    "E401": "a service has no owner",
-    "E402": "an image comes from a registry that is not allowed",
-    "E403": "fewer replicas than the environment's minimum",
-    "E404": "a protected name does not exist",
+    NO_OWNER = "E401"
+    REGISTRY_NOT_ALLOWED = "E402"
+    TOO_FEW_REPLICAS = "E403"
+    UNKNOWN_PROTECTED = "E404"
     # E5xx: plugins and validators
-    "E501": "a plugin failed",
-    "E502": "a real validator rejected the output",
+    PLUGIN_FAILED = "E501"
+    VALIDATOR_REJECTED = "E502"
     # Wxxx: warnings (reported, never fatal)
-    "W301": "a GPU service is placed on a cluster without a GPU node pool",
+    GPU_WITHOUT_POOL = "W301"
     # E6xx: publishing to the GitOps repository
-    "E601": "git failed, or the GitOps clone is not usable",
-    "E602": "the GitOps folder has uncommitted changes",
+    GIT_FAILED = "E601"
+    GITOPS_DIRTY = "E602"
+
+
+CODES: dict[Code, str] = {
+    Code.UNREADABLE: "the file cannot be read",
+    Code.TOO_LARGE: "the file is too large",
+    Code.NOT_YAML: "the text is not valid YAML",
+    Code.DUPLICATE_KEY: "a key appears twice in one mapping",
+    Code.TAG: "a YAML tag other than the standard ones",
+    Code.ALIAS_BOMB: "aliases expand beyond the allowed bound",
+    Code.NOT_ONE_MAPPING: "the document is not a mapping, or there is more than one document",
+    Code.KEY_NOT_A_STRING: "a mapping key that is not a plain string",
+    Code.UNKNOWN_KEY: "unknown key",
+    Code.MISSING_KEY: "a required key is missing",
+    Code.WRONG_TYPE: "a value has the wrong type",
+    Code.BAD_VALUE: "a value is out of range or malformed",
+    Code.API_VERSION: "unsupported apiVersion or kind",
+    Code.NOT_A_CHOICE: "a value is not one of the allowed choices",
+    Code.CUSTOM_RESOURCE_INSTANCE: "a custom resource instance does not match its schema",
+    Code.EXTENSION_BLOCK: "a plugin's extension block does not match its schema",
+    Code.UNKNOWN_REFERENCE: "a reference names something that does not exist",
+    Code.CYCLE: "dependency cycle",
+    Code.DUPLICATE_ROUTE: "two routes have the same prefix",
+    Code.SHADOWED_ROUTE: "a route is shadowed by an earlier, shorter prefix",
+    Code.ROUTE_NOT_HTTP: "a route names a service without an HTTP or gRPC port",
+    Code.IMAGE_TAG: "image without a tag, or tagged latest",
+    Code.SECRET_LITERAL: "a secret value written as a literal",
+    Code.BAD_NAME: "a name is not a DNS-1123 label",
+    Code.OAUTH2_WITHOUT_PROVIDER: "oauth2Client without auth.provider",
+    Code.NAME_TAKEN: "a name is used twice across services and external entries",
+    Code.ARCHETYPE_REQUIREMENT: "an archetype's requirements are not met",
+    Code.SELF_DEPENDENCY: "a service depends on itself",
+    Code.GENERATED_OBJECT: "a generated object fails mpc's own analysis",
+    Code.UNKNOWN_PLUGIN: "unknown archetype or backend",
+    Code.FOREIGN_FILE: "the output would overwrite a file mpc does not own",
+    Code.OUTPUT_FOLDER: "the output folder cannot be replaced as a whole",
+    Code.NO_OWNER: "a service has no owner",
+    Code.REGISTRY_NOT_ALLOWED: "an image comes from a registry that is not allowed",
+    Code.TOO_FEW_REPLICAS: "fewer replicas than the environment's minimum",
+    Code.UNKNOWN_PROTECTED: "a protected name does not exist",
+    Code.PLUGIN_FAILED: "a plugin failed",
+    Code.VALIDATOR_REJECTED: "a real validator rejected the output",
+    Code.GPU_WITHOUT_POOL: "a GPU service is placed on a cluster without a GPU node pool",
+    Code.GIT_FAILED: "git failed, or the GitOps clone is not usable",
+    Code.GITOPS_DIRTY: "the GitOps folder has uncommitted changes",
 }

@@ -41,6 +41,18 @@ def example_meshes() -> list[Path]:
     return sorted(p for p in EXAMPLES.glob("*/mesh.yaml"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests' own user cache (mpc.build.cache), never the developer's."""
+    previous = os.environ.get("MPC_CACHE_DIR")
+    os.environ["MPC_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if previous is None:
+        del os.environ["MPC_CACHE_DIR"]
+    else:
+        os.environ["MPC_CACHE_DIR"] = previous
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

@@ -73,7 +73,7 @@ def test_build_check_reports_stale_files(tmp_path: Path) -> None:
 
 def test_build_summary_line(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    first = run_mpc("build", SEED, "-o", out)
+    first = run_mpc("build", SEED, "-o", out, "--no-cache")
     assert first.code == 0
     assert re.match(
         rf"^{re.escape(str(out))}: \d+ written, 0 changed, 0 unchanged, 0 pruned$", first.out.strip()
@@ -81,6 +81,13 @@ def test_build_summary_line(tmp_path: Path) -> None:
     again = run_mpc("build", SEED, "-o", out)
     assert re.match(r".*: 0 written, 0 changed, \d+ unchanged, 0 pruned$", again.out.strip())
     assert run_mpc("build", SEED, "-o", out, "-q").out == ""
+    # A second folder from the same mesh: every service's output comes from the user cache.
+    other = run_mpc("build", SEED, "-o", tmp_path / "other")
+    assert re.match(
+        r".*: \d+ written, 0 changed, 0 unchanged, 0 pruned \(0 of \d+ service units rendered, the rest from "
+        r"the cache\)$",
+        other.out.strip(),
+    )
 
 
 def test_unknown_backend_is_located_with_a_hint(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""mpc.lang.compose: the libyaml fast path gives exactly ruamel's node tree (tags, values, positions, aliases)."""
+"""mpc.lang.compose: the libyaml fast path gives ruamel's node tree (tags, values, positions, aliases)."""
 
 from __future__ import annotations
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, envoy_binary, example_meshes, run_mpc
+from realtools import checkov_scan, kustomize
+from ruamel.yaml import YAML
+
 from mpc.backends.envoy import backend
 from mpc.backends.envoy.backend import locator, validate_file
 from mpc.backends.envoy.bootstrap import TRACING_CLUSTER, build_bootstrap
 from mpc.backends.envoy.checks import check_bootstrap
 from mpc.backends.envoy.kube import CONFIG_HASH_ANNOTATION, cluster_target
 from mpc.backends.envoy.local import local_target
-from realtools import checkov_scan, kustomize
-from ruamel.yaml import YAML
-
 from mpc.errors import MpcError
 from mpc.render import yamlwriter
 from mpc.render.api import Artifact
@@ -143,8 +143,8 @@ def test_gateway_folder_is_contributed_to_every_overlay_of_its_environment() -> 
     model = front_file(ACME).model
     arts = _by_path(_render(ACME))
     prod = arts["kustomize/gateway/prod/kustomization.yaml"]
-    assert prod.overlays == tuple(o.path for o in model.overlays_of("prod"))
-    assert len(prod.overlays) == 2
+    assert tuple(x.kustomization for x in prod.listed_in) == tuple(o.path for o in model.overlays_of("prod"))
+    assert len(tuple(x.kustomization for x in prod.listed_in)) == 2
     for name in prod.content["resources"]:
         doc = arts[f"kustomize/gateway/prod/{name}"].content
         assert doc["metadata"]["namespace"] == "acme-prod"

@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 
 import pytest
 from conftest import envoy_binary
+
 from mpc.backends.envoy.backend import locator
 from mpc.backends.envoy.bootstrap import Upstream
 from mpc.backends.envoy.checks import check_bootstrap
-
 from mpc.workflow.dev import DevOptions, command, plan, write
 from mpc.workflow.front import front_file
 
@@ -448,9 +448,9 @@ def test_cluster_bootstrap_serves_tls_from_the_sds_file_and_health_on_its_own_po
     import ssl
 
     from conftest import ROOT
+
     from mpc.backends.envoy.bootstrap import ListenerTls, build_bootstrap, sds_secret
     from mpc.backends.envoy.kube import cluster_target
-
     from mpc.render import yamlwriter
 
     model = front_file(ROOT / "examples" / "acme" / "mesh.yaml").model

@@ -10,9 +10,10 @@ import pytest
 from conftest import EXAMPLES
 from realtools import kustomize_docs
 
-from mpc.build.emit import to_files
+from mpc.build.serialize import to_files
+from mpc.graph.front import Front
 from mpc.render.api import Artifact
-from mpc.workflow.front import Front, front_text, render
+from mpc.workflow.front import front_text, render
 
 ACME = EXAMPLES / "acme" / "mesh.yaml"
 SEED = EXAMPLES / "local-api-gateway" / "mesh.yaml"
@@ -66,7 +67,7 @@ def test_an_argocd_application_per_overlay() -> None:
     for overlay in model.overlays:
         app = by_name[f"acme-{overlay.environment}-{overlay.cluster}"]
         assert app["spec"]["source"]["path"] == f"rendered/{overlay.path}"
-        assert app["metadata"]["annotations"]["masterproxy.dev/source"].startswith("mesh.yaml:")
+        assert app["metadata"]["annotations"]["masterproxy.dev/source"].startswith("mesh.yaml#environments.")
 
 
 def test_the_root_app_of_apps_syncs_the_apps_folder(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpc.errors import Location
+from mpc.graph.front import Front
 from mpc.graph.mesh import MeshGraph
-from mpc.workflow.front import Front, front_file
+from mpc.workflow.front import front_file
 
 
 @pytest.fixture(scope="module")

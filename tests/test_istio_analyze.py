@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from conftest import example_meshes, run_mpc
-from mpc.backends.istio import cluster_folders, environment_folder, service_objects
-from mpc.backends.istio.analyze import analyze
-from mpc.backends.istio.common import Generated, Scope
 from test_istio_support import render_file
 
+from mpc.backends.istio import cluster_folders, environment_folder, service_objects
+from mpc.backends.istio.analyze import analyze
+from mpc.backends.istio.common import Generated, Scope, ServiceScope
 from mpc.errors import Location
+from mpc.graph.context import service_contexts
 
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 
@@ -21,13 +22,18 @@ ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 def _objects(scope: Scope) -> list[Generated]:
     """Every Istio object of an environment: its folders' and its services' files'."""
     folders = [environment_folder(scope), *cluster_folders(scope)]
-    services = [g for svc in scope.services for g in service_objects(scope, svc)]
+    contexts = service_contexts(scope.model, scope.graph)
+    services = [
+        g
+        for svc in scope.services
+        for g in service_objects(ServiceScope(scope.model, scope.env, contexts[svc.name]))
+    ]
     return [g for f in folders for g in f.objects()] + services
 
 
 def _generated(env: str = "prod") -> tuple[Scope, list[Generated]]:
     front, _ = render_file(ACME)
-    scope = Scope.of(front.model, front.graph, front.model.environments[env])
+    scope = Scope(front.model, front.graph, front.model.environments[env])
     return scope, _objects(scope)
 
 
@@ -44,7 +50,7 @@ def _replace(objs: list[Generated], old: Generated, obj: dict[str, Any]) -> list
 def test_the_examples_have_no_findings(mesh: Path) -> None:
     front, _ = render_file(mesh)
     for env in front.model.environments.values():
-        scope = Scope.of(front.model, front.graph, env)
+        scope = Scope(front.model, front.graph, env)
         assert analyze(scope, _objects(scope)) == []
 
 

@@ -12,8 +12,8 @@ from realtools import kustomize_docs
 from ruamel.yaml import YAML
 from test_istio_support import render_file
 
-from mpc.build.emit import to_files
-from mpc.workflow.front import link_overlays
+from mpc.build.serialize import to_files
+from mpc.render.link import link as link_overlays
 
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")
 SEED = next(p for p in example_meshes() if p.parent.name == "local-api-gateway")
@@ -41,8 +41,8 @@ def test_each_cluster_of_a_federated_environment_gets_the_federation_objects() -
         assert namespace["metadata"]["name"] == "istio-system"
         assert namespace["metadata"]["labels"]["topology.istio.io/network"] == f"{cluster}-network"
         # Contributed to that cluster's overlay only.
-        overlays = next(a for a in artifacts if a.path == f"{folder}/kustomization.yaml").overlays
-        assert overlays == (f"kustomize/overlays/prod/{cluster}",)
+        listed = next(a for a in artifacts if a.path == f"{folder}/kustomization.yaml").listed_in
+        assert tuple(x.kustomization for x in listed) == (f"kustomize/overlays/prod/{cluster}",)
 
 
 def test_install_files_name_cluster_network_and_shared_mesh() -> None:
@@ -79,7 +79,8 @@ def test_policies_are_the_same_for_every_cluster_of_an_environment() -> None:
     depend on the cluster it runs in (shared trust domain, same namespace and ServiceAccount)."""
     _, artifacts = render_file(ACME)
     kust = next(a for a in artifacts if a.path == "istio/prod/kustomization.yaml")
-    assert kust.overlays == ("kustomize/overlays/prod/gke-prod", "kustomize/overlays/prod/do-ams")
+    overlays = ("kustomize/overlays/prod/gke-prod", "kustomize/overlays/prod/do-ams")
+    assert tuple(x.kustomization for x in kust.listed_in) == overlays
     for art in artifacts:
         if art.path.startswith("istio/prod/services/"):
             assert "gke-prod" not in str(art.content) and "do-ams" not in str(art.content)

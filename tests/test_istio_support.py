@@ -10,18 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpc.backends.istio import backend
-
+from mpc.graph.front import Front
 from mpc.lang.model import Model
 from mpc.render import k8s
 from mpc.render.api import Artifact
-from mpc.workflow.front import Front, front_file, front_text
+from mpc.workflow.front import front_file, front_text
+from mpc.workflow.front import render as render_backends
 
 EXTERNAL = "<outside the mesh>"
 
 
 def render(front: Front) -> list[Artifact]:
-    return list(backend.render(front.model, front.graph))
+    """The istio backend's files: the mesh-wide ones and every service's own."""
+    return render_backends(front, ["istio"]).artifacts
 
 
 def render_file(path: Path) -> tuple[Front, list[Artifact]]:

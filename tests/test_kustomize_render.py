@@ -19,10 +19,11 @@ from conftest import example_meshes
 from realtools import checkov_scan, kubectl_binary, kustomize
 from ruamel.yaml import YAML
 
-from mpc.build.emit import to_files
+from mpc.build.serialize import to_files
+from mpc.graph.front import Front
 from mpc.render import k8s
 from mpc.render.api import Artifact
-from mpc.workflow.front import Front, front_file, render
+from mpc.workflow.front import front_file, render
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from mpc.errors import MpcError
-from mpc.lang.load import MAX_ALIAS_EXPANSION, MAX_BYTES, load_file, load_text
+from mpc.lang.load import MAX_ALIAS_EXPANSION, MAX_BYTES, Document, load_bytes, load_text
+from mpc.workflow.front import read_mesh
+
+
+def load_file(path: Path, display: str | None = None) -> Document:
+    """A mesh file as the commands load it."""
+    name = display or str(path)
+    return load_bytes(read_mesh(path, name), name)
 
 
 def errors(text: str) -> list[tuple[str, int, int, str]]:

@@ -33,12 +33,13 @@ INSTALL = f"pip install -e {PLUGIN.relative_to(ROOT)} (make test installs every 
 
 
 def _compose_installed() -> bool:
-    from mpc.render.plugins import discover_archetypes, discover_backends
+    from mpc.render.plugins import Installed
 
+    installed = Installed()
     return (
         importlib.util.find_spec("mpc_compose") is not None
-        and "compose" in discover_backends()
-        and "batch" in discover_archetypes()
+        and "compose" in installed.backends
+        and "batch" in installed.archetype_plugins
     )
 
 
@@ -105,10 +106,11 @@ def test_builtin_plugins_are_found_through_entry_points_in_a_fresh_process(tmp_p
 
 
 def test_built_in_backends_load_as_backends_named_after_their_entry_point() -> None:
-    from mpc.render.plugins import discover_backends, load_backends
+    from mpc.render.plugins import Installed
 
-    names = sorted(n for n, p in discover_backends().items() if p.builtin)
-    for plugin, backend in load_backends(names):
+    installed = Installed()
+    names = sorted(n for n, p in installed.backends.items() if p.builtin)
+    for plugin, backend in installed.select(names):
         assert backend.name == plugin.name
 
 
@@ -266,16 +268,18 @@ def _deployment() -> dict[str, Any]:
 def test_batch_archetype_turns_the_deployment_into_a_cronjob(update_golden: bool) -> None:
     from mpc_compose.batch import BATCH
 
+    from mpc.graph.context import service_contexts
     from mpc.render.plugins import call_shape
 
     front = front_file(PLUGIN_MESH, "mesh.yaml")
     report = front.model.services["report"]
+    context = service_contexts(front.model, front.graph)["report"]
     assert report.archetype is BATCH or report.archetype == BATCH
     deployment = _deployment()
     hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "report"}}
     other = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "report"}}
     before = json.dumps(deployment, sort_keys=True)
-    shaped = call_shape(report, front.model, [other, deployment, hpa])
+    shaped = call_shape(context, [other, deployment, hpa])
     assert json.dumps(deployment, sort_keys=True) == before, "shape() must not change its input"
     assert [o["kind"] for o in shaped] == ["ServiceAccount", "CronJob"]
     cronjob = shaped[1]
@@ -290,9 +294,9 @@ def test_batch_archetype_turns_the_deployment_into_a_cronjob(update_golden: bool
 @pytest.mark.slow
 @needs_compose
 def test_batch_service_is_a_cronjob_in_the_kustomize_base(tmp_path: Path) -> None:
-    from mpc.render.plugins import discover_backends
+    from mpc.render.plugins import Installed
 
-    if "kustomize" not in discover_backends():
+    if "kustomize" not in Installed().backends:
         pytest.skip("the kustomize backend is not registered")
     out = tmp_path / "out"
     result = run_mpc("build", PLUGIN_MESH, "-o", out, "--backend", "kustomize", "-q")
@@ -421,7 +425,7 @@ from mpc.lang.archetypes import Archetype
 
 @dataclass(frozen=True)
 class Exploding(Archetype):
-    def shape(self, service, model, objects):
+    def shape(self, context, objects):
         raise KeyError("spec")
 
 
@@ -516,12 +520,13 @@ def test_plugin_cannot_replace_a_builtin_name(broken_site: Path) -> None:
 SHAPE_PROBE = """\
 from mpc.errors import PluginError
 from mpc.workflow.front import front_file
+from mpc.graph.context import service_contexts
 from mpc.render.plugins import call_shape
 
 front = front_file("mesh.yaml")
-service = front.model.services["api"]
+context = service_contexts(front.model, front.graph)["api"]
 try:
-    call_shape(service, front.model, [{"kind": "Deployment", "metadata": {"name": "api"}}])
+    call_shape(context, [{"kind": "Deployment", "metadata": {"name": "api"}}])
 except PluginError as exc:
     print(exc.kind, exc.name, exc.distribution, type(exc.cause).__name__, exc.cause)
 """
@@ -542,8 +547,8 @@ def test_archetype_shape_failure_is_that_plugins_failure(broken_site: Path) -> N
 @pytest.mark.slow
 @needs_compose
 def test_an_incremental_build_with_a_plugin_archetype_equals_a_full_build(tmp_path: Path) -> None:
-    """A service whose archetype is a plugin's depends on the whole model (its shape() sees it all):
-    after an edit elsewhere, a rebuild over the previous tree equals a full build, lock included."""
+    """A service whose archetype is a plugin's is cached like any other (shape() sees only its context):
+    after an edit elsewhere, a rebuild equals a full build without the cache, lock included."""
     mesh = tmp_path / "mesh.yaml"
     text = PLUGIN_MESH.read_text(encoding="utf-8")
     mesh.write_text(text, encoding="utf-8")
@@ -556,7 +561,7 @@ def test_an_incremental_build_with_a_plugin_archetype_equals_a_full_build(tmp_pa
     mesh.write_text(edited, encoding="utf-8")
     again = run_mpc("build", mesh, "-o", out)
     assert again.code == 0, again.err
-    assert "units, the rest unchanged)" in again.out  # the memo was used
+    assert "service units rendered, the rest from the cache)" in again.out
     fresh = tmp_path / "fresh"
-    assert run_mpc("build", mesh, "-o", fresh, "-q").code == 0
+    assert run_mpc("build", mesh, "-o", fresh, "-q", "--no-cache").code == 0
     assert tree_of(out) == tree_of(fresh)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +11,17 @@ from conftest import MINIMAL_MESH, ROOT, example_meshes, run_mpc
 from jsonschema import Draft202012Validator
 
 from mpc.errors import MpcError
-from mpc.lang.load import load_file, load_text
+from mpc.lang.load import Document, load_bytes, load_text
 from mpc.lang.parse import parse
+from mpc.workflow.front import read_mesh
 
 SCHEMA_FILE = ROOT / "schemas" / "mesh.schema.json"
+
+
+def load_file(path: Path, display: str | None = None) -> Document:
+    """A mesh file as the commands load it."""
+    name = display or str(path)
+    return load_bytes(read_mesh(path, name), name)
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, run_mpc
+
 from mpc.backends.terraform import backend, names
 from mpc.backends.terraform.hcl import Attribute, Block, Expr, Item
 from mpc.backends.terraform.hclread import parse
 from mpc.backends.terraform.module import Backend, RootModule, resource
-
+from mpc.graph.front import Front
 from mpc.render.api import Artifact
-from mpc.workflow.front import Front, front_text
+from mpc.workflow.front import front_text
 
 MESH = """\
 apiVersion: masterproxy.dev/v1alpha1

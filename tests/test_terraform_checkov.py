@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import example_meshes, run_mpc
-from mpc.backends.terraform import backend
 from realtools import checkov_scan
 from test_terraform_backend import MESH
 
+from mpc.backends.terraform import backend
 from mpc.workflow.front import front_text
 
 

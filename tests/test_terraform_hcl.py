@@ -12,6 +12,7 @@ import pytest
 from conftest import example_meshes, run_mpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mpc.backends.terraform.hcl import Attribute, Block, Comment, Expr, render
 from mpc.backends.terraform.hclread import parse, roundtrip_problem, unquote
 

@@ -1,1 +1,1 @@
-"""Artifacts to bytes and bytes to an output folder: serialisation, the lock, the unit cache, the atomic swap."""
+"""Artifacts to bytes, bytes to an output folder: serialisation, the lock, the unit cache, the atomic swap."""

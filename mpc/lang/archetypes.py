@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mpc.lang.model import Model, Service
+    from mpc.lang.model import ServiceContext
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class Archetype:
     # Extension point for plugins: JSON Schema of the service's `extensions.<name>` block, if any.
     extension_schema: dict[str, Any] | None = field(default=None, compare=False)
 
-    def shape(self, service: Service, model: Model, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Adjust the Kubernetes objects built for one service. The built-ins need no change."""
+    def shape(self, context: ServiceContext, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Adjust the Kubernetes objects built for one service (`context.service`); read nothing but
+        `context`, which holds everything the service's output may depend on. The built-ins need no change."""
         return objects
 
 

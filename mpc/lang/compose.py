@@ -88,7 +88,7 @@ class _Unlike(Exception):
 
 
 def _to_ruamel(root: Any) -> Any:
-    """The same tree as ruamel nodes (what mpc.lang.load reads); an alias stays the very object of its anchor."""
+    """The same tree as ruamel nodes (what mpc.lang.load reads); an alias stays the object of its anchor."""
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
     from ruamel.yaml.tag import Tag
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mpc.errors import Diagnostic, PluginError, Severity, did_you_mean
+from mpc.errors import Code, Diagnostic, Severity, did_you_mean
 from mpc.lang.archetypes import Archetype
 from mpc.lang.load import Document, PathKey
 from mpc.lang.parse import dotted
@@ -40,47 +40,19 @@ class Owner:
     service_schema: Schema | None
 
 
-def _schema(value: object, attribute: str, kind: str, name: str, distribution: str) -> Schema | None:
-    schema = getattr(value, attribute, None)
-    if schema is None:
-        return None
-    if not isinstance(schema, Mapping):
-        raise PluginError(kind, name, distribution, TypeError(f"{attribute} is not a JSON Schema mapping"))
-    # Imported here: a mesh without plugin blocks must not pay ~45 ms for jsonschema on every validate.
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
+class Plugins(Protocol):
+    """What the installed plugins tell the front half (mpc.render.plugins.Installed is the real one)."""
 
-    try:
-        validator_for(schema).check_schema(dict(schema))
-    except SchemaError as exc:  # the plugin's schema is broken, not the user's block
-        where = dotted(tuple(exc.absolute_path)) if exc.absolute_path else "the top"
-        cause = ValueError(f"{attribute} is not a valid JSON Schema: at {where}: {exc.message}")
-        raise PluginError(kind, name, distribution, cause) from exc
-    return schema
+    @property
+    def archetypes(self) -> Mapping[str, Archetype]: ...
 
+    def owners(self, names: Iterable[str]) -> dict[str, Owner]:
+        """The plugins among `names` with the schemas of their blocks; only these are imported."""
+        ...
 
-def owners(names: Iterable[str], archetypes: Mapping[str, Archetype]) -> dict[str, Owner]:
-    """The installed plugins among `names`. Only the backends named are imported (a broken backend
-    that the mesh does not configure does not stop a build that does not use it)."""
-    from mpc.render.plugins import discover_archetypes, discover_backends, load_backend
-
-    wanted = set(names)
-    backends = discover_backends()
-    archetype_plugins = discover_archetypes()
-    found: dict[str, Owner] = {}
-    for name in sorted(wanted):
-        if name in archetypes:
-            dist = archetype_plugins[name].distribution if name in archetype_plugins else "unknown"
-            schema = _schema(archetypes[name], "extension_schema", "archetype", name, dist)
-            found[name] = Owner("archetype", name, dist, None, schema)
-        elif name in backends:
-            plugin = backends[name]
-            backend = load_backend(plugin)
-            dist = plugin.distribution
-            mesh_schema = _schema(backend, "extension_schema", "backend", name, dist)
-            service_schema = _schema(backend, "service_extension_schema", "backend", name, dist)
-            found[name] = Owner("backend", name, dist, mesh_schema, service_schema)
-    return found
+    def names(self) -> list[str]:
+        """Every installed backend and archetype (for "did you mean")."""
+        ...
 
 
 def _hint(error: ValidationError) -> str:
@@ -123,7 +95,7 @@ def validate_block(
                     continue
                 out.append(
                     Diagnostic(
-                        "E208",
+                        Code.EXTENSION_BLOCK,
                         f"{dotted((*path, key))}: unknown key {key!r} for {label}",
                         doc.location((*path, key), key=True),
                         did_you_mean(key, known),
@@ -137,11 +109,11 @@ def validate_block(
             message = f"{dotted(path)}: {text} ({label})"
         else:  # the block is not written at all
             message = f"{dotted(where[:-2])}: {label} needs {dotted(where[-2:])}: {text}"
-        out.append(Diagnostic("E208", message, at, _hint(error)))
+        out.append(Diagnostic(Code.EXTENSION_BLOCK, message, at, _hint(error)))
     return out
 
 
-def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archetype]) -> list[Diagnostic]:
+def check_extensions(doc: Document, mesh: Mesh, plugins: Plugins) -> list[Diagnostic]:
     """Validate every `extensions` block of the mesh against the schema of the plugin it names."""
     blocks: list[tuple[PathKey, str, Any, str | None]] = []  # (path of the block, plugin, block, service)
     for name, block in mesh.extensions.items():
@@ -150,17 +122,15 @@ def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archety
         for name, block in svc.extensions.items():
             blocks.append((("services", svc_name, "extensions", name), name, block, svc_name))
     uses = {svc.archetype for svc in mesh.services.values()}
-    found = owners({b[1] for b in blocks} | uses, archetypes)
-    from mpc.render.plugins import discover_backends
-
-    known = sorted(set(discover_backends()) | set(archetypes))
+    found = plugins.owners({b[1] for b in blocks} | uses)
+    known = plugins.names()
     out: list[Diagnostic] = []
     for path, name, block, service in blocks:
         owner = found.get(name)
         if owner is None:
             out.append(
                 Diagnostic(
-                    "E314",
+                    Code.UNKNOWN_PLUGIN,
                     f"{dotted(path)}: no installed plugin is named {name!r}",
                     doc.location(path, key=True),
                     did_you_mean(name, known) or "`mpc plugins` lists the installed backends and archetypes",
@@ -171,7 +141,7 @@ def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archety
             if service is None:
                 out.append(
                     Diagnostic(
-                        "E208",
+                        Code.EXTENSION_BLOCK,
                         f"extensions.{name}: archetype {name!r} is set per service, not at the top level",
                         doc.location(path, key=True),
                         f"move it to services.<name>.extensions.{name} of the services with archetype {name}",
@@ -181,7 +151,7 @@ def check_extensions(doc: Document, mesh: Mesh, archetypes: Mapping[str, Archety
             if mesh.services[service].archetype != name:
                 out.append(
                     Diagnostic(
-                        "E208",
+                        Code.EXTENSION_BLOCK,
                         f"{dotted(path)}: no effect: service {service!r} does not use archetype {name!r}",
                         doc.location(path, key=True),
                         f"set services.{service}.archetype: {name}, or remove the block",

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from mpc.errors import Diagnostic, Location, MpcError
+from mpc.errors import Code, Diagnostic, Location, MpcError
 from mpc.lang.compose import compose_fast
 
 PathKey = tuple[str | int, ...]
@@ -41,6 +40,17 @@ _NO_TAGS = "remove the tag; mesh.yaml is plain data"
 _TRUE = frozenset({"true", "yes", "on", "y"})  # YAML 1.1 spellings too, for a `%YAML 1.1` file
 
 
+def key_path(path: PathKey) -> str:
+    """`services.accounts.dependsOn[2]`: a path as mesh.yaml's keys and list positions spell it."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
 @dataclass(slots=True)
 class Document:
     """Plain data (dict/list/str/int/float/bool/None) plus 1-based positions by path."""
@@ -53,18 +63,19 @@ class Document:
     key_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
     def location(self, path: PathKey, *, key: bool = False) -> Location:
-        """The closest known position for a path: a missing key points at its parent."""
+        """The closest known position for a path (a missing key points at its parent), named by `path`."""
         probe = tuple(path)
+        named = key_path(probe)
         while True:
             table = self.key_pos if key else self.value_pos
             if probe in table:
                 line, col = table[probe]
-                return Location(self.file, line, col)
+                return Location(self.file, line, col, named)
             if key and probe in self.value_pos:
                 line, col = self.value_pos[probe]
-                return Location(self.file, line, col)
+                return Location(self.file, line, col, named)
             if not probe:
-                return Location(self.file, 1, 1)
+                return Location(self.file, 1, 1, named)
             probe = probe[:-1]
             key = True
 
@@ -129,11 +140,11 @@ class _Builder:
 
         if isinstance(node, SequenceNode):
             if tag != _STD + "seq":
-                self.error("E105", node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
+                self.error(Code.TAG, node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return [self.build(item, (*path, i), via_alias) for i, item in enumerate(node.value)]
         if isinstance(node, MappingNode):
             if tag != _STD + "map":
-                self.error("E105", node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
+                self.error(Code.TAG, node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return self.mapping(node, path, via_alias)
         raise AssertionError(f"unexpected YAML node {type(node).__name__}")
 
@@ -151,12 +162,17 @@ class _Builder:
                     merged.append(value_node)
                 continue
             if not isinstance(key_node, ScalarNode):
-                self.error("E108", key_node, "a list or mapping cannot be a key", "keys are plain names")
+                self.error(
+                    Code.KEY_NOT_A_STRING,
+                    key_node,
+                    "a list or mapping cannot be a key",
+                    "keys are plain names",
+                )
                 continue
             if key_tag != _STD + "str":
                 shown = str(key_node.value)
                 self.error(
-                    "E108",
+                    Code.KEY_NOT_A_STRING,
                     key_node,
                     f"mapping key {shown} is read as {_KEY_WORDS.get(key_tag, 'a non-string')}, not a string",
                     f'quote the key: "{shown}": ...',
@@ -170,7 +186,7 @@ class _Builder:
                     notes = ((Location(self.doc.file, *first), "first defined here"),)
                 self.errors.append(
                     Diagnostic(
-                        "E104",
+                        Code.DUPLICATE_KEY,
                         f"duplicate key {key!r}",
                         self.loc(key_node),
                         "a key may appear once per mapping; remove or rename one",
@@ -185,7 +201,7 @@ class _Builder:
         for source in merged:
             if not isinstance(source, MappingNode):
                 self.error(
-                    "E103",
+                    Code.NOT_YAML,
                     source,
                     "a merge key (<<) must name a mapping",
                     "write <<: *anchor where the anchor is a mapping, or write the keys out",
@@ -199,7 +215,7 @@ class _Builder:
         text: str = node.value
         kind = tag[len(_STD) :] if tag.startswith(_STD) else ""
         if kind not in _SCALAR_KINDS:
-            self.error("E105", node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
+            self.error(Code.TAG, node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return text
         if kind == "null":
             return None
@@ -287,7 +303,7 @@ def load_text(text: str, file: str) -> Document:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise MpcError([_too_large(file)])
+        raise MpcError([too_large(file)])
     deep = _nesting(text) if text.count("[") + text.count("{") > MAX_DEPTH else None
     if deep is not None:
         raise MpcError([_too_deep(Location(file, *deep))])
@@ -301,12 +317,12 @@ def load_text(text: str, file: str) -> Document:
     except MarkedYAMLError as exc:
         raise MpcError([_syntax(exc, file)]) from None
     except YAMLError as exc:
-        raise MpcError([Diagnostic("E103", str(exc).strip(), Location(file, 1, 1))]) from None
+        raise MpcError([Diagnostic(Code.NOT_YAML, str(exc).strip(), Location(file, 1, 1))]) from None
     if node is None:
         raise MpcError(
             [
                 Diagnostic(
-                    "E107",
+                    Code.NOT_ONE_MAPPING,
                     "the file is empty",
                     Location(file, 1, 1),
                     "start from `mpc init` or the bundled example",
@@ -320,7 +336,7 @@ def load_text(text: str, file: str) -> Document:
         raise MpcError(
             [
                 Diagnostic(
-                    "E106",
+                    Code.ALIAS_BOMB,
                     f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes",
                     builder.loc(bomb.node),
                     "write the values out; mesh.yaml has no use for deep alias chains",
@@ -331,7 +347,7 @@ def load_text(text: str, file: str) -> Document:
         raise MpcError(
             [
                 Diagnostic(
-                    "E106",
+                    Code.ALIAS_BOMB,
                     "an alias refers to a collection that contains it (a recursive alias)",
                     builder.loc(rec.node),
                     "write the values out; mesh.yaml is a tree",
@@ -346,7 +362,7 @@ def load_text(text: str, file: str) -> Document:
         raise MpcError(
             [
                 Diagnostic(
-                    "E107",
+                    Code.NOT_ONE_MAPPING,
                     "the document is not a mapping",
                     builder.loc(node),
                     "mesh.yaml starts with `apiVersion: masterproxy.dev/v1alpha1`",
@@ -357,16 +373,10 @@ def load_text(text: str, file: str) -> Document:
     return doc
 
 
-def load_file(path: str | Path, display: str | None = None) -> Document:
-    p = Path(path)
-    name = display or str(path)
-    try:
-        if p.stat().st_size > MAX_BYTES:
-            raise MpcError([_too_large(name)])
-        raw = p.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise MpcError([Diagnostic("E101", f"cannot read the file: {reason}", Location(name))]) from None
+def load_bytes(raw: bytes, file: str) -> Document:
+    """UTF-8 bytes (a leading BOM is dropped) into a Document, or MpcError with located diagnostics."""
+    if len(raw) > MAX_BYTES:
+        raise MpcError([too_large(file)])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -375,14 +385,14 @@ def load_file(path: str | Path, display: str | None = None) -> Document:
         raise MpcError(
             [
                 Diagnostic(
-                    "E101",
+                    Code.UNREADABLE,
                     f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                    Location(name, line, col),
+                    Location(file, line, col),
                     "save it as UTF-8",
                 )
             ]
         ) from None
-    return load_text(text.removeprefix("\ufeff"), name)
+    return load_text(text.removeprefix("\ufeff"), file)
 
 
 def _syntax(exc: Any, file: str) -> Diagnostic:
@@ -393,7 +403,7 @@ def _syntax(exc: Any, file: str) -> Diagnostic:
     text = str(exc)
     if "single document" in text or "expected <document start>" in text:
         return Diagnostic(
-            "E107",
+            Code.NOT_ONE_MAPPING,
             "more than one YAML document; mesh.yaml holds exactly one",
             Location(file, line, col),
             "remove the `---` and what follows, or split it into its own file",
@@ -407,12 +417,12 @@ def _syntax(exc: Any, file: str) -> Diagnostic:
         hint = "indent with spaces; YAML does not allow tabs there"
     elif "could not find expected ':'" in problem or "mapping values are not allowed" in problem:
         hint = "check the indentation, and that each key is followed by ': '"
-    return Diagnostic("E103", problem, Location(file, line, col), hint, notes=notes)
+    return Diagnostic(Code.NOT_YAML, problem, Location(file, line, col), hint, notes=notes)
 
 
-def _too_large(file: str) -> Diagnostic:
+def too_large(file: str) -> Diagnostic:
     return Diagnostic(
-        "E102",
+        Code.TOO_LARGE,
         f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
         Location(file, 1, 1),
         "a mesh this size is a mistake: check that this is the right file",
@@ -421,7 +431,7 @@ def _too_large(file: str) -> Diagnostic:
 
 def _too_deep(where: Location) -> Diagnostic:
     return Diagnostic(
-        "E103",
+        Code.NOT_YAML,
         f"the document nests deeper than {MAX_DEPTH} levels",
         where,
         "mesh.yaml is a few levels deep; look for unbalanced brackets",

@@ -1,19 +1,21 @@
 """The resolved model: every value a backend needs, explicit. Backends read this, never the YAML.
 
-Produced by mpc.lang.resolve. Frozen dataclasses; mappings keep the order of the mesh file.
+Produced by mpc.lang.resolve. Frozen dataclasses. A per-service renderer sees one ServiceContext (built
+by mpc.graph.context): the service, what it may know of the services it calls and that call it, and the
+rest of the mesh as MeshSettings; its output may depend on nothing else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from mpc.errors import Location
 from mpc.lang.archetypes import Archetype
 from mpc.lang.quantities import Quantity
 
-Protocol = Literal["http", "grpc", "tcp", "udp"]
+WireProtocol = Literal["http", "grpc", "tcp", "udp"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ class Service:
     name: str
     image: str  # with the registry applied
     port: int | None
-    protocol: Protocol
+    protocol: WireProtocol
     archetype: Archetype
     depends_on: tuple[str, ...]  # services it calls
     external: tuple[str, ...]  # external entries it calls
@@ -346,11 +348,13 @@ class Model:
     mpc_version: str
     default_timeout_ms: int = 15_000
     default_retries: int = 2
-    meta: Mapping[str, Any] = field(default_factory=dict)
 
     def source_ref(self, location: Location) -> str:
-        """`mesh.yaml:42`: the value of the masterproxy.dev/source annotation."""
-        return f"{self.source_file}:{location.line}"
+        """`mesh.yaml#services.accounts`: the value of the masterproxy.dev/source annotation.
+
+        A key path, never a line: adding a comment above an entry must not change the objects below it.
+        """
+        return f"{self.source_file}#{location.path}" if location.path else self.source_file
 
     def routes_to(self, service: str) -> tuple[Route, ...]:
         return tuple(r for r in self.gateway.routes if r.service == service)
@@ -360,3 +364,94 @@ class Model:
 
     def overlays_of(self, environment: str) -> tuple[Overlay, ...]:
         return tuple(o for o in self.overlays if o.environment == environment)
+
+
+class MeshSettings(Protocol):
+    """The mesh as one service's own files see it: everything but the other services.
+
+    Model implements it. A per-service renderer receives it as ServiceContext.mesh, so the type checker
+    refuses a renderer that reads another service's settings (they reach it only as Peer). The build
+    digests every property listed here (mpc.build.digest), so adding one keeps the cache correct.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def source_file(self) -> str: ...
+    @property
+    def owners(self) -> tuple[str, ...]: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def gateway(self) -> Gateway: ...
+    @property
+    def issuers(self) -> Mapping[str, Issuer]: ...
+    @property
+    def identity_provider(self) -> IdentityProvider | None: ...
+    @property
+    def external(self) -> Mapping[str, External]: ...
+    @property
+    def clusters(self) -> Mapping[str, Cluster]: ...
+    @property
+    def environments(self) -> Mapping[str, Environment]: ...
+    @property
+    def overlays(self) -> tuple[Overlay, ...]: ...
+    @property
+    def observability(self) -> Observability: ...
+    @property
+    def governance(self) -> Governance: ...
+    @property
+    def gitops(self) -> GitOps | None: ...
+    @property
+    def custom_resources(self) -> tuple[CustomResource, ...]: ...
+    @property
+    def extensions(self) -> Mapping[str, Any]: ...
+    @property
+    def mpc_version(self) -> str: ...
+    @property
+    def default_timeout_ms(self) -> int: ...
+    @property
+    def default_retries(self) -> int: ...
+
+    def source_ref(self, location: Location) -> str: ...
+
+    def overlays_of(self, environment: str) -> tuple[Overlay, ...]: ...
+
+
+SETTINGS: tuple[str, ...] = tuple(name for name, v in vars(MeshSettings).items() if isinstance(v, property))
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """What a service's own files know of a service it calls or that calls it."""
+
+    name: str
+    port: int | None  # None: no Kubernetes Service to reach (a worker)
+    protocol: WireProtocol
+    headless: bool
+    environments: tuple[str, ...]
+
+    def runs_in(self, environment: str) -> bool:
+        return environment in self.environments
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """Everything one service's own files may depend on; a per-service renderer receives nothing else."""
+
+    mesh: MeshSettings
+    service: Service
+    wave: int  # its rollout wave (dependencies first)
+    calls: tuple[Peer, ...]  # the services it calls, by name
+    callers: tuple[Peer, ...]  # the services that call it, by name
+    routes: tuple[Route, ...]  # the gateway routes to it, in route order
+
+    @property
+    def peers(self) -> bool:
+        """Its replicas call each other (stateful, `clustering: dns`, a peer-to-peer port)."""
+        return self.service.headless or self.service.peer_port is not None
+
+    def environment(self, name: str) -> Environment:
+        return self.mesh.environments[name]

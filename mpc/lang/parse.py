@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mpc.errors import Diagnostic, MpcError, did_you_mean
-from mpc.lang.load import Document, PathKey
+from mpc.errors import Code, Diagnostic, MpcError, did_you_mean
+from mpc.lang.load import Document, PathKey, key_path
 from mpc.lang.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
 
 _TYPE_WORDS = {
@@ -42,13 +42,7 @@ _SECRETISH = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY",
 
 
 def dotted(path: PathKey) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out or "the top level"
+    return key_path(path) or "the top level"
 
 
 def _short(value: Any) -> str:
@@ -167,7 +161,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
         parent = path[:-1]
         known = _keys_of(_models_at(parent, doc.data))
         return Diagnostic(
-            "E201",
+            Code.UNKNOWN_KEY,
             f"unknown key {key!r} in {dotted(parent)}",
             doc.location(path, key=True),
             _unknown_hint(parent, key, known),
@@ -176,7 +170,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
         key = str(ctx.get("discriminator", "")).strip("'") if kind == "union_tag_not_found" else str(path[-1])
         parent = path if kind == "union_tag_not_found" else path[:-1]
         return Diagnostic(
-            "E202",
+            Code.MISSING_KEY,
             f"{dotted(parent)} is missing the required key {key!r}",
             doc.location(parent, key=True),
             _missing_hint(parent, key),
@@ -193,7 +187,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
             where = dotted(path)
             value = ctx.get("tag")
         return Diagnostic(
-            "E206",
+            Code.NOT_A_CHOICE,
             f"{where}: {_short(value)} is not one of {', '.join(repr(c) for c in choices)}",
             doc.location(path),
             hint,
@@ -203,7 +197,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         got = written if number and written else _short(value)
         return Diagnostic(
-            "E203",
+            Code.WRONG_TYPE,
             f"{where}: expected {_expected(path, kind)}, got {got}",
             # An empty value has no position of its own worth showing: point at its key.
             doc.location(path, key=value is None),
@@ -211,11 +205,11 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
         )
     if kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
-        return Diagnostic("E204", f"{where}: {message}", doc.location(path), _unit_hint(value))
+        return Diagnostic(Code.BAD_VALUE, f"{where}: {message}", doc.location(path), _unit_hint(value))
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
         wanted = _PATTERN_WORDS.get(pattern, f"text matching {pattern}")
-        return Diagnostic("E204", f"{where}: {_short(value)} is not {wanted}", doc.location(path))
+        return Diagnostic(Code.BAD_VALUE, f"{where}: {_short(value)} is not {wanted}", doc.location(path))
     bounds = {
         "greater_than_equal": ("at least", "ge"),
         "greater_than": ("more than", "gt"),
@@ -225,22 +219,24 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     if kind in bounds:
         word, key = bounds[kind]
         return Diagnostic(
-            "E204", f"{where}: must be {word} {_short(ctx.get(key))}, got {_short(value)}", doc.location(path)
+            Code.BAD_VALUE,
+            f"{where}: must be {word} {_short(ctx.get(key))}, got {_short(value)}",
+            doc.location(path),
         )
     if kind == "too_short":
         least = ctx.get("min_length")
         return Diagnostic(
-            "E204",
+            Code.BAD_VALUE,
             f"{where}: needs at least {least} entr{'y' if least == 1 else 'ies'}, got none",
             doc.location(path),
         )
     if kind == "string_too_long":
         return Diagnostic(
-            "E204",
+            Code.BAD_VALUE,
             f"{where}: {_short(value)} is longer than {ctx.get('max_length')} characters",
             doc.location(path),
         )
-    return Diagnostic("E204", f"{where}: {err['msg']}", doc.location(path))
+    return Diagnostic(Code.BAD_VALUE, f"{where}: {err['msg']}", doc.location(path))
 
 
 # Unions of plain types report one error per member; name them together.
@@ -323,7 +319,7 @@ def _header_checks(doc: Document) -> list[Diagnostic]:
     if "apiVersion" in data and api not in SUPPORTED_API_VERSIONS:
         found.append(
             Diagnostic(
-                "E205",
+                Code.API_VERSION,
                 f"apiVersion {_short(api)} is not supported",
                 doc.location(("apiVersion",)),
                 "supported: " + ", ".join(SUPPORTED_API_VERSIONS),
@@ -332,7 +328,7 @@ def _header_checks(doc: Document) -> list[Diagnostic]:
     if "kind" in data and data.get("kind") != "Mesh":
         found.append(
             Diagnostic(
-                "E205",
+                Code.API_VERSION,
                 f"kind {_short(data.get('kind'))} is not supported",
                 doc.location(("kind",)),
                 "use kind: Mesh",
@@ -356,7 +352,7 @@ def _secret_literals(doc: Document) -> list[Diagnostic]:
                 if not isinstance(value, dict):
                     found.append(
                         Diagnostic(
-                            "E307",
+                            Code.SECRET_LITERAL,
                             f"services.{name}.secrets.{key} is a literal value",
                             doc.location(("services", name, "secrets", key)),
                             f"reference an existing Secret: {key}: {{secret: NAME, key: KEY}}",
@@ -369,7 +365,7 @@ def _secret_literals(doc: Document) -> list[Diagnostic]:
                 if any(word in upper for word in _SECRETISH) and value not in (None, ""):
                     found.append(
                         Diagnostic(
-                            "E307",
+                            Code.SECRET_LITERAL,
                             f"services.{name}.env.{key} looks like a secret written as a literal",
                             doc.location(("services", name, "env", key)),
                             f"move it to secrets: {key}: {{secret: NAME, key: KEY}}",
@@ -389,11 +385,11 @@ def _merge_typos(problems: list[Diagnostic]) -> list[Diagnostic]:
     suggested = {
         (d.message.split(" in ", 1)[1], d.hint.split("'")[1])
         for d in problems
-        if d.code == "E201" and d.hint.startswith("did you mean")
+        if d.code == Code.UNKNOWN_KEY and d.hint.startswith("did you mean")
     }
     kept = []
     for d in problems:
-        if d.code == "E202":
+        if d.code == Code.MISSING_KEY:
             parent, _, key = d.message.partition(" is missing the required key ")
             if (parent, key.strip("'")) in suggested:
                 continue
@@ -412,7 +408,7 @@ def parse(doc: Document) -> Mesh:
         seen: set[tuple[int, int, str, str]] = set()
         for err in exc.errors(include_url=False):
             diag = _diagnostic(doc, err)
-            same = diag.message if diag.code in ("E201", "E202") else ""
+            same = diag.message if diag.code in (Code.UNKNOWN_KEY, Code.MISSING_KEY) else ""
             key = (diag.location.line, diag.location.col, diag.code, same)
             if key in seen or diag.location in skip_paths:
                 continue

@@ -1,47 +1,36 @@
-"""What a backend produces, and the protocol a backend implements (built-in or third-party)."""
+"""What a backend produces, and the protocols a backend implements (built-in or third-party).
+
+A backend renders the mesh as a whole (`render`), and may render each service on its own
+(`render_service`, from the service's ServiceContext alone). The build decides when a service's earlier
+output can be reused; a backend never learns whether it was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from mpc.errors import Diagnostic
     from mpc.graph.mesh import MeshGraph
-    from mpc.lang.model import Model
+    from mpc.lang.model import Model, ServiceContext
 
 Content = str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class Stored:
-    """A file of the previous tree that has the sha256 its lock records (mpc.build.memo: the inputs of the
-    unit that wrote it are unchanged): its bytes, or None when a check vouched for it without this
-    process reading it (it is linked into the new tree as it is)."""
+class Listing:
+    """An entry a file adds to the kustomization in the folder `kustomization`: the file's path, or its
+    folder for a kustomization.yaml, under `resources`; or the file's path under `patches`.
 
-    data: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """Consecutive documents of a multi-document file: rendered (`docs`) or read back (`data`).
-
-    `key` is the memo key of the unit that rendered them (mpc.build.memo), None for documents rendered anew
-    by every build.
+    This is how one backend's files reach another's kustomizations (the Istio policy and the master
+    proxy into each cluster's overlay) and how a service's own files reach the shared ones.
     """
 
-    key: str | None
-    docs: Sequence[Mapping[str, Any]] | None = None
-    data: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Pieces:
-    """A multi-document YAML file assembled from parts (mpc.build.memo.multi_document during `mpc build`)."""
-
-    parts: tuple[Part, ...]
+    kustomization: str
+    field: Literal["resources", "patches"] = "resources"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,30 +38,50 @@ class Artifact:
     """One file of the output tree.
 
     `content` is text, one document (written as YAML, or JSON when the path ends in .json), or a list of
-    documents (a multi-document YAML file). `overlays` names kustomize overlay folders (Overlay.path)
-    whose kustomization must include this artifact's folder; set it on a kustomization.yaml that other
-    backends contribute to a cluster's desired state (the Istio policy, the master proxy). `node` is the
-    graph node the file derives from, when there is exactly one (used by diff reports). `key` is the
-    memo key of the unit that rendered the file (mpc.build.memo), when one did.
-
-    During `mpc build` a file may hold `Stored` bytes or `Pieces` instead (mpc.build.memo); `mpc.build.memo.plain`
-    turns an artifact back into plain content where its documents were rendered.
+    documents (a multi-document YAML file). `node` is the graph node the file derives from, when there is
+    exactly one (diff reports use it); the build sets it for a service's own files.
     """
 
     path: str
-    content: Content | Stored | Pieces
-    overlays: tuple[str, ...] = ()
+    content: Content
+    listed_in: tuple[Listing, ...] = ()
     node: str | None = None
-    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One service's documents in a multi-document file that several services share.
+
+    The file is the documents of the mesh-wide Artifact at `path` (if any), then each service's
+    sections in the order of the service names.
+    """
+
+    path: str
+    documents: tuple[Mapping[str, Any], ...]
+    listed_in: tuple[Listing, ...] = ()
+
+
+Output = Artifact | Section
 
 
 @runtime_checkable
 class Backend(Protocol):
-    """A pure function of the resolved model and graph to artifacts: no file system, no clock, no network."""
+    """A pure function of the resolved model and graph to files: no file system, no clock, no network."""
 
     name: str
 
-    def render(self, model: Model, graph: MeshGraph) -> Iterable[Artifact]: ...
+    def render(self, model: Model, graph: MeshGraph) -> Iterable[Output]: ...
+
+
+@runtime_checkable
+class ServiceBackend(Backend, Protocol):
+    """A backend with output of each service's own (its workload, its policies).
+
+    `render_service` may read only its argument: the type checker holds it to that, and the build reuses
+    a service's earlier output while the context is unchanged. `render` then renders the rest.
+    """
+
+    def render_service(self, context: ServiceContext) -> Iterable[Output]: ...
 
 
 @runtime_checkable

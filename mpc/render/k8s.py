@@ -1,4 +1,5 @@
-"""Conventions every backend shares for Kubernetes objects: names, labels, selectors, annotations.
+"""Conventions every backend shares for Kubernetes objects: names, labels, selectors, annotations, and
+the one kustomization builder.
 
 One place, so that an Istio selector, a NetworkPolicy podSelector and a Deployment's pod labels can
 never disagree.
@@ -6,11 +7,12 @@ never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import posixpath
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mpc.errors import Location
-from mpc.lang.model import Model
+from mpc.lang.model import MeshSettings
 
 SOURCE_ANNOTATION = "masterproxy.dev/source"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -25,12 +27,51 @@ GATEWAY_COMPONENT = "master-proxy"
 APP_PROTOCOLS: Mapping[str, str] = {"http": "http", "grpc": "grpc", "tcp": "tcp", "udp": "udp"}
 
 
+ISTIO_SYSTEM = "istio-system"
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+
+
+def kustomization(
+    resources: Iterable[str], *, namespace: str | None = None, patches: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """A kustomization.yaml, its entries in the order given (callers sort where order means nothing)."""
+    out: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization"}
+    if namespace is not None:
+        out["namespace"] = namespace
+    out["resources"] = list(resources)
+    patch_list = [dict(p) for p in patches]
+    if patch_list:
+        out["patches"] = patch_list
+    return out
+
+
+_ODD = frozenset({"", ".", ".."})
+
+
+def relative(target: str, start: str) -> str:
+    """posixpath.relpath for the output tree's own folder names (relative, normalised), without its
+    abspath and getcwd calls: a build asks this for every service in every overlay."""
+    if (
+        target.startswith("/")
+        or start.startswith("/")
+        or _ODD.intersection((*target.split("/"), *start.split("/")))
+    ):
+        return posixpath.relpath(target, start)
+    to, base = target.split("/"), start.split("/")
+    common = 0
+    for a, b in zip(to, base, strict=False):
+        if a != b:
+            break
+        common += 1
+    return "/".join([".."] * (len(base) - common) + to[common:]) or "."
+
+
 def selector(name: str) -> dict[str, str]:
     """The pod selector of a workload (service or master proxy). Stable across versions and archetypes."""
     return {NAME_LABEL: name}
 
 
-def labels(model: Model, name: str, component: str, version: str | None = None) -> dict[str, str]:
+def labels(model: MeshSettings, name: str, component: str, version: str | None = None) -> dict[str, str]:
     """Recommended labels, then the mesh's own metadata.labels (which cannot override ours)."""
     out: dict[str, str] = {
         NAME_LABEL: name,
@@ -45,7 +86,7 @@ def labels(model: Model, name: str, component: str, version: str | None = None) 
     return out
 
 
-def mesh_labels(model: Model) -> dict[str, str]:
+def mesh_labels(model: MeshSettings) -> dict[str, str]:
     """Labels for objects that belong to the mesh as a whole (namespace-wide policies, CRDs)."""
     out = {PART_OF_LABEL: model.name, MANAGED_BY_LABEL: MANAGED_BY}
     for key, value in sorted(model.labels.items()):
@@ -54,7 +95,7 @@ def mesh_labels(model: Model) -> dict[str, str]:
 
 
 def source_annotations(
-    model: Model, source: Location, extra: Mapping[str, str] | None = None
+    model: MeshSettings, source: Location, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     out = {SOURCE_ANNOTATION: model.source_ref(source)}
     if extra:
@@ -63,7 +104,7 @@ def source_annotations(
 
 
 def metadata(
-    model: Model,
+    model: MeshSettings,
     name: str,
     source: Location,
     *,

@@ -16,7 +16,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_PLAIN = re.compile(r"^[A-Za-z_/$][A-Za-z0-9_./@%+=,:~$-]*(?: [A-Za-z0-9_./@%+=,:~()$'-]+)*$")
+# `#` and brackets inside a plain scalar are text (a comment needs a space before `#`, and brackets
+# mean flow style only at the start or inside flow collections, which this writer never uses).
+_PLAIN = re.compile(r"^[A-Za-z_/$][A-Za-z0-9_./@%+=,:~$#\[\]-]*(?: [A-Za-z0-9_./@%+=,:~()$'#\[\]-]+)*$")
 _PLAIN_NUMERIC = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|ms|s|h)$")
 _NUMERIC_LIKE = re.compile(r"[0-9:._+-]+")
 _RESERVED = frozenset(

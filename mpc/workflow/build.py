@@ -1,22 +1,34 @@
-"""The build command's library half: compile, then write, check or validate. No printing here."""
+"""The build command's library half: compile, then write, check or validate. No printing here.
+
+    read the mesh (bounded) ─▶ is the tree current? ─▶ analyse ─▶ compile ─▶ write, check or validate
+                               (cache record + disk)              (unit cache)
+
+A tree is proven current only by what mpc keeps itself: the user cache records, for this exact input and
+code, the sha256 of every file a build wrote; the files on disk must have them. On a fresh machine (no
+record) the mesh is compiled and compared byte for byte. Nothing is decided by the lock in the output
+folder, which anyone who can write the tree can edit.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mpc import __version__
-from mpc.build.emit import LOCK_NAME, Lock, Reuse, Serialized, Summary, serialize_files, stale, write_tree
-from mpc.errors import Diagnostic, MpcError, PluginError, Severity
-from mpc.render.api import Artifact, ValidatingBackend
-
-if TYPE_CHECKING:
-    from mpc.build.memo import Memo, Previous
-    from mpc.workflow.front import Front
+from mpc.build.cache import Cache, tree_key
+from mpc.build.compile import Compiled, compile_tree
+from mpc.build.digest import code_identity
+from mpc.build.files import read_regular, sha256
+from mpc.build.lock import LOCK_NAME, Lock
+from mpc.build.swap import Summary, build_lock, output_folder, plan, write_tree
+from mpc.errors import Diagnostic, MpcError, Severity
+from mpc.graph.front import Front
+from mpc.lang.load import load_bytes
+from mpc.render.api import ValidatingBackend
+from mpc.render.plugins import Installed, guarded
+from mpc.workflow.front import analyse, display_name, read_mesh
 
 Progress = Callable[[str], None]
 
@@ -28,201 +40,150 @@ class BuildOptions:
     backends: tuple[str, ...] = ()
     check: bool = False
     validate: bool = False
+    cache: bool = True  # False: render everything, read and write no user cache
+    # Files written beside the rendered ones, owned and locked like them (publish: the input mesh).
+    extra_files: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The mesh as read: the name diagnostics show, and its bytes."""
+
+    name: str
+    text: bytes
+
+    @classmethod
+    def read(cls, mesh: Path) -> Source:
+        name = display_name(mesh)
+        return cls(name, read_mesh(mesh, name))
+
+    def analyse(self, installed: Installed) -> Front:
+        return analyse(load_bytes(self.text, self.name), installed)
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    front: Front | None  # None when the lock proved the tree up to date (nothing was parsed)
-    files: dict[str, bytes]  # b"" for a file taken unread from the previous tree (Serialized.files)
+    front: Front | None  # None when the cache's record proved the tree current (nothing was parsed)
+    files: int  # files in the tree (the lock aside)
     summary: Summary | None  # None for --check
     stale: list[str]
     findings: list[Diagnostic]
-    # Memo units (mpc.build.memo) rendered, of all units, when some were taken from the previous tree.
-    units: tuple[int, int] | None = None
+    units: tuple[int, int] | None = None  # service units rendered, of all, when the cache held some
+    validators: list[str] = field(default_factory=list)  # the backends whose validators ran
 
 
-def compile_files(
-    front: Front, backends: tuple[str, ...] = ()
-) -> tuple[list[Artifact], dict[str, bytes], list[str]]:
-    artifacts, serialized, names = compile_serialized(front, backends)
-    return artifacts, serialized.files, names
-
-
-def compile_serialized(
-    front: Front, backends: tuple[str, ...] = (), reuse: Reuse | None = None, memo: Memo | None = None
-) -> tuple[list[Artifact], Serialized, list[str]]:
-    """Render and serialise; files whose content key `reuse` records unchanged are read back from disk.
-
-    With a `memo`, backends record the memo keys of their units, and take the units whose inputs did
-    not change from the memo's previous tree (mpc.build.memo).
-    """
-    from mpc.build.memo import active
-    from mpc.workflow.front import render
-
-    with active(memo) if memo is not None else contextlib.nullcontext():
-        rendered = render(front, list(backends) or None)
-    return rendered.artifacts, serialize_files(rendered.artifacts, reuse), rendered.backends
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """The cyclic collector off while the model, the artifacts, their bytes and the lock are built.
-
-    Almost everything allocated then lives until the build ends, so each collection walks a large young
-    generation to free nothing (~0.12 s of a 1,000-service build even at mpc.cli's raised threshold; a
-    collection while the lock of 10,000 services is encoded walks every object and costs ~0.7 s).
-    On the way out the survivors join the oldest generation (freeze, then unfreeze): left young, the
-    first collection after the build would walk them all at once.
-    """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
-
-
-def lock_for(
-    front: Front,
-    files: dict[str, bytes],
-    backends: list[str],
-    artifacts: list[Artifact] | None = None,
-    serialized: Serialized | None = None,
-    reuse: Reuse | None = None,
-) -> Lock:
-    from mpc.build.emit import sha256
-    from mpc.build.incremental import node_hashes, used_plugins
-    from mpc.build.memo import unit_entries
-
-    if serialized is not None and reuse is not None:
-        # A file read back from the old tree was just checked against the old lock's sha256.
-        hashes = {p: reuse.hashes[p] if p in serialized.reused else sha256(d) for p, d in files.items()}
-    else:
-        hashes = {p: sha256(d) for p, d in files.items()}
-    keys = unit_entries(serialized.keys, hashes) if serialized is not None else {}
+def lock_for(front: Front, compiled: Compiled, text: bytes) -> Lock:
     return Lock(
         mpc_version=__version__,
         input_file=front.model.source_file,
-        input_sha256=front.digest,
-        files=hashes,
-        backends=sorted(backends),
-        plugins=used_plugins(backends, front.model),
-        nodes=node_hashes(artifacts, hashes) if artifacts is not None else {},
-        keys=keys,
-        parts=dict(serialized.parts) if serialized is not None else {},
+        input_sha256=hashlib.sha256(text).hexdigest(),
+        files={path: sha256(data) for path, data in compiled.files.items()},
+        backends=sorted(compiled.backends),
+        plugins=compiled.plugins,
     )
+
+
+def owned_files(out: Path) -> dict[str, str]:
+    """The files the lock in `out` says mpc wrote (path -> sha256): who may replace or prune what."""
+    raw = read_regular(str(out / LOCK_NAME))
+    lock = Lock.parse(raw) if raw is not None else None
+    return dict(lock.files) if lock is not None else {}
+
+
+def _current(out: Path, record: Mapping[str, str]) -> bool:
+    """Whether every file the record lists (the lock among them) is on disk with its sha256."""
+    root = str(out)
+    for path, digest in record.items():
+        data = read_regular(f"{root}/{path}")
+        if data is None or sha256(data) != digest:
+            return False
+    return True
+
+
+def _record(compiled: Compiled, lock: bytes) -> dict[str, str]:
+    files = {path: sha256(data) for path, data in compiled.files.items()}
+    files[LOCK_NAME] = sha256(lock)
+    return files
 
 
 def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildResult:
-    from mpc.build.incremental import read_lock, up_to_date
-
-    read = read_lock(options.out)
-    old_lock = read[1]
-    if not options.validate:
-        # The lock proves the tree is what a full build would write: nothing to parse, render or write.
-        proven = up_to_date(options.mesh, options.out, options.backends, read)
-        if proven is not None:
-            _, on_disk = proven
-            summary = None if options.check else Summary([], [], list(on_disk), [])
-            return BuildResult(None, on_disk, summary, [], [])
-    with _no_collection():
-        return _build(options, old_lock, progress)
+    return build_source(Source.read(options.mesh), options, progress)
 
 
-@contextlib.contextmanager
-def over_previous(out: Path, old_lock: Lock | None, memo: bool = True) -> Iterator[Over]:
-    """What a build over the tree in `out` may take from it (content keys, memo units).
-
-    Enter before parsing: the previous tree's files are checked in a second process meanwhile
-    (mpc.build.memo.Checking). Compile with `compile_serialized(front, backends, over.reuse,
-    over.memo(front))`, and write with `verified=serialized.reused`: files taken unread hold b"".
-    """
-    from mpc.build.incremental import previous_tree
-
-    reuse = Reuse.of(out, __version__, old_lock)
-    previous = previous_tree(reuse) if memo else None
+def build_source(
+    source: Source,
+    options: BuildOptions,
+    progress: Progress = lambda _: None,
+    installed: Installed | None = None,
+    front: Front | None = None,
+) -> BuildResult:
+    """Build (or check) `options.out` from a mesh already read; `front`, when the caller analysed it."""
+    out = output_folder(options.out)
+    installed = installed or Installed()
+    cache = Cache() if options.cache else None
+    code = code_identity(installed.third_party())
+    extra = sorted((path, sha256(data)) for path, data in options.extra_files.items())
+    key = tree_key(code, Path(source.name).name, source.text, [*options.backends, *map(str, extra)])
     try:
-        yield Over(reuse, previous)
+        with build_lock(out, shared=options.check):
+            if cache is not None and not options.validate:
+                record = cache.tree(key)
+                if record is not None and _current(out, record):
+                    unchanged = sorted(p for p in record if p != LOCK_NAME)
+                    summary = None if options.check else Summary([], [], unchanged, [])
+                    return BuildResult(front, len(unchanged), summary, [], [])
+            progress("checking the mesh")
+            front = front or source.analyse(installed)
+            progress("rendering")
+            compiled = compile_tree(
+                front,
+                installed,
+                options.backends,
+                None if options.validate else cache,
+                code,
+                plain=options.validate,
+            )
+            compiled.files = dict(sorted({**compiled.files, **options.extra_files}.items()))
+            lock = lock_for(front, compiled, source.text).to_bytes()
+            units = (compiled.rendered, compiled.units) if compiled.rendered < compiled.units else None
+            owned = owned_files(out)
+            if options.check:
+                progress("comparing")
+                stale = plan(out, compiled.files, owned).stale
+                if read_regular(str(out / LOCK_NAME)) != lock:
+                    stale = sorted([*stale, LOCK_NAME])
+                if not stale and cache is not None:
+                    cache.put_tree(key, _record(compiled, lock))
+                return BuildResult(front, len(compiled.files), None, stale, [], units)
+            findings: list[Diagnostic] = []
+            ran: list[str] = []
+
+            def validate(tree: Path) -> None:
+                findings.extend(_validate(tree, compiled, installed, ran, progress))
+
+            progress("writing")
+            summary = write_tree(
+                out, compiled.files, lock, owned, before_swap=validate if options.validate else None
+            )
+            if cache is not None:
+                cache.put_tree(key, _record(compiled, lock))
+            return BuildResult(front, len(compiled.files), summary, [], findings, units, ran)
     finally:
-        if previous is not None:
-            previous.close()
+        if cache is not None:
+            cache.finish()
 
 
-@dataclass(frozen=True)
-class Over:
-    reuse: Reuse | None
-    previous: Previous | None
-
-    def memo(self, front: Front) -> Memo:
-        from mpc.build.fingerprint import Fingerprints
-        from mpc.build.memo import Memo
-
-        return Memo(Fingerprints(front.model, front.graph), self.previous)
-
-
-def _build(options: BuildOptions, old_lock: Lock | None, progress: Progress) -> BuildResult:
-    from mpc.workflow.front import (
-        front_file,  # after the check above: pydantic and friends cost ~0.2 s to import
-    )
-
-    # No memo for --validate: the validators read every document.
-    with over_previous(options.out, old_lock, memo=not options.validate) as over:
-        progress("checking the mesh")
-        front = front_file(options.mesh)
-        progress("rendering")
-        memo = over.memo(front)
-        artifacts, serialized, names = compile_serialized(front, options.backends, over.reuse, memo)
-    reuse = over.reuse
-    files = serialized.files
-    lock = lock_for(front, files, names, artifacts, serialized, reuse)
-    if options.check:
-        progress("comparing")
-        differing = stale(options.out, files, serialized.reused, old_lock)
-        # The lock is part of the tree: it vouches for the input it was built from.
-        lock_path = options.out / LOCK_NAME
-        current = lock_path.read_bytes() if lock_path.is_file() else b""
-        if current != lock.to_bytes():
-            differing = sorted([*differing, LOCK_NAME])
-        return BuildResult(front, files, None, differing, [], _units(memo))
+def _validate(
+    tree: Path, compiled: Compiled, installed: Installed, ran: list[str], progress: Progress
+) -> list[Diagnostic]:
+    """Each selected backend's real validator on the new tree, before it replaces the old one."""
     findings: list[Diagnostic] = []
-
-    def validate(tree: Path) -> None:
-        from mpc.build.memo import plain
-        from mpc.render.plugins import load_backends
-
-        documents = [plain(a) for a in artifacts]
-
-        for plugin, backend in load_backends(names):
-            if not isinstance(backend, ValidatingBackend):
-                continue
-            progress(f"validating ({backend.name})")
-            if plugin.builtin:
-                findings.extend(backend.validate(tree, documents))
-                continue
-            try:
-                findings.extend(backend.validate(tree, documents))
-            except MpcError:
-                raise
-            except Exception as exc:  # a third-party validator's failure is that plugin's, reported by name
-                raise PluginError("backend", plugin.name, plugin.distribution, exc) from exc
-        errors = [f for f in findings if f.severity is Severity.ERROR]
-        if errors:
-            raise MpcError(findings)
-
-    progress("writing")
-    summary = write_tree(
-        options.out,
-        files,
-        lock,
-        before_swap=validate if options.validate else None,
-        verified=serialized.reused,
-        old_lock=old_lock,
-    )
-    return BuildResult(front, files, summary, [], findings, _units(memo))
-
-
-def _units(memo: Memo) -> tuple[int, int] | None:
-    return (memo.rendered, memo.rendered + memo.reused) if memo.reused else None
+    for plugin, backend in installed.select(compiled.backends):
+        if not isinstance(backend, ValidatingBackend):
+            continue
+        progress(f"validating ({backend.name})")
+        findings.extend(guarded(plugin, lambda b=backend: b.validate(tree, compiled.artifacts)))  # type: ignore[misc]
+        ran.append(plugin.name)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise MpcError(findings)
+    return findings

@@ -15,26 +15,16 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mpc.backends.envoy.backend import locator
+from mpc.backends.envoy.binary import INSTALL_HINT, find_envoy
+from mpc.backends.envoy.bootstrap import Upstream, build_bootstrap
+from mpc.backends.envoy.checks import check_bootstrap
+from mpc.backends.envoy.local import ADMIN_PORT, LOOPBACK, local_target
 from mpc.errors import MpcError
 from mpc.render import yamlwriter
 from mpc.workflow.front import front_file
-
-# The backends ship as mpc.backends (a package-dir mapping mypy cannot follow); mypy reads the same
-# modules from the source tree as `backends`.
-if TYPE_CHECKING:
-    from backends.envoy.backend import locator
-    from backends.envoy.binary import INSTALL_HINT, find_envoy
-    from backends.envoy.bootstrap import Upstream, build_bootstrap
-    from backends.envoy.checks import check_bootstrap
-    from backends.envoy.local import ADMIN_PORT, LOOPBACK, local_target
-else:
-    from mpc.backends.envoy.backend import locator
-    from mpc.backends.envoy.binary import INSTALL_HINT, find_envoy
-    from mpc.backends.envoy.bootstrap import Upstream, build_bootstrap
-    from mpc.backends.envoy.checks import check_bootstrap
-    from mpc.backends.envoy.local import ADMIN_PORT, LOOPBACK, local_target
 
 # Where a distribution keeps its CA bundle; the first one present is trusted for TLS to JWKS hosts.
 CA_BUNDLES = (

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import networkx as nx
 
-from mpc.errors import Diagnostic, Location, MpcError
+from mpc.errors import Code, Diagnostic, Location, MpcError
+from mpc.graph.front import Front
 from mpc.graph.mesh import MeshGraph, split_id
-from mpc.workflow.front import Front
 
 Change = Literal["added", "removed", "changed"]
 
@@ -163,19 +163,21 @@ class Side:
 
 
 def compile_side(label: str, front: Front | None, backends: tuple[str, ...] = ()) -> Side:
-    """Render every selected backend, and remember which backend wrote which file."""
-    from mpc.workflow.build import compile_files
-    from mpc.workflow.front import render
+    """Render every selected backend once, knowing which backend wrote which file."""
+    from mpc.build.cache import Cache
+    from mpc.build.compile import compile_tree
+    from mpc.build.digest import code_identity
+    from mpc.render.plugins import Installed
 
     if front is None:
         return Side(label, None, {}, {})
-    _, files, names = compile_files(front, backends)
-    owners: dict[str, str] = {}
-    # Rendered once more per backend to attribute files: linking overlays mixes the backends' output.
-    for name in names:
-        for art in render(front, [name]).artifacts:
-            owners.setdefault(art.path, name)
-    return Side(label, front, files, owners)
+    installed = Installed()
+    cache = Cache()
+    try:
+        compiled = compile_tree(front, installed, backends, cache, code_identity(installed.third_party()))
+    finally:
+        cache.finish()
+    return Side(label, front, compiled.files, compiled.owners)
 
 
 def _same_annotations(old: Front, new: Front) -> Front:
@@ -221,7 +223,7 @@ def git_show(ref: str, path: Path) -> str | None:
             raise MpcError(
                 [
                     Diagnostic(
-                        "E101",
+                        Code.UNREADABLE,
                         f"cannot run git: {exc}",
                         Location(str(path)),
                         "install git, or use mpc diff OLD NEW",
@@ -238,7 +240,7 @@ def git_show(ref: str, path: Path) -> str | None:
     raise MpcError(
         [
             Diagnostic(
-                "E101",
+                Code.UNREADABLE,
                 f"cannot read {path.name} at {ref!r}: {reason}",
                 Location(str(path)),
                 "name a commit, branch or tag of the repository holding the mesh "
@@ -262,7 +264,7 @@ def diff_git(ref: str, mesh: Path, backends: tuple[str, ...] = ()) -> DiffReport
             old = analyse(load_text(text, label))
         except MpcError as exc:
             note = Diagnostic(
-                "E101",
+                Code.UNREADABLE,
                 f"the version at {ref} is not valid",
                 Location(label),
                 "compare two files instead: mpc diff OLD NEW",

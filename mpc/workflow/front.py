@@ -1,119 +1,84 @@
-"""The compiler's stages in order: load -> parse -> resolve -> graph (+checks) -> backends -> link."""
+"""The mesh as the commands read it: from a file or standard input, bounded, analysed with the plugins."""
 
 from __future__ import annotations
 
-import hashlib
-import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+import stat
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from mpc.errors import Diagnostic, MpcError, PluginError, Severity
-from mpc.graph.mesh import MeshGraph
-from mpc.lang.archetypes import Archetype
-from mpc.lang.load import Document, load_file, load_text
-from mpc.lang.model import Model
-from mpc.lang.spec import Mesh
+from mpc.errors import Code, Diagnostic, Location, MpcError
+from mpc.graph.front import Front
+from mpc.graph.front import analyse as analyse_with
+from mpc.lang.load import MAX_BYTES, Document, load_bytes, load_text, too_large
 from mpc.render.api import Artifact
+from mpc.render.plugins import Installed
+
+STDIN = "-"
 
 
-@dataclass(frozen=True)
-class Front:
-    """A mesh that passed every check: the document, the spec, the resolved model and its graph."""
+def read_mesh(path: str | Path, display: str | None = None) -> bytes:
+    """A mesh file's bytes, read no further than MAX_BYTES (a FIFO or /dev/zero cannot make mpc read on).
 
-    doc: Document
-    mesh: Mesh
-    model: Model
-    graph: MeshGraph
-    warnings: tuple[Diagnostic, ...] = ()
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.doc.text.encode("utf-8")).hexdigest()
-
-
-def analyse(doc: Document, archetypes: Mapping[str, Archetype] | None = None) -> Front:
-    from mpc.graph.checks import run_checks
-    from mpc.lang.extensions import check_extensions
-    from mpc.lang.parse import parse
-    from mpc.lang.resolve import resolve
-
-    if archetypes is None:
-        from mpc.render.plugins import load_archetypes
-
-        archetypes = load_archetypes()
-    mesh = parse(doc)
-    model = resolve(mesh, doc, archetypes)
-    graph = MeshGraph.build(model)
-    found = run_checks(mesh, doc, model, graph)
-    found += check_extensions(doc, mesh, archetypes)
-    errors = [d for d in found if d.severity is Severity.ERROR]
-    if errors:
-        raise MpcError(found)
-    return Front(doc, mesh, model, graph, tuple(found))
+    `-` reads standard input.
+    """
+    name = display or str(path)
+    try:
+        if str(path) == STDIN:
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    raise IsADirectoryError(21, "Is a directory")
+                with os.fdopen(fd, "rb", closefd=False) as stream:
+                    data = stream.read(MAX_BYTES + 1)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MpcError(
+            [Diagnostic(Code.UNREADABLE, f"cannot read the file: {reason}", Location(name))]
+        ) from None
+    if len(data) > MAX_BYTES:
+        raise MpcError([too_large(name)])
+    return data
 
 
-def front_file(path: str | Path, display: str | None = None) -> Front:
-    return analyse(load_file(path, display))
+def display_name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
+def analyse(doc: Document, installed: Installed | None = None) -> Front:
+    return analyse_with(doc, installed or Installed())
+
+
+def front_file(path: str | Path, display: str | None = None, installed: Installed | None = None) -> Front:
+    name = display or display_name(path)
+    return analyse(load_bytes(read_mesh(path, name), name), installed)
 
 
 def front_text(text: str, file: str = "mesh.yaml") -> Front:
     return analyse(load_text(text, file))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Rendered:
+    """Every file a mesh compiles to, as documents (what validators and tests read)."""
+
     artifacts: list[Artifact]
-    backends: list[str] = field(default_factory=list)
+    backends: list[str]
+
+    def by_path(self) -> dict[str, Artifact]:
+        return {art.path: art for art in self.artifacts}
 
 
-def render(front: Front, backend_names: list[str] | None = None) -> Rendered:
-    """Run the selected backends and link their overlay contributions.
+def render(front: Front, backends: Sequence[str] | None = None) -> Rendered:
+    """Render the selected backends (default: the built-ins and the plugins the mesh configures), no
+    cache: every file as plain content, the shared files assembled and kustomizations linked."""
+    from mpc.build.compile import compile_tree
 
-    By default: the built-in backends and the plugin backends the mesh configures under `extensions:`.
-    """
-    from mpc.render.plugins import load_backends
-
-    artifacts: list[Artifact] = []
-    names: list[str] = []
-    for plugin, backend in load_backends(backend_names, front.model.extensions):
-        names.append(plugin.name)
-        if plugin.builtin:
-            produced = list(backend.render(front.model, front.graph))
-        else:
-            try:
-                produced = list(backend.render(front.model, front.graph))
-            except MpcError:
-                raise
-            except Exception as exc:  # a third-party failure is reported as that plugin's, by name
-                raise PluginError("backend", plugin.name, plugin.distribution, exc) from exc
-        artifacts.extend(produced)
-    return Rendered(link_overlays(artifacts), names)
-
-
-def link_overlays(artifacts: list[Artifact]) -> list[Artifact]:
-    """Add each contributed folder to the `resources` of the overlays that asked for it.
-
-    Backends stay independent: the istio backend does not know whether the kustomize backend runs. An
-    overlay that is not rendered (its backend was not selected) simply receives nothing.
-    """
-    contributions: dict[str, set[str]] = {}
-    for art in artifacts:
-        for overlay in art.overlays:
-            folder = posixpath.dirname(art.path)
-            contributions.setdefault(overlay, set()).add(posixpath.relpath(folder, overlay))
-    if not contributions:
-        return artifacts
-    out: list[Artifact] = []
-    for art in artifacts:
-        overlay = posixpath.dirname(art.path)
-        if posixpath.basename(art.path) == "kustomization.yaml" and overlay in contributions:
-            assert isinstance(art.content, Mapping), "an overlay kustomization is one document"
-            content: dict[str, Any] = dict(art.content)
-            resources = list(content.get("resources", []))
-            resources.extend(sorted(contributions[overlay] - set(resources)))
-            content["resources"] = resources
-            art = Artifact(art.path, content, art.overlays, art.node)
-        out.append(art)
-    return out
+    compiled = compile_tree(front, Installed(), tuple(backends or ()), plain=True)
+    return Rendered(sorted(compiled.artifacts, key=lambda a: a.path), compiled.backends)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpc import __version__
-from mpc.errors import Diagnostic, Location, MpcError
+from mpc.errors import Code, Diagnostic, Location, MpcError
 
 INPUT_NAME = "mpc.input.yaml"  # the published mesh, so the next publish can say what changed
 TRAILER_DIGEST = "Mpc-Input-Sha256"
 TRAILER_VERSION = "Mpc-Version"
-GIT_FAILED = "E601"
-DIRTY = "E602"
+GIT_FAILED = Code.GIT_FAILED
+DIRTY = Code.GITOPS_DIRTY
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class PublishResult:
     commit: str | None  # the new commit, None when nothing changed
     pushed: bool
     subject: str
+    units: tuple[int, int] | None = None  # service units rendered, of all, when the cache held some
 
     def line(self) -> str:
         if self.commit is None:
@@ -111,16 +112,16 @@ def summary(old_text: str | None, new_text: str, label: str) -> tuple[str, list[
 
 
 def publish(options: PublishOptions) -> PublishResult:
-    from mpc.build.emit import write_tree
-    from mpc.build.incremental import read_lock
-    from mpc.workflow.build import compile_serialized, lock_for, over_previous
-    from mpc.workflow.front import front_file
+    from mpc.render.plugins import Installed
+    from mpc.workflow.build import BuildOptions, Source, build_source
 
-    front = front_file(options.mesh)
+    source = Source.read(options.mesh)
+    installed = Installed()
+    front = source.analyse(installed)
     gitops = front.model.gitops
     if gitops is None:
         raise _error(
-            "E202",
+            Code.MISSING_KEY,
             "the mesh has no gitops section: nothing says where to publish",
             options.mesh,
             "add gitops: {engine: argocd, repo: ..., branch: main, path: rendered}",
@@ -135,7 +136,10 @@ def publish(options: PublishOptions) -> PublishResult:
     out = (top / rel).resolve()
     if out != top and top not in out.parents:
         raise _error(
-            "E204", f"gitops.path {gitops.path!r} leaves the repository", options.mesh, "use a relative path"
+            Code.BAD_VALUE,
+            f"gitops.path {gitops.path!r} leaves the repository",
+            options.mesh,
+            "use a relative path",
         )
 
     # Refuse before writing anything: the path must hold exactly what is committed.
@@ -156,14 +160,9 @@ def publish(options: PublishOptions) -> PublishResult:
     subject, body = summary(old_text, front.doc.text, front.model.source_file)
     subject = options.message or f"mpc: publish {front.model.name} ({subject})"
 
-    # Incremental like `mpc build`: units whose inputs did not change come from the committed tree.
-    old_lock = read_lock(out)[1]
-    with over_previous(out, old_lock) as over:
-        artifacts, serialized, names = compile_serialized(front, (), over.reuse, over.memo(front))
-    files = dict(serialized.files)
-    files[INPUT_NAME] = front.doc.text.encode("utf-8")
-    lock = lock_for(front, files, names, artifacts, serialized, over.reuse)
-    write_tree(out, files, lock, verified=serialized.reused, old_lock=old_lock)
+    # The same build as `mpc build`, with the published input beside the rendered files.
+    build = BuildOptions(options.mesh, out, extra_files={INPUT_NAME: front.doc.text.encode("utf-8")})
+    built = build_source(source, build, installed=installed, front=front)
 
     git.run("add", "--all", "--", rel)
     staged = git.run("diff", "--cached", "--quiet", "--", rel, check=False)
@@ -200,7 +199,7 @@ def publish(options: PublishOptions) -> PublishResult:
             hint=f"check that the clone can push to {remote} (credentials, branch protection)",
         )
         pushed = True
-    return PublishResult(rel, commit, pushed, subject)
+    return PublishResult(rel, commit, pushed, subject, built.units)
 
 
 def _ensure_branch(git: Git, branch: str) -> str:

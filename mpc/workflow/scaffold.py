@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mpc.errors import Diagnostic, Location, MpcError
+from mpc.errors import Code, Diagnostic, Location, MpcError
 
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -18,7 +18,9 @@ def _label(value: str, what: str) -> str:
         raise MpcError(
             [
                 Diagnostic(
-                    "E308", f"{what} {value!r} cannot be made a DNS-1123 label", Location("<command line>")
+                    Code.BAD_NAME,
+                    f"{what} {value!r} cannot be made a DNS-1123 label",
+                    Location("<command line>"),
                 )
             ]
         )
@@ -33,7 +35,7 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
         raise MpcError(
             [
                 Diagnostic(
-                    "E204",
+                    Code.BAD_VALUE,
                     f"registry {registry!r} is not an image registry prefix",
                     Location("<command line>"),
                     "e.g. ghcr.io/acme or registry.example.com:5000/team",
@@ -44,10 +46,18 @@ def render_scaffold(*, gateway: str, port: int, apps: list[str], name: str, regi
     app_names = [_label(a, "app name") for a in apps]
     dupes = sorted({a for a in app_names if app_names.count(a) > 1})
     if dupes:
-        raise MpcError([Diagnostic("E303", f"app {dupes[0]!r} is given twice", Location("<command line>"))])
+        raise MpcError(
+            [Diagnostic(Code.DUPLICATE_ROUTE, f"app {dupes[0]!r} is given twice", Location("<command line>"))]
+        )
     if gw in app_names:
         raise MpcError(
-            [Diagnostic("E310", f"the gateway and an app are both named {gw!r}", Location("<command line>"))]
+            [
+                Diagnostic(
+                    Code.NAME_TAKEN,
+                    f"the gateway and an app are both named {gw!r}",
+                    Location("<command line>"),
+                )
+            ]
         )
     lines = [
         f"# yaml-language-server: $schema=./{SCHEMA_FILE}",
@@ -111,7 +121,10 @@ def write_scaffold(
         raise MpcError(
             [
                 Diagnostic(
-                    "E101", f"{target} already exists", Location(str(target)), "pass --force to overwrite it"
+                    Code.UNREADABLE,
+                    f"{target} already exists",
+                    Location(str(target)),
+                    "pass --force to overwrite it",
                 )
             ]
         )

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mpc.lang.archetypes import Archetype
 
 if TYPE_CHECKING:
-    from mpc.lang.model import Model, Service
+    from mpc.lang.model import ServiceContext
 
 # Five cron fields (numbers, names, *, ranges, steps, lists) or one of the @-macros Kubernetes accepts.
 _FIELD = r"[0-9A-Za-z*?/,-]+"
@@ -109,7 +109,8 @@ def cronjob(deployment: Mapping[str, Any], config: Mapping[str, Any]) -> dict[st
 
 @dataclass(frozen=True)
 class BatchArchetype(Archetype):
-    def shape(self, service: Service, model: Model, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def shape(self, context: ServiceContext, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        service = context.service
         config = service.extensions.get(self.name, {})
         out: list[dict[str, Any]] = []
         for obj in objects:

@@ -1,0 +1,140 @@
+"""Destinations outside the mesh: a ServiceEntry per `external` entry and per JWKS host the proxy needs.
+
+With the outbound policy REGISTRY_ONLY a proxy reaches only hosts in the registry, and the Sidecar of
+each workload imports only the entries its service depends on, so an external host is reachable from
+the services that declare it and from nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mpc.errors import Location
+from mpc.lang.model import External
+
+from .common import NETWORKING, Generated, InEnvironment, Scope, ServiceScope
+
+PROTOCOLS = {"tls": "TLS", "http": "HTTP", "tcp": "TCP"}
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    name: str
+    host: str
+    port: int
+    protocol: str  # tls | http | tcp
+    source: Location
+
+
+def egress_host(ext: External) -> str:
+    return f"./{ext.host}"
+
+
+def _service_entry(scope: InEnvironment, dest: Destination) -> Generated:
+    spec = {
+        "hosts": [dest.host],
+        "exportTo": ["."],
+        "location": "MESH_EXTERNAL",
+        "ports": [
+            {
+                "number": dest.port,
+                "name": f"{dest.protocol}-{dest.port}",
+                "protocol": PROTOCOLS[dest.protocol],
+            }
+        ],
+        "resolution": "DNS",
+    }
+    return scope.obj(NETWORKING, "ServiceEntry", dest.name, dest.source, spec)
+
+
+def jwks_destinations(scope: InEnvironment) -> list[Destination]:
+    """The JWKS endpoints of the issuers that routes require: the master proxy fetches them itself.
+
+    An issuer whose JWKS host and port an `external` entry already declares needs no entry of its own.
+    """
+    declared = {(e.host, e.port) for e in scope.model.external.values()}
+    used = sorted({r.auth for r in scope.model.gateway.routes if r.auth is not None})
+    out: dict[tuple[str, int], Destination] = {}
+    for name in used:
+        issuer = scope.model.issuers.get(name)
+        if issuer is None:
+            continue
+        url = urlsplit(issuer.jwks_uri)
+        if url.hostname is None or url.scheme not in DEFAULT_PORTS:
+            continue
+        port = url.port or DEFAULT_PORTS[url.scheme]
+        key = (url.hostname, port)
+        if key in declared or key in out:
+            continue
+        protocol = "tls" if url.scheme == "https" else "http"
+        out[key] = Destination(f"jwks-{issuer.name}", url.hostname, port, protocol, issuer.source)
+    return list(out.values())
+
+
+def issuer_egress_hosts(scope: InEnvironment) -> list[str]:
+    hosts = {f"./{d.host}" for d in jwks_destinations(scope)}
+    declared = {(e.host, e.port): e for e in scope.model.external.values()}
+    for name in {r.auth for r in scope.model.gateway.routes if r.auth is not None}:
+        issuer = scope.model.issuers.get(name)
+        if issuer is None:
+            continue
+        url = urlsplit(issuer.jwks_uri)
+        if url.hostname is not None and url.scheme in DEFAULT_PORTS:
+            ext = declared.get((url.hostname, url.port or DEFAULT_PORTS[url.scheme]))
+            if ext is not None:
+                hosts.add(egress_host(ext))
+    return sorted(hosts)
+
+
+def provider_destination(scope: Scope) -> Destination | None:
+    """The identity provider, which services with an OAuth2 client call for their tokens.
+
+    None when no service has a client, or when an `external` entry or a JWKS entry already covers the
+    provider's host and port (one ServiceEntry per host).
+    """
+    provider = scope.model.identity_provider
+    if provider is None or not any(s.oauth2_client for s in scope.model.services.values()):
+        return None
+    url = urlsplit(provider.url)
+    if url.hostname is None or url.scheme not in DEFAULT_PORTS:
+        return None
+    port = url.port or DEFAULT_PORTS[url.scheme]
+    covered = {(e.host, e.port) for e in scope.model.external.values()}
+    covered |= {(d.host, d.port) for d in jwks_destinations(scope)}
+    if (url.hostname, port) in covered:
+        return None
+    protocol = "tls" if url.scheme == "https" else "http"
+    return Destination(f"identity-{provider.kind}", url.hostname, port, protocol, scope.model.gateway.source)
+
+
+def provider_egress_host(scope: InEnvironment) -> str | None:
+    """The Sidecar egress host that reaches the identity provider (for services with an OAuth2 client)."""
+    provider = scope.model.identity_provider
+    if provider is None:
+        return None
+    host = urlsplit(provider.url).hostname
+    return f"./{host}" if host else None
+
+
+def service_entries(scope: Scope) -> list[Generated]:
+    externals = [
+        Destination(e.name, e.host, e.port, e.protocol, e.source) for e in scope.model.external.values()
+    ]
+    provider = provider_destination(scope)
+    extra = [provider] if provider is not None else []
+    return [_service_entry(scope, d) for d in externals + jwks_destinations(scope) + extra]
+
+
+def entry_hosts(scope: ServiceScope) -> set[str]:
+    """The hosts of the environment's ServiceEntries that one service's objects can name: every external
+    entry, the issuers' JWKS hosts, and the identity provider when the service has an OAuth2 client."""
+    hosts = {e.host for e in scope.model.external.values()}
+    hosts |= {d.host for d in jwks_destinations(scope)}
+    provider = scope.model.identity_provider
+    if provider is not None and scope.service.oauth2_client is not None:
+        host = urlsplit(provider.url).hostname
+        if host:
+            hosts.add(host)
+    return hosts

@@ -1,0 +1,203 @@
+"""NetworkPolicies of one environment: deny everything, then allow exactly the graph's edges.
+
+Pod-to-pod rules inside the namespace come from the graph alone: a service admits its callers (the
+`calls` edges into it) and the master proxy when a route names it, and may reach its dependencies.
+Around that sit the few flows the platform itself needs, each in its own policy or rule so they are
+easy to audit: DNS, the Istio control plane, trace export, Prometheus scrapes, peer traffic between
+the replicas of a clustered or stateful service, the east-west gateway of a federated environment,
+and external dependencies.
+
+External dependencies are host names, and a NetworkPolicy only knows addresses: their egress is
+allowed on the dependency's port to any address outside the private and link-local ranges (so no
+in-cluster or cloud-metadata address is opened by it); the Istio egress policy names the hosts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from mpc.graph.context import peer
+from mpc.lang.model import Environment, MeshSettings, Peer, Service, ServiceContext
+from mpc.render import k8s
+from mpc.render.k8s import ISTIO_SYSTEM
+
+from .common import PROTOCOL_K8S, WAVE_POLICY, component, scraped, service_ports, wave
+from .monitoring import SIDECAR_STATS_PORT
+
+NAME_KEY = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
+KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS and kube-dns both keep this label
+ISTIOD = {"app": "istiod"}
+ISTIOD_PORT = 15012  # xDS and certificate signing over mTLS
+EAST_WEST_GATEWAY = {"istio": "eastwestgateway"}
+EAST_WEST_PORT = 15443  # Istio's multi-network passthrough port
+PROMETHEUS_NAMESPACE = "monitoring"
+PUBLIC = {
+    "cidr": "0.0.0.0/0",
+    "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
+}
+EGRESS_ONLY = ("Egress",)  # these add egress only; the default deny keeps ingress closed
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {NAME_KEY: name}}}
+
+
+def _pods(name: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": k8s.selector(name)}}
+
+
+def _identity_provider_port(model: MeshSettings) -> int | None:
+    provider = model.identity_provider
+    if provider is None:
+        return None
+    url = urlsplit(provider.url)
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def _port(port: int, protocol: str = "TCP") -> dict[str, Any]:
+    return {"protocol": protocol, "port": port}
+
+
+def _main_port(svc: Service) -> list[dict[str, Any]]:
+    ports = service_ports(svc)
+    return [_port(ports[0][1], ports[0][2])] if ports else []
+
+
+def _policy(
+    meta: dict[str, Any],
+    selector: dict[str, str],
+    ingress: list[Any],
+    egress: list[Any],
+    types: tuple[str, ...] = ("Ingress", "Egress"),
+) -> dict[str, Any]:
+    """A policy of the given types; a type without rules denies that direction to the selected pods."""
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": selector} if selector else {}}
+    spec["policyTypes"] = list(types)
+    if ingress:
+        spec["ingress"] = ingress
+    if egress:
+        spec["egress"] = egress
+    return k8s.obj("networking.k8s.io/v1", "NetworkPolicy", meta, spec=spec)
+
+
+def _mesh_meta(model: MeshSettings, env: Environment, name: str) -> dict[str, Any]:
+    return k8s.metadata(
+        model, name, env.source, labels_=k8s.mesh_labels(model), annotations_=wave(WAVE_POLICY)
+    )
+
+
+def _tracing_peer(model: MeshSettings) -> tuple[dict[str, Any], int] | None:
+    tracing = model.observability.tracing
+    if tracing is None:
+        return None
+    parts = tracing.host.split(".")
+    # `name.namespace` or `name.namespace.svc[.cluster.local]` is in-cluster; anything else is outside.
+    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        return _namespace(parts[1]), tracing.port
+    return {"ipBlock": PUBLIC}, tracing.port
+
+
+def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, Any]]:
+    out = [
+        _policy(_mesh_meta(model, env, "mesh-default-deny"), {}, [], []),
+        _policy(
+            _mesh_meta(model, env, "mesh-allow-dns"),
+            {},
+            [],
+            [
+                {
+                    "to": [{**_namespace("kube-system"), "podSelector": {"matchLabels": KUBE_DNS}}],
+                    "ports": [_port(53, "UDP"), _port(53, "TCP")],
+                }
+            ],
+            EGRESS_ONLY,
+        ),
+        _policy(
+            _mesh_meta(model, env, "mesh-allow-istio-control-plane"),
+            {},
+            [],
+            [
+                {
+                    "to": [{**_namespace(ISTIO_SYSTEM), "podSelector": {"matchLabels": ISTIOD}}],
+                    "ports": [_port(ISTIOD_PORT)],
+                }
+            ],
+            EGRESS_ONLY,
+        ),
+    ]
+    tracing = _tracing_peer(model)
+    if tracing is not None:
+        peer, port = tracing
+        out.append(
+            _policy(
+                _mesh_meta(model, env, "mesh-allow-tracing"),
+                {},
+                [],
+                [{"to": [peer], "ports": [_port(port)]}],
+                EGRESS_ONLY,
+            )
+        )
+    return out
+
+
+def _neighbours(context: ServiceContext, env: Environment) -> tuple[list[str], list[Peer]]:
+    """The callers that run in the environment, and the services called (a service whose replicas talk
+    to each other is its own caller and callee), by name."""
+    svc = context.service
+    me = [peer(svc)] if context.peers else []
+    callers = sorted({p.name for p in (*context.callers, *me) if p.runs_in(env.name)})
+    called = sorted({p.name: p for p in (*context.calls, *me)}.items())
+    return callers, [p for _, p in called]
+
+
+def _peer_port(p: Peer) -> list[dict[str, Any]]:
+    return [_port(p.port, PROTOCOL_K8S[p.protocol])] if p.port is not None else []
+
+
+def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
+    model = context.mesh
+    svc = context.service
+    ingress: list[dict[str, Any]] = []
+    ports = _main_port(svc)
+    routed = bool(context.routes)
+    callers, dependencies = _neighbours(context, env)
+    if ports:
+        if callers:
+            ingress.append({"from": [_pods(c) for c in callers], "ports": ports})
+        if routed:
+            ingress.append({"from": [_pods(model.gateway.name)], "ports": ports})
+        if env.federated and (callers or routed):
+            ingress.append(
+                {
+                    "from": [{**_namespace(ISTIO_SYSTEM), "podSelector": {"matchLabels": EAST_WEST_GATEWAY}}],
+                    "ports": ports,
+                }
+            )
+        if scraped(model, svc):
+            # Prometheus scrapes the sidecar's stats port, not the application's (see monitoring.py).
+            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(SIDECAR_STATS_PORT)]})
+    if context.peers:
+        ingress.append({"from": [_pods(svc.name)]})
+    egress: list[dict[str, Any]] = []
+    for dep in dependencies:
+        if dep.runs_in(env.name) and _peer_port(dep):
+            egress.append({"to": [_pods(dep.name)], "ports": _peer_port(dep)})
+    for name in sorted(svc.external):
+        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(model.external[name].port)]})
+    provider_port = _identity_provider_port(model)
+    if svc.oauth2_client is not None and provider_port is not None:
+        # The service's OAuth2 client fetches its tokens from the identity provider.
+        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(provider_port)]})
+    if env.federated and dependencies:
+        egress.append({"ports": [_port(EAST_WEST_PORT)]})
+    if context.peers:
+        egress.append({"to": [_pods(svc.name)]})
+    meta = k8s.metadata(
+        model,
+        svc.name,
+        svc.source,
+        labels_=k8s.labels(model, svc.name, component(svc)),
+        annotations_=wave(WAVE_POLICY),
+    )
+    return _policy(meta, k8s.selector(svc.name), ingress, egress)

@@ -1,0 +1,161 @@
+"""Overlays: one environment on one cluster, `kustomize/overlays/<env>/<cluster>/`.
+
+The overlay root sets no namespace (other backends contribute istio-system objects to it); it lists
+`app/`, which sets the environment's namespace and holds the Namespace, the service bases placed in
+that environment, the environment's NetworkPolicies, monitoring objects and custom resource instances,
+and the patches that apply the environment's replicas and resources (Service.placements).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mpc.graph.mesh import MeshGraph
+from mpc.lang.model import Cluster, Environment, MeshSettings, Model, Overlay, Service, ServiceContext
+from mpc.render import k8s
+from mpc.render.api import Artifact, Listing, Output, Section
+from mpc.render.k8s import kustomization, relative
+
+from . import crds, monitoring, network
+from .common import APP, CRDS, WAVE_FOUNDATION, base_dir, wants_pdb, wave
+from .workloads import pdb, resources
+
+GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
+NETWORK_POLICIES = "network-policies.yaml"
+MONITORING = "monitoring.yaml"
+
+
+def namespace(model: MeshSettings, env: Environment) -> dict[str, Any]:
+    labels = {"istio-injection": "enabled", **k8s.mesh_labels(model)}
+    meta = k8s.metadata(model, env.namespace, env.source, labels_=labels, annotations_=wave(WAVE_FOUNDATION))
+    return k8s.obj("v1", "Namespace", meta)
+
+
+def gpu_node_selector(cluster: Cluster | None) -> dict[str, str] | None:
+    """Pin GPU pods to the cluster's accelerator type where the cluster declares one (GKE's node label)."""
+    if cluster is None or cluster.provider != "gke":
+        return None
+    for pool in cluster.node_pools:
+        if pool.gpu_type is not None and pool.gpu_count > 0:
+            return {GKE_ACCELERATOR: pool.gpu_type}
+    return None
+
+
+# Where each workload kind keeps its pod template, and whether it has replicas to patch.
+_POD_TEMPLATE: dict[str, tuple[tuple[str, ...], bool]] = {
+    "Deployment": (("spec", "template"), True),
+    "StatefulSet": (("spec", "template"), True),
+    "DaemonSet": (("spec", "template"), False),
+    "Job": (("spec", "template"), False),
+    "CronJob": (("spec", "jobTemplate", "spec", "template"), False),
+}
+
+
+def main_workload(svc: Service, shaped: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The object that runs the service's pods in its (archetype-shaped) base."""
+    for obj in shaped:
+        if obj.get("kind") in _POD_TEMPLATE and obj.get("metadata", {}).get("name") == svc.name:
+            return obj
+    return None
+
+
+def workload_patch(
+    model: MeshSettings, svc: Service, overlay: Overlay, workload: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A strategic-merge patch: the environment's replicas and resources, and GPU node selection."""
+    placement = svc.placements[overlay.environment]
+    pod: dict[str, Any] = {"containers": [{"name": svc.name, "resources": resources(placement.resources)}]}
+    if svc.archetype.gpu and placement.resources.gpu:
+        selector = gpu_node_selector(model.clusters.get(overlay.cluster or ""))
+        if selector is not None:
+            pod["nodeSelector"] = selector
+    path, has_replicas = _POD_TEMPLATE[workload["kind"]]
+    body: dict[str, Any] = {"spec": pod}
+    for key in reversed(path[1:]):
+        body = {key: body}
+    spec: dict[str, Any] = {}
+    if has_replicas and svc.autoscale is None:
+        spec["replicas"] = placement.replicas
+    spec.update(body)
+    return {
+        "apiVersion": workload["apiVersion"],
+        "kind": workload["kind"],
+        "metadata": {"name": svc.name},
+        "spec": spec,
+    }
+
+
+def pdb_delete_patch(svc: Service) -> dict[str, Any]:
+    """Drop the base's PDB where one replica runs: a PDB over a single pod would block every node drain."""
+    return {
+        "$patch": "delete",
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": svc.name},
+    }
+
+
+def service_files(
+    context: ServiceContext, overlay: Overlay, shaped: Sequence[Mapping[str, Any]]
+) -> list[Output]:
+    """What one service adds to one overlay: the patches that size it there (or a PDB of its own), its
+    NetworkPolicy and its monitoring documents in the environment's shared files."""
+    svc = context.service
+    folder = f"{overlay.path}/{APP}"
+    env = context.mesh.environments[overlay.environment]
+    out: list[Output] = [Section(f"{folder}/{NETWORK_POLICIES}", (network.service_policy(context, env),))]
+    monitoring_documents = monitoring.service_documents(context, env)
+    if monitoring_documents:
+        out.append(Section(f"{folder}/{MONITORING}", tuple(monitoring_documents), (Listing(folder),)))
+    workload = main_workload(svc, shaped)
+    if workload is None:
+        return out  # an archetype plugin removed the pods' object: nothing to size per environment
+    patch = workload_patch(context.mesh, svc, overlay, workload)
+    out.append(Artifact(f"{folder}/patches/{svc.name}.yaml", patch, (Listing(folder, "patches"),)))
+    scalable = _POD_TEMPLATE[workload["kind"]][1]
+    in_base = any(obj.get("kind") == "PodDisruptionBudget" for obj in shaped)
+    here = scalable and wants_pdb(svc, svc.placements[overlay.environment].replicas)
+    if in_base and not here:
+        delete = pdb_delete_patch(svc)
+        out.append(Artifact(f"{folder}/patches/{svc.name}-pdb.yaml", delete, (Listing(folder, "patches"),)))
+    elif here and not in_base:
+        own = pdb(context.mesh, svc, context.wave)
+        out.append(Artifact(f"{folder}/{svc.name}-pdb.yaml", own, (Listing(folder),)))
+    return out
+
+
+def app_artifacts(model: Model, overlay: Overlay, waves: Mapping[str, int]) -> list[Artifact]:
+    """The overlay's `app/` folder as the mesh as a whole writes it: the namespace, the bases, the
+    namespace-wide policies, the custom resources; each service adds its own files (service_files)."""
+    env = model.environments[overlay.environment]
+    folder = f"{overlay.path}/{APP}"
+    services = sorted(model.services_in(env.name), key=lambda s: (waves.get(s.name, 0), s.name))
+    out: list[Artifact] = [Artifact(f"{folder}/namespace.yaml", namespace(model, env))]
+    resources_: list[str] = ["namespace.yaml"]
+    resources_.extend(relative(base_dir(s.name), folder) for s in services)
+    out.append(Artifact(f"{folder}/{NETWORK_POLICIES}", network.namespace_policies(model, env)))
+    resources_.append(NETWORK_POLICIES)
+    instances = crds.namespaced_instances(model)
+    if instances:
+        out.append(Artifact(f"{folder}/custom-resources.yaml", instances))
+        resources_.append("custom-resources.yaml")
+    out.append(Artifact(f"{folder}/kustomization.yaml", kustomization(resources_, namespace=env.namespace)))
+    return out
+
+
+def root_kustomization(model: Model, overlay: Overlay) -> Artifact:
+    """No namespace transformer here: contributions (Istio policy, the master proxy) keep their own."""
+    resources_ = [APP]
+    if model.custom_resources:
+        resources_.append(relative(CRDS, overlay.path))
+    return Artifact(f"{overlay.path}/kustomization.yaml", kustomization(resources_))
+
+
+def artifacts(model: Model, graph: MeshGraph) -> list[Artifact]:
+    waves = graph.wave_of()
+    out: list[Artifact] = []
+    for overlay in model.overlays:
+        out.extend(app_artifacts(model, overlay, waves))
+        out.append(root_kustomization(model, overlay))
+    return out

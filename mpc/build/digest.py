@@ -1,0 +1,154 @@
+"""Digests for the unit cache: of a service's context, and of the code that renders it.
+
+A context's digest covers every field of every value in it: dataclasses field by field (with their
+qualified class name), mappings in order, sets sorted, numbers apart from booleans. No list of fields is
+kept by hand: a field added to the model is digested the moment it exists, and a renderer cannot read
+anything that is not in its context (the type of its argument says so). Of a source position only the
+key path counts: generated files name `mesh.yaml#services.accounts`, never a line, so a comment added
+above a service changes no digest.
+
+Anything the encoder does not know is refused (TypeError) rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import marshal
+import os
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from mpc import __version__
+from mpc.errors import Location
+from mpc.lang.archetypes import Archetype
+from mpc.lang.model import SETTINGS, MeshSettings, ServiceContext
+
+# marshal format 2 writes no back-references: the bytes depend on the value alone, not on how the
+# objects happen to be shared in memory.
+_MARSHAL_FORMAT = 2
+_SCALARS = (str, int, bool, float, type(None))
+
+
+class Undigestable(TypeError):
+    """A value the encoder does not know: the unit it belongs to is rendered, never taken from the cache."""
+
+
+class Encoder:
+    """Canonical, marshal-able forms of model values; remembers the shape of each dataclass it met."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[type, tuple[str, tuple[str, ...]]] = {}
+        self._shared: dict[int, tuple[object, Any]] = {}  # objects many services share, by identity
+
+    def _shape(self, kind: type) -> tuple[str, tuple[str, ...]]:
+        shape = self._shapes.get(kind)
+        if shape is None:
+            names = tuple(f.name for f in dataclasses.fields(kind))
+            shape = self._shapes[kind] = (f"{kind.__module__}.{kind.__qualname__}", names)
+        return shape
+
+    def form(self, value: Any) -> Any:
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is tuple or kind is list:
+            return tuple([self.form(v) for v in value])
+        if kind is Location:
+            return ("at", value.path)
+        if isinstance(value, Archetype):  # a handful of objects that every service shares
+            return self._shared_form(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            name, fields = self._shape(kind)
+            return (name, tuple([self.form(getattr(value, f)) for f in fields]))
+        if isinstance(value, Mapping):
+            return ("map", tuple([(self.form(k), self.form(v)) for k, v in value.items()]))
+        if kind is frozenset or kind is set:
+            return ("set", tuple(sorted(self.form(v) for v in value)))
+        if kind is Decimal:
+            return ("dec", str(value))
+        raise Undigestable(f"cannot digest a {kind.__qualname__}")
+
+    def _shared_form(self, value: object) -> Any:
+        found = self._shared.get(id(value))
+        if found is None or found[0] is not value:
+            name, fields = self._shape(type(value))
+            found = self._shared[id(value)] = (
+                value,
+                (name, tuple([self.form(getattr(value, f)) for f in fields])),
+            )
+        return found[1]
+
+
+def _sha(form: Any) -> bytes:
+    return hashlib.sha256(marshal.dumps(form, _MARSHAL_FORMAT)).digest()
+
+
+class ContextDigests:
+    """The digest of each service's context; the mesh settings are digested once for all of them."""
+
+    def __init__(self, settings: MeshSettings) -> None:
+        self._encoder = Encoder()
+        self._settings = _sha(tuple(self._encoder.form(getattr(settings, name)) for name in SETTINGS))
+
+    def of(self, context: ServiceContext) -> bytes:
+        encoder = self._encoder
+        form = (
+            encoder.form(context.service),
+            context.wave,
+            encoder.form(context.calls),
+            encoder.form(context.callers),
+            encoder.form(context.routes),
+        )
+        return hashlib.sha256(self._settings + _sha(form)).digest()
+
+
+def unit_key(code: str, backend: str, context_digest: bytes) -> str:
+    """The cache key of one backend's output for one service."""
+    material = f"{code}\0{backend}\0".encode() + context_digest
+    return hashlib.sha256(material).hexdigest()
+
+
+def code_identity(plugins: Iterable[tuple[str, str]]) -> str:
+    """A digest of the code that renders: mpc's version and sources, and those of the installed plugins.
+
+    Sources are known by path, size and modification time (a development checkout edits code under one
+    version number); plugins also by distribution and version. Installing, upgrading or editing any of
+    them gives another identity, so no cached output outlives the code that wrote it. `plugins`:
+    (distribution and version, top-level module) of each third-party plugin installed.
+    """
+    h = hashlib.sha256(f"mpc {__version__}\0".encode())
+    for label, module in [("mpc", "mpc"), *plugins]:
+        h.update(f"{label}\0".encode())
+        for path, size, mtime in _sources(module):
+            h.update(f"{path}\0{size}\0{mtime}\0".encode())
+    return h.hexdigest()
+
+
+def _sources(module: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of every Python source of a top-level module or package, sorted."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        return []
+    if not spec.submodule_search_locations:
+        if spec.origin is None or not os.path.isfile(spec.origin):
+            return []
+        st = os.stat(spec.origin)
+        return [(spec.origin, st.st_size, st.st_mtime_ns)]
+    stack = list(spec.submodule_search_locations)
+    found: list[tuple[str, int, int]] = []
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                stack.append(entry.path)
+            elif entry.name.endswith(".py"):
+                st = entry.stat()
+                found.append((entry.path, st.st_size, st.st_mtime_ns))
+    return sorted(found)

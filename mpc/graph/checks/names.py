@@ -1,0 +1,179 @@
+"""Names: DNS-1123 labels for everything mpc names after, and the names Kubernetes derives from them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from mpc.errors import Code, Diagnostic
+from mpc.graph.checks.context import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    ENV_NAME,
+    LABEL_PART,
+    MAX_K8S_NAME,
+    MAX_NAME,
+    NAMESPACE,
+    SECRET_KEY,
+    Context,
+)
+
+
+def _name_problem(name: str) -> str | None:
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    if not DNS_LABEL.match(name):
+        return "is not a DNS-1123 label (lower-case letters, digits and '-', starting with a letter)"
+    return None
+
+
+def _suggest_label(name: str) -> str:
+    # CamelCase words become separate words: LocalAPIGateway -> local-api-gateway.
+    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name)
+    fixed = re.sub(r"[^a-z0-9-]+", "-", split.lower()).strip("-")
+    fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME].rstrip("-")
+    return f"try {fixed!r}" if fixed and fixed != name else ""
+
+
+def check_names(c: Context) -> Iterable[Diagnostic]:
+    m = c.mesh
+    named: list[tuple[str, str, tuple[str | int, ...], bool]] = [
+        ("mesh", m.metadata.name, ("metadata", "name"), False),
+        ("gateway", m.gateway.name, ("gateway", "name"), False),
+    ]
+    for what, section, table in (
+        ("service", "services", m.services),
+        ("external entry", "external", m.external),
+        ("cluster", "clusters", m.clusters),
+        ("environment", "environments", m.environments),
+    ):
+        named.extend((what, name, (section, name), True) for name in table)
+    if m.auth:
+        named.extend(("issuer", name, ("auth", "issuers", name), True) for name in m.auth.issuers)
+    for cname, cluster in m.clusters.items():
+        named.extend(("node pool", p, ("clusters", cname, "nodePools", p), True) for p in cluster.node_pools)
+    for what, name, path, is_key in named:
+        problem = _name_problem(name)
+        if problem:
+            yield Diagnostic(
+                Code.BAD_NAME,
+                f"{what} name {name!r} {problem}",
+                c.at(*path, key=is_key),
+                _suggest_label(name),
+            )
+    for i, cr in enumerate(m.custom_resources):
+        for j, inst in enumerate(cr.instances):
+            if not DNS_SUBDOMAIN.match(inst.name) or len(inst.name) > 253:
+                yield Diagnostic(
+                    Code.BAD_NAME,
+                    f"instance name {inst.name!r} is not a DNS-1123 subdomain",
+                    c.at("customResources", i, "instances", j, "name"),
+                    _suggest_label(inst.name),
+                )
+    yield from _kubernetes_names(c)
+    for name in m.external:
+        if name in m.services:
+            yield Diagnostic(
+                Code.NAME_TAKEN,
+                f"{name!r} is both a service and an external entry",
+                c.at("external", name, key=True),
+                "services and external entries share one namespace of names; rename one",
+                notes=((c.at("services", name, key=True), "the service is defined here"),),
+            )
+    if m.gateway.name in m.services:
+        yield Diagnostic(
+            Code.NAME_TAKEN,
+            f"the gateway and a service are both named {m.gateway.name!r}",
+            c.at("gateway", "name"),
+            "their Kubernetes objects would collide; rename one",
+        )
+
+
+def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
+    """Values that become Kubernetes names, labels or variables must be valid there, or apply fails."""
+    m = c.mesh
+    namespaces: list[tuple[str, tuple[str | int, ...], str]] = []
+    if m.defaults.namespace is not None:
+        namespaces.append((m.defaults.namespace, ("defaults", "namespace"), ""))
+    base_ok = m.defaults.namespace is None or NAMESPACE.match(m.defaults.namespace)
+    for env_name, env in c.model.environments.items():
+        if env.implicit:
+            continue
+        if m.environments[env_name].namespace is not None:
+            namespaces.append((env.namespace, ("environments", env_name, "namespace"), ""))
+        elif base_ok:  # a bad defaults.namespace is reported once, not again in every environment
+            namespaces.append(
+                (env.namespace, ("environments", env_name), f"set environments.{env_name}.namespace")
+            )
+    for ns, path, hint in namespaces:
+        if len(ns) > MAX_K8S_NAME or not NAMESPACE.match(ns):
+            too_long = len(ns) > MAX_K8S_NAME
+            why = f"longer than {MAX_K8S_NAME} characters" if too_long else "not a DNS-1123 label"
+            yield Diagnostic(
+                Code.BAD_NAME,
+                f"namespace {ns!r} is {why}",
+                c.at(*path, key=path[-1] != "namespace"),
+                hint or _suggest_label(ns),
+            )
+    for key, value in m.metadata.labels.items():
+        prefix, _, name = key.rpartition("/")
+        bad_key = (
+            not name
+            or len(name) > MAX_K8S_NAME
+            or not LABEL_PART.match(name)
+            or (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)))
+        )
+        if bad_key:
+            yield Diagnostic(
+                Code.BAD_VALUE,
+                f"metadata.labels: {key!r} is not a valid Kubernetes label key",
+                c.at("metadata", "labels", key, key=True),
+                "a name of letters, digits, '-', '_' and '.' (<= 63), optionally after a DNS prefix and '/'",
+            )
+        if len(value) > MAX_K8S_NAME or not LABEL_PART.match(value):
+            yield Diagnostic(
+                Code.BAD_VALUE,
+                f"metadata.labels.{key}: {value!r} is not a valid Kubernetes label value",
+                c.at("metadata", "labels", key),
+                "letters, digits, '-', '_' and '.', at most 63, starting and ending alphanumeric",
+            )
+    for name, svc in m.services.items():
+        for var in svc.env:
+            if not ENV_NAME.match(var):
+                yield Diagnostic(
+                    Code.BAD_VALUE,
+                    f"services.{name}.env: {var!r} is not a valid environment variable name",
+                    c.at("services", name, "env", var, key=True),
+                    "letters, digits, '_', '-' and '.', not starting with a digit",
+                )
+        for var, ref in svc.secrets.items():
+            where = ("services", name, "secrets", var)
+            if not ENV_NAME.match(var):
+                yield Diagnostic(
+                    Code.BAD_VALUE,
+                    f"services.{name}.secrets: {var!r} is not a valid environment variable name",
+                    c.at(*where, key=True),
+                    "letters, digits, '_', '-' and '.', not starting with a digit",
+                )
+            if len(ref.secret) > 253 or not DNS_SUBDOMAIN.match(ref.secret):
+                yield Diagnostic(
+                    Code.BAD_NAME,
+                    f"services.{name}.secrets.{var}.secret: {ref.secret!r} is not a valid Secret name",
+                    c.at(*where, "secret"),
+                    _suggest_label(ref.secret),
+                )
+            if not SECRET_KEY.match(ref.key):
+                yield Diagnostic(
+                    Code.BAD_VALUE,
+                    f"services.{name}.secrets.{var}.key: {ref.key!r} is not a valid Secret key",
+                    c.at(*where, "key"),
+                    "letters, digits, '-', '_' and '.'",
+                )
+    tls = m.gateway.tls
+    if tls is not None and (len(tls.secret) > 253 or not DNS_SUBDOMAIN.match(tls.secret)):
+        yield Diagnostic(
+            Code.BAD_NAME,
+            f"gateway.tls.secret: {tls.secret!r} is not a valid Secret name",
+            c.at("gateway", "tls", "secret"),
+            _suggest_label(tls.secret),
+        )

@@ -1,0 +1,56 @@
+"""Linking: each file's Listing entries added to the kustomization that it names.
+
+Backends stay independent: the istio backend does not know whether the kustomize backend runs, and a
+service's own files do not know what else its overlay holds. A kustomization that is not rendered (its
+backend was not selected) simply receives nothing.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mpc.render.api import Artifact, Listing
+from mpc.render.k8s import relative
+
+KUSTOMIZATION = "kustomization.yaml"
+
+
+def entry(path: str, listing: Listing) -> str:
+    """What a file adds to the kustomization of `listing`: its folder for a kustomization, else itself."""
+    target = posixpath.dirname(path) if posixpath.basename(path) == KUSTOMIZATION else path
+    return relative(target, listing.kustomization)
+
+
+def link(artifacts: list[Artifact], listed: Iterable[tuple[str, Listing]] = ()) -> list[Artifact]:
+    """The artifacts with the listings of each of them, and every further (path, listing), added to the
+    kustomization named, after the entries it already has, in path order."""
+    wanted: dict[str, dict[str, set[str]]] = {}
+    own = ((art.path, listing) for art in artifacts for listing in art.listed_in)
+    for path, listing in (*own, *listed):
+        fields = wanted.setdefault(listing.kustomization, {})
+        fields.setdefault(listing.field, set()).add(entry(path, listing))
+    if not wanted:
+        return artifacts
+    out: list[Artifact] = []
+    for art in artifacts:
+        folder = posixpath.dirname(art.path)
+        if posixpath.basename(art.path) == KUSTOMIZATION and folder in wanted:
+            assert isinstance(art.content, Mapping), "a kustomization is one document"
+            art = Artifact(art.path, _extended(art.content, wanted[folder]), art.listed_in, art.node)
+        out.append(art)
+    return out
+
+
+def _extended(content: Mapping[str, Any], entries: Mapping[str, set[str]]) -> dict[str, Any]:
+    extended = dict(content)
+    resources = list(extended.get("resources", []))
+    resources.extend(sorted(entries.get("resources", set()) - set(resources)))
+    extended["resources"] = resources
+    patches = list(extended.get("patches", []))
+    known = {p.get("path") for p in patches}
+    patches.extend({"path": p} for p in sorted(entries.get("patches", set()) - known))
+    if patches:
+        extended["patches"] = patches
+    return extended
