@@ -20,6 +20,7 @@ from typing import Any
 from mpc.build.cache import Cache, Piece
 from mpc.build.digest import ContextDigests, Undigestable, unit_key
 from mpc.build.files import check_path
+from mpc.build.parallel import split_map
 from mpc.build.serialize import Serializer, join_documents
 from mpc.errors import PluginError
 from mpc.graph.context import service_contexts
@@ -71,6 +72,7 @@ class _Tree:
     sections: dict[str, list[_Part]] = field(default_factory=dict)
     listed: list[tuple[str, Listing]] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
+    kept_documents: dict[tuple[str, str], tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
     def claim(self, plugin: Plugin, path: str) -> None:
         why = check_path(path)
@@ -81,20 +83,24 @@ class _Tree:
             _bug(plugin, f"{path!r} is written twice (by {earlier.name} and {plugin.name})")
         self.owner[path] = plugin
 
-    def add_piece(self, plugin: Plugin, service: str, piece: Piece, plain: Output | None = None) -> None:
-        """One piece of a service's output (`plain`: what it was rendered from, kept when asked)."""
+    def add_piece(self, plugin: Plugin, service: str, piece: Piece) -> None:
+        """One piece of a service's output."""
         self.listed.extend((piece.path, Listing(k, f)) for k, f in piece.listed_in)  # type: ignore[arg-type]
         if piece.section:
-            documents = plain.documents if isinstance(plain, Section) and self.plain else ()
+            documents = self.kept_documents.pop((service, piece.path), ())
             self.sections.setdefault(piece.path, []).append(_Part(service, plugin, piece.data, documents))
             return
         self.claim(plugin, piece.path)
         self.files[piece.path] = piece.data
         self.nodes[piece.path] = node_id("service", service)
-        if self.plain and isinstance(plain, Artifact):
-            self.artifacts.append(
-                Artifact(plain.path, plain.content, plain.listed_in, self.nodes[piece.path])
-            )
+
+    def keep(self, service: str, piece: Piece, plain: Output) -> None:
+        """What a piece was rendered from, for Compiled.artifacts."""
+        if isinstance(plain, Section):
+            self.kept_documents[(service, piece.path)] = plain.documents
+        else:
+            node = node_id("service", service) if service else None
+            self.artifacts.append(Artifact(plain.path, plain.content, plain.listed_in, node))
 
 
 def _bug(plugin: Plugin, message: str) -> None:
@@ -123,27 +129,61 @@ def _render_services(
 ) -> int:
     """Every service's output of one backend, from the cache where its key is there; the count rendered."""
     found = cache.units(keys.values()) if cache is not None else {}
+    missing = [name for name in contexts if keys.get(name) not in found]
+
+    def render(names: Sequence[str]) -> list[list[tuple[str, bytes, tuple[tuple[str, str], ...], bool]]]:
+        out = []
+        for name in names:
+            outputs = guarded(plugin, lambda c=contexts[name]: list(backend.render_service(c)))  # type: ignore[misc]
+            out.append([_as_tuple(_serialized(tree.serializer, o)) for o in outputs])
+        return out
+
+    if tree.plain:  # the documents are kept too: render here, where they stay
+        rendered = {name: _render_plain(tree, plugin, backend, contexts[name]) for name in missing}
+    else:
+        made = split_map(missing, render, _is_unit)
+        rendered = {name: [Piece(*piece) for piece in unit] for name, unit in zip(missing, made, strict=True)}
     fresh: dict[str, list[Piece]] = {}
-    rendered = 0
-    for name, context in contexts.items():
+    for name in contexts:
         key = keys.get(name)
-        cached = found.get(key) if key is not None else None
-        if cached is not None:
-            for piece in cached:
-                tree.add_piece(plugin, name, piece)
-            continue
-        rendered += 1
-        outputs = guarded(plugin, lambda c=context: list(backend.render_service(c)))  # type: ignore[misc]
-        pieces = []
-        for out in outputs:
-            piece = _serialized(tree.serializer, out)
-            tree.add_piece(plugin, name, piece, out)
-            pieces.append(piece)
-        if key is not None:
+        pieces = rendered.get(name)
+        if pieces is None:
+            pieces = found[key]  # type: ignore[index]
+        elif key is not None:
             fresh[key] = pieces
+        for piece in pieces:
+            tree.add_piece(plugin, name, piece)
     if cache is not None:
         cache.put_units(fresh)
-    return rendered
+    return len(missing)
+
+
+def _render_plain(
+    tree: _Tree, plugin: Plugin, backend: ServiceBackend, context: ServiceContext
+) -> list[Piece]:
+    """One service's output, kept as documents too (validators read them)."""
+    pieces = []
+    for out in guarded(plugin, lambda: list(backend.render_service(context))):
+        piece = _serialized(tree.serializer, out)
+        tree.keep(context.service.name, piece, out)
+        pieces.append(piece)
+    return pieces
+
+
+def _as_tuple(piece: Piece) -> tuple[str, bytes, tuple[tuple[str, str], ...], bool]:
+    return (piece.path, piece.data, piece.listed_in, piece.section)
+
+
+def _is_unit(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, tuple)
+        and len(p) == 4
+        and isinstance(p[0], str)
+        and isinstance(p[1], bytes)
+        and isinstance(p[2], tuple)
+        and isinstance(p[3], bool)
+        for p in value
+    )
 
 
 def compile_tree(
@@ -169,7 +209,10 @@ def compile_tree(
     for plugin, backend in selected:
         for out in guarded(plugin, lambda b=backend: list(b.render(model, graph))):  # type: ignore[misc]
             if isinstance(out, Section):  # mesh-wide documents after the header, before the services'
-                tree.add_piece(plugin, "", _serialized(tree.serializer, out), out)
+                piece = _serialized(tree.serializer, out)
+                if tree.plain:
+                    tree.keep("", piece, out)
+                tree.add_piece(plugin, "", piece)
             else:
                 tree.whole.append((plugin, out))
         if not isinstance(backend, ServiceBackend):

@@ -1,17 +1,24 @@
-"""forked: one piece of a build's work in a forked child that answers in bytes (this machine has two cores).
+"""parallel: half of a build's rendering in a forked child that answers in bytes.
 
-The child runs a pure function of what it inherited, writes its answer to a pipe and leaves without any
-cleanup. The parent always has the last word: when the child cannot start, fails, or is abandoned, the
-caller does the work itself, so the result never depends on whether a child ran.
+The one place mpc uses a second process: rendering and serialising the services whose output is not in
+the cache (mpc.build.compile), a pure function of what the child inherited. The child writes its answer
+to a pipe and leaves without any cleanup. The parent always has the last word: when the child cannot
+start, fails, or answers something malformed, the parent does that half itself, so the result never
+depends on whether a child ran. `MPC_JOBS=1` keeps everything in one process.
 """
 
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import threading
-from collections.abc import Callable
-from typing import BinaryIO
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+PARALLEL_MIN = 200  # below this many items a second process costs more than it saves
 
 
 def can_fork() -> bool:
@@ -71,3 +78,34 @@ def start(work: Callable[[], bytes]) -> Child | None:
             os._exit(status)
     os.close(write_end)
     return Child(pid, open(read_end, "rb"))
+
+
+def split_map(
+    items: Sequence[T], work: Callable[[Sequence[T]], list[R]], valid: Callable[[Any], bool]
+) -> list[R]:
+    """`work(items)`, the second half in a forked child when there are enough items.
+
+    `work` returns one marshal-able result per item, in order; `valid` checks one result the child sent.
+    """
+    if len(items) < PARALLEL_MIN:
+        return work(items)
+    # The child is the slower half: its first touch of each page copies it (copy-on-write).
+    half = len(items) * 55 // 100
+    child = start(lambda: marshal.dumps(work(items[half:]), 2))
+    if child is None:
+        return work(items)
+    try:
+        first = work(items[:half])
+    except BaseException:
+        child.abandon()
+        raise
+    payload = child.answer()
+    second: Any = None
+    if payload is not None:
+        try:
+            second = marshal.loads(payload)
+        except (ValueError, EOFError, TypeError):
+            second = None
+    if not (isinstance(second, list) and len(second) == len(items) - half and all(map(valid, second))):
+        return first + work(items[half:])
+    return first + list(second)

@@ -324,9 +324,9 @@ def write_tree(
     summary = plan(out, files, owned)
     root = os.fspath(out)
     old_exists = os.path.isdir(root)
-    if old_exists and not (summary.written or summary.changed or summary.pruned) and before_swap is None:
-        if read_regular(f"{root}/{LOCK_NAME}") == lock:
-            return summary
+    unchanged = old_exists and not (summary.written or summary.changed or summary.pruned)
+    if unchanged and before_swap is None and read_regular(f"{root}/{LOCK_NAME}") == lock:
+        return summary
     clean_stale_temps(out)
     try:
         tmp = tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent)
