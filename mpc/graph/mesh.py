@@ -1,4 +1,4 @@
-"""graph: the resolved model as a typed networkx DiGraph, with the queries backends and reports need.
+"""The dependency graph of a resolved model: nodes and edges, with the queries backends and reports need.
 
 Node ids are "<kind>:<name>" (kinds: gateway, route, service, external, issuer, cluster, environment;
 a route's name is its prefix). Edge kinds:
@@ -12,8 +12,8 @@ a route's name is its prefix). Edge kinds:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from mpc.errors import Location
 
@@ -32,58 +32,26 @@ def split_id(node: str) -> tuple[str, str]:
     return kind, name
 
 
-class _Recorder:
-    """Nodes and edges as plain data: `mpc validate` never needs networkx (~130 ms to import)."""
+class MeshGraph:
+    """Nodes and edges as plain data, in insertion order (the mesh file's), with the queries backends and
+    reports need. Only blast_radius uses networkx (imported then): `mpc validate` and a build never do."""
 
     def __init__(self) -> None:
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.edges: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def add_node(self, node: str, **attrs: Any) -> None:
-        self.nodes.setdefault(node, {}).update(attrs)
-
-    def add_edge(self, u: str, v: str, **attrs: Any) -> None:
-        self.nodes.setdefault(u, {})
-        self.nodes.setdefault(v, {})
-        self.edges.setdefault((u, v), {}).update(attrs)
-
-
-class MeshGraph:
-    def __init__(self, graph: nx.DiGraph[str] | _Recorder) -> None:
-        self._graph = graph
+        self._nodes: dict[str, dict[str, Any]] = {}
+        self._edges: dict[tuple[str, str], dict[str, Any]] = {}
         self._waves: dict[str, int] | None = None
 
-    @property
-    def g(self) -> nx.DiGraph[str]:
-        """The networkx graph, built on first use."""
-        if not isinstance(self._graph, _Recorder):
-            return self._graph
-        import networkx as nx
+    def add_node(self, node: str, **attrs: Any) -> None:
+        self._nodes.setdefault(node, {}).update(attrs)
 
-        rec = self._graph
-        g: nx.DiGraph[str] = nx.DiGraph()
-        g.add_nodes_from(rec.nodes.items())
-        g.add_edges_from((u, v, d) for (u, v), d in rec.edges.items())
-        self._graph = g
-        return g
-
-    def _call_edges(self) -> list[tuple[str, str, Location]]:
-        """(caller, callee, where) for every service-to-service dependsOn edge, in file order."""
-        if isinstance(self._graph, _Recorder):
-            raw: Iterable[tuple[str, str, dict[str, Any]]] = (
-                (u, v, d) for (u, v), d in self._graph.edges.items()
-            )
-        else:
-            raw = self._graph.edges(data=True)
-        return [
-            (split_id(u)[1], split_id(v)[1], d["source"])
-            for u, v, d in raw
-            if d["kind"] == "calls" and split_id(v)[0] == "service"
-        ]
+    def add_edge(self, u: str, v: str, **attrs: Any) -> None:
+        self._nodes.setdefault(u, {})
+        self._nodes.setdefault(v, {})
+        self._edges.setdefault((u, v), {}).update(attrs)
 
     @classmethod
     def build(cls, model: Model) -> MeshGraph:
-        g = _Recorder()
+        g = cls()
         gw = node_id("gateway", model.gateway.name)
         g.add_node(gw, kind="gateway", name=model.gateway.name, source=model.gateway.source)
         for name, issuer in model.issuers.items():
@@ -108,17 +76,11 @@ class MeshGraph:
             if route.auth is not None and route.auth in model.issuers:
                 g.add_edge(rid, node_id("issuer", route.auth), kind="authenticates", source=route.source)
         for name, svc in model.services.items():
-            for dep in svc.depends_on:
+            for dep in (*svc.depends_on, *svc.external):
+                kind = "service" if dep in model.services else "external"
                 g.add_edge(
                     node_id("service", name),
-                    node_id("service", dep),
-                    kind="calls",
-                    source=svc.dependency_sources[dep],
-                )
-            for dep in svc.external:
-                g.add_edge(
-                    node_id("service", name),
-                    node_id("external", dep),
+                    node_id(kind, dep),
                     kind="calls",
                     source=svc.dependency_sources[dep],
                 )
@@ -135,54 +97,77 @@ class MeshGraph:
                         kind="places",
                         source=environment.source,
                     )
-        return cls(g)
+        return g
 
     # --- queries -----------------------------------------------------------------------------------
 
-    # The queries a build makes read the recorded data while it is there: a build never imports networkx
-    # (~70 ms). The orders are networkx's: nodes as added, edges by source node, then as added.
+    def __contains__(self, node: object) -> bool:
+        return node in self._nodes
 
-    def _node_items(self) -> list[tuple[str, dict[str, Any]]]:
-        if isinstance(self._graph, _Recorder):
-            return list(self._graph.nodes.items())
-        return cast("list[tuple[str, dict[str, Any]]]", list(self._graph.nodes(data=True)))
+    def node(self, node: str) -> Mapping[str, Any]:
+        """A node's data (kind, name, source, ...)."""
+        return self._nodes[node]
+
+    def node_ids(self) -> list[str]:
+        return list(self._nodes)
 
     def edge_list(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """Every edge with its data, in networkx's order (what `g.edges(data=True)` gives)."""
-        if not isinstance(self._graph, _Recorder):
-            return cast("list[tuple[str, str, dict[str, Any]]]", list(self._graph.edges(data=True)))
-        rec = self._graph
+        """Every edge with its data: by source node in insertion order, then as added."""
         by_source: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-        for (u, v), d in rec.edges.items():
+        for (u, v), d in self._edges.items():
             by_source.setdefault(u, []).append((u, v, d))
-        return [edge for node in rec.nodes for edge in by_source.get(node, ())]
+        return [edge for node in self._nodes for edge in by_source.get(node, ())]
+
+    def out_edges(self, node: str) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(u, v, d) for (u, v), d in self._edges.items() if u == node]
+
+    def merged(self, other: MeshGraph) -> MeshGraph:
+        """Both graphs' nodes and edges (the other's data wins), e.g. for a picture of a change."""
+        out = MeshGraph()
+        for graph in (self, other):
+            for node, data in graph._nodes.items():
+                out.add_node(node, **data)
+            for (u, v), data in graph._edges.items():
+                out.add_edge(u, v, **data)
+        return out
+
+    def _call_edges(self) -> list[tuple[str, str, Location]]:
+        """(caller, callee, where) for every service-to-service dependsOn edge, in file order."""
+        return [
+            (split_id(u)[1], split_id(v)[1], d["source"])
+            for (u, v), d in self._edges.items()
+            if d["kind"] == "calls" and split_id(v)[0] == "service"
+        ]
+
+    def _node_items(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._nodes.items())
 
     def nodes(self, kind: str) -> list[str]:
         """Names of the nodes of one kind, in insertion (mesh file) order."""
-        return [data["name"] for _, data in self._node_items() if data["kind"] == kind]
+        return [data["name"] for data in self._nodes.values() if data["kind"] == kind]
 
     def _sorted_nodes(self) -> list[tuple[str, dict[str, Any]]]:
-        return sorted(self._node_items(), key=lambda item: item[0])
+        return sorted(self._nodes.items(), key=lambda item: item[0])
 
     def _sorted_edges(self) -> list[tuple[str, str, dict[str, Any]]]:
         return sorted(self.edge_list(), key=lambda e: (e[0], e[1]))
 
-    def _edges(self, kind: str) -> Iterable[tuple[str, str, dict[str, Any]]]:
-        return ((u, v, d) for u, v, d in self.edge_list() if d["kind"] == kind)
+    def _edges_of(self, kind: str) -> Iterable[tuple[str, str, dict[str, Any]]]:
+        return ((u, v, d) for (u, v), d in self._edges.items() if d["kind"] == kind)
 
     def dependencies(self, service: str) -> list[str]:
         """Node ids a service calls (services and external entries)."""
         nid = node_id("service", service)
-        return sorted(v for _, v, d in self.g.out_edges(nid, data=True) if d["kind"] == "calls")
+        return sorted(v for u, v, _ in self._edges_of("calls") if u == nid)
 
     def callers(self, service: str) -> list[str]:
         """Services that call this one (not the gateway)."""
         nid = node_id("service", service)
-        return sorted(split_id(u)[1] for u, _, d in self.g.in_edges(nid, data=True) if d["kind"] == "calls")
+        return sorted(split_id(u)[1] for u, v, _ in self._edges_of("calls") if v == nid)
 
     def routes_to(self, service: str) -> list[str]:
         nid = node_id("service", service)
-        return [split_id(u)[1] for u, _, d in self.g.in_edges(nid, data=True) if d["kind"] == "routes"]
+        return [split_id(u)[1] for u, v, _ in self._edges_of("routes") if v == nid]
 
     def allowed_calls(self) -> set[tuple[str, str]]:
         """Every (caller, callee) the policies must allow: 'gateway:<name>' or a service, to a service.
@@ -190,11 +175,11 @@ class MeshGraph:
         The dependsOn edges, the gateway routes, and each peer service to itself (peer_services).
         """
         allowed: set[tuple[str, str]] = set()
-        for u, v, _ in self._edges("calls"):
+        for u, v, _ in self._edges_of("calls"):
             if split_id(v)[0] == "service":
                 allowed.add((split_id(u)[1], split_id(v)[1]))
         gw = self.nodes("gateway")[0]
-        for _, v, _ in self._edges("routes"):
+        for _, v, _ in self._edges_of("routes"):
             allowed.add((f"gateway:{gw}", split_id(v)[1]))
         allowed.update((name, name) for name in self.peer_services())
         return allowed
@@ -203,17 +188,6 @@ class MeshGraph:
         """Services whose replicas call each other (stateful, `clustering: dns`, a peer-to-peer port)."""
         nodes = self._sorted_nodes()
         return [data["name"] for _, data in nodes if data["kind"] == "service" and data["peers"]]
-
-    def call_graph(self) -> nx.DiGraph[str]:
-        """Services only, an edge from caller to callee."""
-        import networkx as nx
-
-        sub: nx.DiGraph[str] = nx.DiGraph()
-        sub.add_nodes_from(self.nodes("service"))
-        for u, v, d in self._edges("calls"):
-            if split_id(v)[0] == "service":
-                sub.add_edge(split_id(u)[1], split_id(v)[1], source=d["source"])
-        return sub
 
     def cycles(self) -> list[list[tuple[str, str, Location]]]:
         """Each dependency cycle once, as its edges with the location of the dependsOn entry.
@@ -249,7 +223,7 @@ class MeshGraph:
         """
         callees: dict[str, set[str]] = {name: set() for name in self.nodes("service")}
         callers: dict[str, list[str]] = {}
-        for u, v, _ in self._edges("calls"):
+        for u, v, _ in self._edges_of("calls"):
             kind, callee = split_id(v)
             if kind == "service":
                 caller = split_id(u)[1]
@@ -285,7 +259,7 @@ class MeshGraph:
         import networkx as nx
 
         upstream: nx.DiGraph[str] = nx.DiGraph()
-        for u, v, d in self.g.edges(data=True):
+        for (u, v), d in self._edges.items():
             if d["kind"] in ("calls", "routes", "authenticates"):
                 upstream.add_edge(u, v)
         if node not in upstream:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import networkx as nx
-
 from mpc.errors import Code, Diagnostic, Location, MpcError
 from mpc.graph.front import Front
 from mpc.graph.mesh import MeshGraph, split_id
@@ -155,7 +153,7 @@ class Side:
     @property
     def graph(self) -> MeshGraph:
         if self.front is None:
-            return MeshGraph(nx.DiGraph())
+            return MeshGraph()
         return self.front.graph
 
 
@@ -368,7 +366,7 @@ def node_fields(front: Front, node: str) -> dict[str, Any]:
 
 
 def _source(graph: MeshGraph, node: str) -> str:
-    return str(graph.g.nodes[node]["source"])
+    return str(graph.node(node)["source"])
 
 
 def _node_order(node: str) -> tuple[int, str]:
@@ -377,7 +375,7 @@ def _node_order(node: str) -> tuple[int, str]:
 
 
 def node_changes(old: Side, new: Side) -> tuple[NodeChange, ...]:
-    before, after = set(old.graph.g.nodes), set(new.graph.g.nodes)
+    before, after = set(old.graph.node_ids()), set(new.graph.node_ids())
     out: list[NodeChange] = []
     for node in sorted(before | after, key=_node_order):
         kind, name = split_id(node)
@@ -399,7 +397,7 @@ def node_changes(old: Side, new: Side) -> tuple[NodeChange, ...]:
 
 
 def _edge_set(graph: MeshGraph) -> set[tuple[str, str, str]]:
-    return {(u, v, d["kind"]) for u, v, d in graph.g.edges(data=True) if d["kind"] in EDGE_KINDS}
+    return {(u, v, d["kind"]) for u, v, d in graph.edge_list() if d["kind"] in EDGE_KINDS}
 
 
 def edge_changes(old: MeshGraph, new: MeshGraph) -> tuple[EdgeChange, ...]:
@@ -443,8 +441,8 @@ def blast_radius(old: Side, new: Side, nodes: Iterable[NodeChange]) -> tuple[Bla
         found = set(graph.blast_radius(change.id))
         if change.kind == "cluster":
             found |= {f"service:{s}" for s in graph.services_on(change.name)}
-        elif change.kind == "environment" and change.id in graph.g:
-            found |= {v for _, v, d in graph.g.out_edges(change.id, data=True) if d["kind"] == "runs"}
+        elif change.kind == "environment" and change.id in graph:
+            found |= {v for _, v, d in graph.out_edges(change.id) if d["kind"] == "runs"}
         services = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "service"))
         routes = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "route"))
         out.append(Blast(change.id, services, routes))
@@ -505,11 +503,11 @@ def mermaid(old: MeshGraph, new: MeshGraph, nodes: Iterable[NodeChange], edges: 
     )
     if not touched:
         return ""
-    merged: nx.DiGraph[str] = nx.compose(old.g, new.g)
+    merged = old.merged(new)
     shown = set(touched)
-    for node in touched:
-        for u, v, d in [*merged.in_edges(node, data=True), *merged.out_edges(node, data=True)]:
-            if d["kind"] != "runs":  # every service runs in every environment: that would be everything
-                shown.update((u, v))
-    text = MeshGraph(merged).to_mermaid(only=shown, styles=styles)
+    for u, v, d in merged.edge_list():
+        if (u in touched or v in touched) and d["kind"] != "runs":
+            # (every service runs in every environment: following `runs` would show everything)
+            shown.update((u, v))
+    text = merged.to_mermaid(only=shown, styles=styles)
     return text + "\n".join(CLASS_DEFS) + "\n"
