@@ -9,6 +9,10 @@ once. It holds two tables:
 - `trees`: for a build's whole input (code, mesh text, backends), the sha256 of every file it wrote:
   a later build of the same input proves an output folder current by hashing the files on disk
   against this record instead of rendering again.
+- `folders`: for each output folder (by real path), what mpc last saw of each file it wrote there:
+  the sha256 of its bytes and its size, mtime, ctime and inode (mpc.build.swap.Seen). A file whose
+  status is unchanged since still has those bytes, so it need not be read again; its ctime cannot be
+  set back by whoever edits it.
 
 Each value carries a checksum; a value that fails it, a database that cannot be opened or written, or
 a full disk make the cache miss, never the build fail. Entries not used for PRUNE_AFTER are deleted.
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
 
 CACHE_ENV = "MPC_CACHE_DIR"
 DATABASE = "mpc-cache.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PRUNE_AFTER = 30 * 24 * 3600  # seconds without use
 _CHECK = 16  # bytes of sha256 that guard each value
 _MARSHAL_FORMAT = 2
@@ -54,6 +58,26 @@ class Piece:
     data: bytes
     listed_in: tuple[tuple[str, str], ...]  # (kustomization folder, field)
     section: bool
+    sha256: str  # of `data`, made once when the piece is rendered
+
+    def as_tuple(self) -> tuple[str, bytes, tuple[tuple[str, str], ...], bool, str]:
+        return (self.path, self.data, self.listed_in, self.section, self.sha256)
+
+    @staticmethod
+    def valid(item: Any) -> bool:
+        """Whether a value read back (from the cache or a second process) is a piece's tuple."""
+        return (
+            isinstance(item, tuple)
+            and len(item) == 5
+            and isinstance(item[0], str)
+            and isinstance(item[1], bytes)
+            and isinstance(item[2], tuple)
+            and all(
+                isinstance(x, tuple) and len(x) == 2 and all(isinstance(s, str) for s in x) for x in item[2]
+            )
+            and isinstance(item[3], bool)
+            and isinstance(item[4], str)
+        )
 
 
 def _seal(value: Any) -> bytes:
@@ -69,28 +93,16 @@ def _open(blob: bytes) -> Any:
 
 
 def _pieces(value: Any) -> list[Piece] | None:
-    if not isinstance(value, list):
+    if not isinstance(value, list) or not all(Piece.valid(item) for item in value):
         return None
-    out = []
-    for item in value:
-        if not (
-            isinstance(item, tuple)
-            and len(item) == 4
-            and isinstance(item[0], str)
-            and isinstance(item[1], bytes)
-            and isinstance(item[2], tuple)
-            and isinstance(item[3], bool)
-        ):
-            return None
-        out.append(Piece(item[0], item[1], item[2], item[3]))
-    return out
+    return [Piece(*item) for item in value]
 
 
 class Cache:
     """One connection to the cache database; every method degrades to a miss on any database error."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder or cache_dir()
+        self.location = folder or cache_dir()
         self._db: sqlite3.Connection | None = None
         self._opened = False
         self._used: set[str] = set()
@@ -102,16 +114,18 @@ class Cache:
         import sqlite3
 
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            db = sqlite3.connect(self.folder / DATABASE, timeout=30, isolation_level=None)
+            self.location.mkdir(parents=True, exist_ok=True, mode=0o700)
+            db = sqlite3.connect(self.location / DATABASE, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
                 db.executescript(
                     "DROP TABLE IF EXISTS units; DROP TABLE IF EXISTS trees; DROP TABLE IF EXISTS meta;"
+                    "DROP TABLE IF EXISTS folders;"
                     "CREATE TABLE units (key TEXT PRIMARY KEY, value BLOB NOT NULL, used INTEGER NOT NULL);"
                     "CREATE TABLE trees (key TEXT PRIMARY KEY, value BLOB NOT NULL, used INTEGER NOT NULL);"
+                    "CREATE TABLE folders (key TEXT PRIMARY KEY, value BLOB NOT NULL, used INTEGER NOT NULL);"
                     "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
                     f"PRAGMA user_version={SCHEMA_VERSION};"
                 )
@@ -155,10 +169,7 @@ class Cache:
         if not units:
             return
         now = int(time.time())
-        rows = [
-            (key, _seal([(p.path, p.data, p.listed_in, p.section) for p in pieces]), now)
-            for key, pieces in units.items()
-        ]
+        rows = [(key, _seal([p.as_tuple() for p in pieces]), now) for key, pieces in units.items()]
         with self._guard() as db:
             if db is None:
                 return
@@ -193,6 +204,30 @@ class Cache:
                 "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", (key, _seal(dict(files)), int(time.time()))
             )
 
+    def folder(self, path: str) -> dict[str, tuple[str, int, int, int, int]] | None:
+        """What mpc last saw of the files it wrote into the folder at `path` (its real path)."""
+        with self._guard() as db:
+            if db is None:
+                return None
+            row = db.execute("SELECT value FROM folders WHERE key = ?", (path,)).fetchone()
+            if row is None:
+                return None
+            try:
+                value = _open(row[0])
+            except (ValueError, EOFError, TypeError):
+                return None
+            if isinstance(value, dict) and all(_is_seen(k, v) for k, v in value.items()):
+                return value
+        return None
+
+    def put_folder(self, path: str, seen: Mapping[str, tuple[str, int, int, int, int]]) -> None:
+        with self._guard() as db:
+            if db is None:
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO folders VALUES (?, ?, ?)", (path, _seal(dict(seen)), int(time.time()))
+            )
+
     def finish(self) -> None:
         """Mark the units this build reused as used now; prune what nothing used for PRUNE_AFTER."""
         now = int(time.time())
@@ -208,7 +243,7 @@ class Cache:
                     db.execute(f"UPDATE units SET used = ? WHERE key IN ({marks})", [now, *chunk])
                 row = db.execute("SELECT value FROM meta WHERE name = 'pruned'").fetchone()
                 if row is None or now - row[0] > 24 * 3600:
-                    for table in ("units", "trees"):
+                    for table in ("units", "trees", "folders"):
                         db.execute(f"DELETE FROM {table} WHERE used < ?", (now - PRUNE_AFTER,))
                     db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (now,))
         self.close()
@@ -218,6 +253,16 @@ class Cache:
             with contextlib.suppress(Exception):
                 self._db.close()
         self._db = None
+
+
+def _is_seen(key: Any, value: Any) -> bool:
+    return (
+        isinstance(key, str)
+        and isinstance(value, tuple)
+        and len(value) == 5
+        and isinstance(value[0], str)
+        and all(type(n) is int for n in value[1:])
+    )
 
 
 def tree_key(code: str, mesh_name: str, text: bytes, backends: Iterable[str]) -> str:

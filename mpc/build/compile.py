@@ -19,7 +19,7 @@ from typing import Any
 
 from mpc.build.cache import Cache, Piece
 from mpc.build.digest import ContextDigests, Undigestable, unit_key
-from mpc.build.files import check_path
+from mpc.build.files import check_path, sha256
 from mpc.build.parallel import split_map
 from mpc.build.serialize import Serializer, join_documents
 from mpc.errors import PluginError
@@ -39,6 +39,7 @@ class BackendBug(Exception):
 @dataclass
 class Compiled:
     files: dict[str, bytes]  # path -> bytes, sorted by path
+    hashes: dict[str, str]  # path -> sha256 of its bytes
     nodes: dict[str, str]  # path -> the graph node the file derives from, where there is one
     backends: list[str]
     plugins: dict[str, str]  # third-party plugins used (for the lock)
@@ -47,6 +48,12 @@ class Compiled:
     units: int = 0  # service units in all
     # Plain artifacts, when asked for (validators read documents): shared files assembled.
     artifacts: list[Artifact] = field(default_factory=list)
+
+    def add_files(self, extra: Mapping[str, bytes]) -> None:
+        """Files written beside the rendered ones (publish: the input mesh), owned and locked alike."""
+        if extra:
+            self.files = dict(sorted({**self.files, **extra}.items()))
+            self.hashes.update((path, sha256(data)) for path, data in extra.items())
 
 
 @dataclass
@@ -66,6 +73,7 @@ class _Tree:
     serializer: Serializer
     plain: bool
     files: dict[str, bytes] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, str] = field(default_factory=dict)
     owner: dict[str, Plugin] = field(default_factory=dict)
     whole: list[tuple[Plugin, Artifact]] = field(default_factory=list)
@@ -92,6 +100,7 @@ class _Tree:
             return
         self.claim(plugin, piece.path)
         self.files[piece.path] = piece.data
+        self.hashes[piece.path] = piece.sha256
         self.nodes[piece.path] = node_id("service", service)
 
     def keep(self, service: str, piece: Piece, plain: Output) -> None:
@@ -115,8 +124,10 @@ def _listings(listed_in: Iterable[Listing]) -> tuple[tuple[str, str], ...]:
 
 def _serialized(serializer: Serializer, out: Output) -> Piece:
     if isinstance(out, Section):
-        return Piece(out.path, serializer.documents(out.documents), _listings(out.listed_in), True)
-    return Piece(out.path, serializer.content(out.path, out.content), _listings(out.listed_in), False)
+        data = serializer.documents(out.documents)
+        return Piece(out.path, data, _listings(out.listed_in), True, sha256(data))
+    data = serializer.content(out.path, out.content)
+    return Piece(out.path, data, _listings(out.listed_in), False, sha256(data))
 
 
 def _render_services(
@@ -131,11 +142,11 @@ def _render_services(
     found = cache.units(keys.values()) if cache is not None else {}
     missing = [name for name in contexts if keys.get(name) not in found]
 
-    def render(names: Sequence[str]) -> list[list[tuple[str, bytes, tuple[tuple[str, str], ...], bool]]]:
+    def render(names: Sequence[str]) -> list[list[tuple[Any, ...]]]:
         out = []
         for name in names:
             outputs = guarded(plugin, lambda c=contexts[name]: list(backend.render_service(c)))  # type: ignore[misc]
-            out.append([_as_tuple(_serialized(tree.serializer, o)) for o in outputs])
+            out.append([_serialized(tree.serializer, o).as_tuple() for o in outputs])
         return out
 
     if tree.plain:  # the documents are kept too: render here, where they stay
@@ -170,20 +181,8 @@ def _render_plain(
     return pieces
 
 
-def _as_tuple(piece: Piece) -> tuple[str, bytes, tuple[tuple[str, str], ...], bool]:
-    return (piece.path, piece.data, piece.listed_in, piece.section)
-
-
 def _is_unit(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(p, tuple)
-        and len(p) == 4
-        and isinstance(p[0], str)
-        and isinstance(p[1], bytes)
-        and isinstance(p[2], tuple)
-        and isinstance(p[3], bool)
-        for p in value
-    )
+    return isinstance(value, list) and all(Piece.valid(p) for p in value)
 
 
 def compile_tree(
@@ -229,7 +228,7 @@ def compile_tree(
     _check_folders(files, tree.owner)
     owners = {path: plugin.name for path, plugin in tree.owner.items()}
     used = installed.used(names, model)
-    return Compiled(files, tree.nodes, names, used, owners, rendered, units, tree.artifacts)
+    return Compiled(files, tree.hashes, tree.nodes, names, used, owners, rendered, units, tree.artifacts)
 
 
 def _digests(settings: MeshSettings, contexts: Mapping[str, ServiceContext]) -> dict[str, bytes]:
@@ -253,7 +252,8 @@ def _assemble(tree: _Tree) -> None:
         if art.path in tree.sections:
             headers[art.path] = (plugin, art)
             continue
-        tree.files[art.path] = tree.serializer.content(art.path, art.content)
+        data = tree.files[art.path] = tree.serializer.content(art.path, art.content)
+        tree.hashes[art.path] = sha256(data)
         if art.node is not None:
             tree.nodes[art.path] = art.node
         if tree.plain:
@@ -277,6 +277,7 @@ def _assemble(tree: _Tree) -> None:
         if not data:
             continue  # no documents at all: no file
         tree.files[path] = data
+        tree.hashes[path] = sha256(data)
         if tree.plain:
             documents.extend(doc for part in ordered for doc in part.documents)
             tree.artifacts.append(Artifact(path, documents))

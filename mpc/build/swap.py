@@ -12,6 +12,11 @@
   (linked, so with their owners and modes), folders made with the modes and owners they had; then the
   two folders are exchanged in one step (renameat2 RENAME_EXCHANGE on Linux; two renames elsewhere). A
   failure or a kill before the exchange leaves the previous tree as it was.
+- **Reading only what changed.** After a build, mpc records (in the user cache, never in the tree) the
+  sha256, size, mtime, ctime and inode of every file it wrote (`Seen`). The next build takes a file
+  whose status is unchanged as holding those bytes without reading it: nobody can set a file's ctime
+  back, so an edit always shows. A file whose ctime is too close to the moment it was seen is recorded
+  as unknown (the clock may not have ticked since), and read next time.
 - **Only its own files.** A path mpc writes that holds something mpc did not write (a file with other
   bytes, a symlink, a folder, a FIFO) is refused (E315), as is a symlink or file where mpc needs a
   folder. A file mpc wrote before and no longer produces is pruned only when it still has the bytes
@@ -26,6 +31,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +39,10 @@ from pathlib import Path
 from mpc.build.files import TEMP_PREFIX, read_regular, sha256, write_new
 from mpc.build.lock import LOCK_NAME
 from mpc.errors import Code, Diagnostic, EnvironmentFailure, Location, MpcError
+
+# path -> (sha256, size, mtime_ns, ctime_ns, inode): a file as mpc last saw it in a tree it wrote.
+Seen = Mapping[str, tuple[str, int, int, int, int]]
+RACY_NS = 100_000_000  # a ctime this close to when it was seen may not have ticked yet: read next time
 
 
 @dataclass(frozen=True)
@@ -136,10 +146,21 @@ def _foreign(out: Path, path: str, what: str) -> Diagnostic:
 class _Disk:
     """What is in the old tree, looked at once per path."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, seen: Seen) -> None:
         self.root = root
         self.exists = os.path.isdir(root)
+        self.seen = seen
         self._folders: dict[str, str | None] = {"": None}  # folder -> why it cannot hold files, or None
+
+    def known(self, path: str, st: os.stat_result | None) -> str | None:
+        """The sha256 of a file's bytes, when its status is what mpc saw after writing it."""
+        record = self.seen.get(path)
+        if record is None or st is None:
+            return None
+        digest, size, mtime, ctime, ino = record
+        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != (size, mtime, ctime, ino):
+            return None
+        return digest
 
     def kind(self, path: str) -> tuple[str, os.stat_result | None]:
         try:
@@ -173,13 +194,21 @@ class _Disk:
         return None
 
 
-def plan(out: Path, files: Mapping[str, bytes], owned: Mapping[str, str]) -> Summary:
+def plan(
+    out: Path,
+    files: Mapping[str, bytes],
+    owned: Mapping[str, str],
+    hashes: Mapping[str, str] | None = None,
+    seen: Seen | None = None,
+) -> Summary:
     """Compare the new files with what is on disk, by content (never by the lock's word).
 
-    `owned`: path -> sha256 of the files the previous lock says mpc wrote. Raises E315 for a path mpc
-    writes where something it did not write stands.
+    `owned`: path -> sha256 of the files the previous lock says mpc wrote. `hashes`: the new files'
+    sha256; with `seen` (what mpc last saw of this folder), a file whose status is unchanged is compared
+    by sha256 without being read. Raises E315 for a path mpc writes where something it did not write
+    stands.
     """
-    disk = _Disk(os.fspath(out))
+    disk = _Disk(os.fspath(out), seen or {})
     written: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
@@ -190,14 +219,18 @@ def plan(out: Path, files: Mapping[str, bytes], owned: Mapping[str, str]) -> Sum
         if blocked is not None:
             problems.append(_foreign(out, blocked[0], blocked[1]))
             continue
-        kind, _ = disk.kind(path) if disk.exists else ("missing", None)
+        kind, st = disk.kind(path) if disk.exists else ("missing", None)
         if kind == "missing":
             written.append(path)
         elif kind != "file":
             problems.append(_foreign(out, path, kind))
         else:
-            current = read_regular(f"{disk.root}/{path}")
-            if current == data:
+            known = disk.known(path, st)
+            if known is not None and hashes is not None:
+                same = known == hashes[path]
+            else:
+                same = read_regular(f"{disk.root}/{path}") == data
+            if same:
                 unchanged.append(path)
             elif path in owned:
                 changed.append(path)  # mpc's version wins over a hand edit of a file it owns
@@ -208,12 +241,46 @@ def plan(out: Path, files: Mapping[str, bytes], owned: Mapping[str, str]) -> Sum
     pruned: list[str] = []
     kept: list[str] = []
     for path in sorted(set(owned) - set(files)):
-        kind, _ = disk.kind(path) if disk.exists else ("missing", None)
+        kind, st = disk.kind(path) if disk.exists else ("missing", None)
         if kind != "file":
             continue
-        found = read_regular(f"{disk.root}/{path}")
-        (pruned if found is not None and sha256(found) == owned[path] else kept).append(path)
+        digest = disk.known(path, st)
+        if digest is None:
+            found = read_regular(f"{disk.root}/{path}")
+            digest = sha256(found) if found is not None else None
+        (pruned if digest == owned[path] else kept).append(path)
     return Summary(written, changed, unchanged, pruned, kept)
+
+
+def look(out: Path, hashes: Mapping[str, str]) -> dict[str, tuple[str, int, int, int, int]]:
+    """What a tree mpc just wrote looks like (for Seen), leaving out files whose ctime is too recent."""
+    root = os.fspath(out)
+    racy = time.time_ns() - RACY_NS
+    seen: dict[str, tuple[str, int, int, int, int]] = {}
+    for path, digest in hashes.items():
+        try:
+            st = os.lstat(f"{root}/{path}")
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_ctime_ns < racy:
+            seen[path] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return seen
+
+
+def current(out: Path, record: Mapping[str, str], seen: Seen) -> bool:
+    """Whether every file of `record` (path -> sha256) is in `out` with those bytes."""
+    disk = _Disk(os.fspath(out), seen)
+    for path, digest in record.items():
+        kind, st = disk.kind(path)
+        if kind != "file":
+            return False
+        known = disk.known(path, st)
+        if known is None:
+            data = read_regular(f"{disk.root}/{path}")
+            known = sha256(data) if data is not None else None
+        if known != digest:
+            return False
+    return True
 
 
 def _exchange(a: str, b: str) -> bool:
@@ -315,13 +382,18 @@ def write_tree(
     owned: Mapping[str, str],
     *,
     before_swap: Callable[[Path], None] | None = None,
+    hashes: Mapping[str, str] | None = None,
+    seen: Seen | None = None,
 ) -> Summary:
     """Write `files` and mpc.lock as the new content of `out`, atomically. Call with the build lock held.
 
     `owned`: the files the previous lock lists (path -> sha256). `before_swap(tree)` runs on the complete
     new tree before it replaces the old one (validators); raising there leaves the old tree untouched.
     """
-    summary = plan(out, files, owned)
+    try:
+        summary = plan(out, files, owned, hashes, seen)
+    except OSError as exc:
+        raise EnvironmentFailure.of(exc) from exc
     root = os.fspath(out)
     old_exists = os.path.isdir(root)
     unchanged = old_exists and not (summary.written or summary.changed or summary.pruned)

@@ -22,7 +22,7 @@ from mpc.build.compile import Compiled, compile_tree
 from mpc.build.digest import code_identity
 from mpc.build.files import read_regular, sha256
 from mpc.build.lock import LOCK_NAME, Lock
-from mpc.build.swap import Summary, build_lock, output_folder, plan, write_tree
+from mpc.build.swap import Summary, build_lock, current, look, output_folder, plan, write_tree
 from mpc.errors import Diagnostic, MpcError, Severity
 from mpc.graph.front import Front
 from mpc.lang.load import load_bytes
@@ -77,7 +77,7 @@ def lock_for(front: Front, compiled: Compiled, text: bytes) -> Lock:
         mpc_version=__version__,
         input_file=front.model.source_file,
         input_sha256=hashlib.sha256(text).hexdigest(),
-        files={path: sha256(data) for path, data in compiled.files.items()},
+        files=dict(compiled.hashes),
         backends=sorted(compiled.backends),
         plugins=compiled.plugins,
     )
@@ -90,20 +90,9 @@ def owned_files(out: Path) -> dict[str, str]:
     return dict(lock.files) if lock is not None else {}
 
 
-def _current(out: Path, record: Mapping[str, str]) -> bool:
-    """Whether every file the record lists (the lock among them) is on disk with its sha256."""
-    root = str(out)
-    for path, digest in record.items():
-        data = read_regular(f"{root}/{path}")
-        if data is None or sha256(data) != digest:
-            return False
-    return True
-
-
 def _record(compiled: Compiled, lock: bytes) -> dict[str, str]:
-    files = {path: sha256(data) for path, data in compiled.files.items()}
-    files[LOCK_NAME] = sha256(lock)
-    return files
+    """What the user cache keeps of a build's whole output: every file's sha256, the lock's too."""
+    return {**compiled.hashes, LOCK_NAME: sha256(lock)}
 
 
 def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildResult:
@@ -124,11 +113,13 @@ def build_source(
     code = code_identity(installed.third_party())
     extra = sorted((path, sha256(data)) for path, data in options.extra_files.items())
     key = tree_key(code, Path(source.name).name, source.text, [*options.backends, *map(str, extra)])
+    folder = str(out)
     try:
         with build_lock(out, shared=options.check):
+            seen = cache.folder(folder) if cache is not None else None
             if cache is not None and not options.validate:
                 record = cache.tree(key)
-                if record is not None and _current(out, record):
+                if record is not None and current(out, record, seen or {}):
                     unchanged = sorted(p for p in record if p != LOCK_NAME)
                     summary = None if options.check else Summary([], [], unchanged, [])
                     return BuildResult(front, len(unchanged), summary, [], [])
@@ -143,14 +134,14 @@ def build_source(
                 code,
                 plain=options.validate,
             )
-            compiled.files = dict(sorted({**compiled.files, **options.extra_files}.items()))
+            compiled.add_files(options.extra_files)
             lock = lock_for(front, compiled, source.text).to_bytes()
             units = (compiled.rendered, compiled.units) if compiled.rendered < compiled.units else None
             owned = owned_files(out)
             if options.check:
                 progress("comparing")
-                stale = plan(out, compiled.files, owned).stale
-                if read_regular(str(out / LOCK_NAME)) != lock:
+                stale = plan(out, compiled.files, owned, compiled.hashes, seen).stale
+                if read_regular(f"{folder}/{LOCK_NAME}") != lock:
                     stale = sorted([*stale, LOCK_NAME])
                 if not stale and cache is not None:
                     cache.put_tree(key, _record(compiled, lock))
@@ -163,10 +154,18 @@ def build_source(
 
             progress("writing")
             summary = write_tree(
-                out, compiled.files, lock, owned, before_swap=validate if options.validate else None
+                out,
+                compiled.files,
+                lock,
+                owned,
+                before_swap=validate if options.validate else None,
+                hashes=compiled.hashes,
+                seen=seen,
             )
             if cache is not None:
-                cache.put_tree(key, _record(compiled, lock))
+                record = _record(compiled, lock)
+                cache.put_tree(key, record)
+                cache.put_folder(folder, look(out, record))
             return BuildResult(front, len(compiled.files), summary, [], findings, units, ran)
     finally:
         if cache is not None:

@@ -128,11 +128,12 @@ def service_entries(scope: Scope) -> list[Generated]:
 
 
 def entry_hosts(scope: ServiceScope) -> set[str]:
-    """The hosts of the environment's ServiceEntries that one service's objects can name: every external
-    entry, the issuers' JWKS hosts, and the identity provider when the service has an OAuth2 client."""
-    hosts = {e.host for e in scope.model.external.values()}
-    hosts |= {d.host for d in jwks_destinations(scope)}
-    provider = scope.model.identity_provider
+    """The ServiceEntry hosts one service's objects can name: the external entries it calls, and the
+    identity provider when it has an OAuth2 client. (Only the master proxy names the JWKS hosts.) Read
+    from the service's own entries, not the mesh's routes: per service, this must not grow with the mesh."""
+    model = scope.model
+    hosts = {model.external[n].host for n in scope.service.external if n in model.external}
+    provider = model.identity_provider
     if provider is not None and scope.service.oauth2_client is not None:
         host = urlsplit(provider.url).hostname
         if host:
