@@ -150,7 +150,7 @@ class _Disk:
         self.root = root
         self.exists = os.path.isdir(root)
         self.seen = seen
-        self._folders: dict[str, str | None] = {"": None}  # folder -> why it cannot hold files, or None
+        self._problems: dict[str, tuple[str, str] | None] = {}  # folder -> (path, what) in the way, or None
 
     def known(self, path: str, st: os.stat_result | None) -> str | None:
         """The sha256 of a file's bytes, when its status is what mpc saw after writing it."""
@@ -179,19 +179,20 @@ class _Disk:
         return "a special file", st
 
     def folder_problem(self, folder: str, owned: Mapping[str, str]) -> tuple[str, str] | None:
-        """(path, what) when something other than a folder stands where mpc needs one."""
-        if not self.exists:
+        """(path, what) when something other than a folder stands where mpc needs one (a folder and
+        its parents are looked at once)."""
+        if not self.exists or not folder:
             return None
-        parts = folder.split("/") if folder else []
-        for i in range(1, len(parts) + 1):
-            sub = "/".join(parts[:i])
-            if sub not in self._folders:
-                kind, _ = self.kind(sub)
-                self._folders[sub] = None if kind in ("missing", "a folder") or sub in owned else kind
-            why = self._folders[sub]
-            if why is not None:
-                return sub, why
-        return None
+        if folder in self._problems:
+            return self._problems[folder]
+        parent = folder.rpartition("/")[0]
+        found = self.folder_problem(parent, owned) if parent else None
+        if found is None:
+            kind, _ = self.kind(folder)
+            if kind not in ("missing", "a folder") and folder not in owned:
+                found = (folder, kind)
+        self._problems[folder] = found
+        return found
 
 
 def plan(
