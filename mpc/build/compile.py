@@ -78,7 +78,7 @@ class _Tree:
     owner: dict[str, Plugin] = field(default_factory=dict)
     whole: list[tuple[Plugin, Artifact]] = field(default_factory=list)
     sections: dict[str, list[_Part]] = field(default_factory=dict)
-    listed: list[tuple[str, Listing]] = field(default_factory=list)
+    listed: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kustomization, field)
     artifacts: list[Artifact] = field(default_factory=list)
     kept_documents: dict[tuple[str, str], tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
@@ -93,7 +93,8 @@ class _Tree:
 
     def add_piece(self, plugin: Plugin, service: str, piece: Piece) -> None:
         """One piece of a service's output."""
-        self.listed.extend((piece.path, Listing(k, f)) for k, f in piece.listed_in)  # type: ignore[arg-type]
+        for kustomization, field_ in piece.listed_in:
+            self.listed.append((piece.path, kustomization, field_))
         if piece.section:
             documents = self.kept_documents.pop((service, piece.path), ())
             self.sections.setdefault(piece.path, []).append(_Part(service, plugin, piece.data, documents))

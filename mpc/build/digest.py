@@ -15,20 +15,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import marshal
+import operator
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from mpc import __version__
 from mpc.errors import Location
 from mpc.lang.archetypes import Archetype
-from mpc.lang.model import SETTINGS, MeshSettings, ServiceContext
+from mpc.lang.model import SETTINGS, MeshSettings, Peer, Route, ServiceContext
 
 # marshal format 2 writes no back-references: the bytes depend on the value alone, not on how the
 # objects happen to be shared in memory.
 _MARSHAL_FORMAT = 2
-_SCALARS = (str, int, bool, float, type(None))
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+# Shared by many contexts: encoded once per object (an archetype per service kind, a Peer per service,
+# a route per route).
+_SHARED = (Archetype, Peer, Route)
 
 
 class Undigestable(TypeError):
@@ -36,48 +40,54 @@ class Undigestable(TypeError):
 
 
 class Encoder:
-    """Canonical, marshal-able forms of model values; remembers the shape of each dataclass it met."""
+    """Canonical, marshal-able forms of model values.
+
+    Values of a type are encoded by one handler, found once per type. Objects that many contexts share
+    (archetypes, the Peer of a service, a route) are encoded once, remembered by identity.
+    """
 
     def __init__(self) -> None:
-        self._shapes: dict[type, tuple[str, tuple[str, ...]]] = {}
-        self._shared: dict[int, tuple[object, Any]] = {}  # objects many services share, by identity
-
-    def _shape(self, kind: type) -> tuple[str, tuple[str, ...]]:
-        shape = self._shapes.get(kind)
-        if shape is None:
-            names = tuple(f.name for f in dataclasses.fields(kind))
-            shape = self._shapes[kind] = (f"{kind.__module__}.{kind.__qualname__}", names)
-        return shape
+        self._handlers: dict[type, Callable[[Any], Any]] = {}
+        self._shared: dict[int, tuple[object, Any]] = {}
 
     def form(self, value: Any) -> Any:
         kind = type(value)
         if kind in _SCALARS:
             return value
+        handler = self._handlers.get(kind)
+        if handler is None:
+            handler = self._handlers[kind] = self._handler(kind)
+        return handler(value)
+
+    def _handler(self, kind: type) -> Callable[[Any], Any]:
+        form = self.form
         if kind is tuple or kind is list:
-            return tuple([self.form(v) for v in value])
+            return lambda value: tuple([form(v) for v in value])
         if kind is Location:
-            return ("at", value.path)
-        if isinstance(value, Archetype):  # a handful of objects that every service shares
-            return self._shared_form(value)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            name, fields = self._shape(kind)
-            return (name, tuple([self.form(getattr(value, f)) for f in fields]))
-        if isinstance(value, Mapping):
-            return ("map", tuple([(self.form(k), self.form(v)) for k, v in value.items()]))
+            return lambda value: ("at", value.path)
+        if dataclasses.is_dataclass(kind):
+            name = f"{kind.__module__}.{kind.__qualname__}"
+            fields = [f.name for f in dataclasses.fields(kind)]
+            get = operator.attrgetter(*fields) if len(fields) > 1 else (lambda v: (getattr(v, fields[0]),))
+
+            def plain(value: Any) -> Any:
+                return (name, tuple([form(v) for v in get(value)]))
+
+            if issubclass(kind, _SHARED):
+                return lambda value: self._remembered(value, plain)
+            return plain
+        if issubclass(kind, Mapping):
+            return lambda value: ("map", tuple([(form(k), form(v)) for k, v in value.items()]))
         if kind is frozenset or kind is set:
-            return ("set", tuple(sorted(self.form(v) for v in value)))
+            return lambda value: ("set", tuple(sorted(form(v) for v in value)))
         if kind is Decimal:
-            return ("dec", str(value))
+            return lambda value: ("dec", str(value))
         raise Undigestable(f"cannot digest a {kind.__qualname__}")
 
-    def _shared_form(self, value: object) -> Any:
+    def _remembered(self, value: Any, encode: Callable[[Any], Any]) -> Any:
         found = self._shared.get(id(value))
         if found is None or found[0] is not value:
-            name, fields = self._shape(type(value))
-            found = self._shared[id(value)] = (
-                value,
-                (name, tuple([self.form(getattr(value, f)) for f in fields])),
-            )
+            found = self._shared[id(value)] = (value, encode(value))
         return found[1]
 
 

@@ -11,26 +11,36 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mpc.render.api import Artifact, Listing
+from mpc.render.api import Artifact
 from mpc.render.k8s import relative
 
 KUSTOMIZATION = "kustomization.yaml"
 
 
-def entry(path: str, listing: Listing) -> str:
-    """What a file adds to the kustomization of `listing`: its folder for a kustomization, else itself."""
-    target = posixpath.dirname(path) if posixpath.basename(path) == KUSTOMIZATION else path
-    return relative(target, listing.kustomization)
+def entry(path: str, kustomization: str, folders: dict[tuple[str, str], str] | None = None) -> str:
+    """What a file adds to a kustomization: its folder for a kustomization.yaml, else itself.
+    `folders` remembers each folder's relative path (many files share a few folders)."""
+    folder, _, name = path.rpartition("/")
+    if name == KUSTOMIZATION:
+        return relative(folder, kustomization)
+    key = (folder, kustomization)
+    found = folders.get(key) if folders is not None else None
+    if found is None:
+        found = relative(folder, kustomization) if folder else relative(".", kustomization)
+        if folders is not None:
+            folders[key] = found
+    return name if found == "." else f"{found}/{name}"
 
 
-def link(artifacts: list[Artifact], listed: Iterable[tuple[str, Listing]] = ()) -> list[Artifact]:
-    """The artifacts with the listings of each of them, and every further (path, listing), added to the
-    kustomization named, after the entries it already has, in path order."""
+def link(artifacts: list[Artifact], listed: Iterable[tuple[str, str, str]] = ()) -> list[Artifact]:
+    """The artifacts with the listings of each of them, and every further (path, kustomization, field),
+    added to the kustomization named, after the entries it already has, in path order."""
     wanted: dict[str, dict[str, set[str]]] = {}
-    own = ((art.path, listing) for art in artifacts for listing in art.listed_in)
-    for path, listing in (*own, *listed):
-        fields = wanted.setdefault(listing.kustomization, {})
-        fields.setdefault(listing.field, set()).add(entry(path, listing))
+    folders: dict[tuple[str, str], str] = {}
+    own = ((art.path, x.kustomization, x.field) for art in artifacts for x in art.listed_in)
+    for path, kustomization, field in (*own, *listed):
+        fields = wanted.setdefault(kustomization, {})
+        fields.setdefault(field, set()).add(entry(path, kustomization, folders))
     if not wanted:
         return artifacts
     out: list[Artifact] = []
