@@ -5,7 +5,8 @@ defined before it, mostly near it, so the graph has depth), about a tenth statef
 workers, a quarter of the HTTP services routed through the gateway (some behind a JWT issuer), two
 clusters (GKE and DigitalOcean), two environments, tracing, metrics, SLOs, a few external entries and
 one issuer. The same (n, seed, variant) always gives the same text; `variant` changes exactly one
-service (its image tag), which is what a one-service rebuild measures.
+service, in the middle: its image tag, and `variant` comment lines above it, so each variant also adds
+a line (every line below it moves), which is what a one-service rebuild measures.
 
     python benchmarks/gen.py 1000 > mesh.yaml
 """
@@ -50,6 +51,8 @@ def _service(
     if variant and name == changed_service(n):
         tag += f"-r{variant}"
     lines = [f"  {name}:", f"    image: ghcr.io/bench/{name}:{tag}"]
+    if variant and name == changed_service(n):
+        lines[1:1] = [f"    # revision {r}" for r in range(1, variant + 1)]
     if archetype != "web":
         lines.append(f"    archetype: {archetype}")
     http = False
