@@ -30,6 +30,10 @@ def shape(node: Any, seen: dict[int, int] | None = None) -> Any:
         return ("alias", seen[id(node)])
     seen[id(node)] = len(seen)
     head = (node.id, str(node.tag), node.start_mark.line, node.start_mark.column)
+    if node.id == "scalar" and not node.value and not node.style:
+        # An empty plain scalar: the two parsers place it differently; the reader composes such a
+        # text with ruamel (mpc.lang.compose.Unlike), so only its presence is compared here.
+        head = (node.id, str(node.tag), None, None)
     if node.id == "scalar":
         return (*head, node.value)
     if node.id == "sequence":
@@ -140,3 +144,25 @@ def test_small_files_stay_on_ruamel_and_large_ones_use_libyaml() -> None:
     big = mesh_text(200)
     fast = compose_fast(big)
     assert fast is not None and shape(fast[0]) == ruamel_shape(big)
+
+
+@pytest.mark.parametrize("text", [t for t in TRICKY if t], ids=range(len([t for t in TRICKY if t])))
+def test_the_reader_gives_one_document_whichever_parser_composed(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data, value positions and key positions are the same from libyaml's nodes as from ruamel's (an
+    empty plain scalar sends the reader back to ruamel), and so is any error."""
+    from mpc.errors import MpcError
+    from mpc.lang import load
+
+    def read() -> Any:
+        try:
+            doc = load.load_text(text, "mesh.yaml")
+        except MpcError as exc:
+            return str(exc)
+        return doc.data, doc.value_pos, doc.key_pos
+
+    monkeypatch.setattr(load, "compose_fast", lambda _: None)
+    slow = read()
+    monkeypatch.setattr(load, "compose_fast", compose_libyaml)
+    assert read() == slow

@@ -1,12 +1,14 @@
 """Compose YAML text into nodes with libyaml (through PyYAML's C parser) when it is installed.
 
-ruamel.yaml's pure-Python composer takes ~1.7 s for a 1,000-service mesh and ~17 s for 10,000; libyaml
-composes the same text in ~0.05 s and ~0.5 s. The nodes are made equivalent to ruamel's: the same
-`id` (scalar/sequence/mapping), `value`, 0-based `start_mark.line`/`.column` (characters, as ruamel
+ruamel.yaml's pure-Python composer is about thirty times slower than libyaml on a large mesh. The nodes
+libyaml gives are read exactly as ruamel's are (mpc.lang.load reads only what both have): the same `id`
+(scalar/sequence/mapping), `value`, `style`, 0-based `start_mark.line`/`.column` (characters, as ruamel
 counts them), the same object for an alias and its anchor, and scalar tags resolved by ruamel's own
 YAML 1.2 resolver. The fast path only ever answers for text both parsers accept: on any libyaml error,
 or a `%` directive (which can switch ruamel to YAML 1.1 rules), it answers None and the caller composes
-with ruamel, so diagnostics keep ruamel's wording and positions.
+with ruamel, so diagnostics keep ruamel's wording and positions. One difference is known and left to
+the reader: an empty plain scalar (`key:` with no value) is placed after the `:` by libyaml and at the
+next token by ruamel; the reader raises Unlike there, and composes with ruamel instead.
 """
 
 from __future__ import annotations
@@ -69,13 +71,12 @@ def compose_libyaml(text: str) -> list[Any] | None:
 
     parser = _Parser(text)
     # The node tree holds no reference cycles, and the collector, triggered every 700 allocations, would
-    # otherwise walk the growing tree again and again: two thirds of the time at 10,000 services.
+    # otherwise walk the growing tree again and again.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        root = parser.get_single_node()
-        return [None if root is None else _to_ruamel(root)]
-    except (yaml.YAMLError, _Unlike):
+        return [parser.get_single_node()]
+    except yaml.YAMLError:
         return None
     finally:
         parser.dispose()
@@ -83,44 +84,5 @@ def compose_libyaml(text: str) -> list[Any] | None:
             gc.enable()
 
 
-class _Unlike(Exception):
-    """The two parsers would place a node differently: ruamel composes this text."""
-
-
-def _to_ruamel(root: Any) -> Any:
-    """The same tree as ruamel nodes (what mpc.lang.load reads); an alias stays the object of its anchor."""
-    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-    from ruamel.yaml.tag import Tag
-
-    tags: dict[str, Tag] = {}
-    made: dict[int, Any] = {}
-
-    def tag_of(text: str) -> Tag:
-        tag = tags.get(text)
-        if tag is None:
-            tag = tags[text] = Tag(suffix=text)
-        return tag
-
-    def convert(node: Any) -> Any:
-        done = made.get(id(node))
-        if done is not None:
-            return done
-        kind = node.id
-        out: Any
-        if kind == "scalar":
-            if not node.value and not node.style:
-                # An empty value: libyaml places it after the ':', ruamel at the next token.
-                raise _Unlike
-            out = ScalarNode(tag_of(node.tag), node.value, node.start_mark, node.end_mark, node.style)
-        elif kind == "sequence":
-            out = SequenceNode(tag_of(node.tag), [], node.start_mark, node.end_mark, node.flow_style)
-            made[id(node)] = out
-            out.value = [convert(item) for item in node.value]
-        else:
-            out = MappingNode(tag_of(node.tag), [], node.start_mark, node.end_mark, node.flow_style)
-            made[id(node)] = out
-            out.value = [(convert(k), convert(v)) for k, v in node.value]
-        made[id(node)] = out
-        return out
-
-    return convert(root)
+class Unlike(Exception):
+    """The two parsers would place a node differently: compose this text with ruamel."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mpc.errors import Code, Diagnostic, Location, MpcError
-from mpc.lang.compose import compose_fast
+from mpc.lang.compose import Unlike, compose_fast
 
 PathKey = tuple[str | int, ...]
 
@@ -94,8 +94,11 @@ def _shown(tag: str) -> str:
 
 
 class _Builder:
-    def __init__(self, doc: Document) -> None:
+    """Data and positions from a node tree: ruamel's, or libyaml's when `fast` (mpc.lang.compose)."""
+
+    def __init__(self, doc: Document, fast: bool = False) -> None:
         self.doc = doc
+        self.fast = fast
         self.errors: list[Diagnostic] = []
         self.visited: set[int] = set()
         self.expanded = 0
@@ -109,8 +112,6 @@ class _Builder:
         self.errors.append(Diagnostic(code, message, self.loc(node), hint))
 
     def build(self, node: Any, path: PathKey, via_alias: bool) -> Any:
-        from ruamel.yaml.nodes import ScalarNode
-
         if id(node) in self.visited:
             via_alias = True
         else:
@@ -123,7 +124,7 @@ class _Builder:
             mark = node.start_mark
             self.doc.value_pos[path] = (mark.line + 1, mark.column + 1)
         tag = _tag(node)
-        if isinstance(node, ScalarNode):
+        if node.id == "scalar":
             return self.scalar(node, tag)
         if len(path) > MAX_DEPTH:
             raise _TooDeep(node)
@@ -136,32 +137,28 @@ class _Builder:
             self.open.discard(id(node))
 
     def collection(self, node: Any, path: PathKey, tag: str, via_alias: bool) -> Any:
-        from ruamel.yaml.nodes import MappingNode, SequenceNode
-
-        if isinstance(node, SequenceNode):
+        if node.id == "sequence":
             if tag != _STD + "seq":
                 self.error(Code.TAG, node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return [self.build(item, (*path, i), via_alias) for i, item in enumerate(node.value)]
-        if isinstance(node, MappingNode):
+        if node.id == "mapping":
             if tag != _STD + "map":
                 self.error(Code.TAG, node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
             return self.mapping(node, path, via_alias)
         raise AssertionError(f"unexpected YAML node {type(node).__name__}")
 
     def mapping(self, node: Any, path: PathKey, via_alias: bool) -> dict[str, Any]:
-        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
         out: dict[str, Any] = {}
         merged: list[Any] = []
         for key_node, value_node in node.value:
             key_tag = _tag(key_node)
             if key_tag == _STD + "merge":
-                if isinstance(value_node, SequenceNode):
+                if value_node.id == "sequence":
                     merged.extend(value_node.value)
                 else:
                     merged.append(value_node)
                 continue
-            if not isinstance(key_node, ScalarNode):
+            if key_node.id != "scalar":
                 self.error(
                     Code.KEY_NOT_A_STRING,
                     key_node,
@@ -199,7 +196,7 @@ class _Builder:
                 self.doc.key_pos[(*path, key)] = (mark.line + 1, mark.column + 1)
             out[key] = self.build(value_node, (*path, key), via_alias)
         for source in merged:
-            if not isinstance(source, MappingNode):
+            if source.id != "mapping":
                 self.error(
                     Code.NOT_YAML,
                     source,
@@ -213,6 +210,8 @@ class _Builder:
 
     def scalar(self, node: Any, tag: str) -> Any:
         text: str = node.value
+        if self.fast and not text and not node.style:
+            raise Unlike  # libyaml and ruamel place an empty plain scalar differently
         kind = tag[len(_STD) :] if tag.startswith(_STD) else ""
         if kind not in _SCALAR_KINDS:
             self.error(Code.TAG, node, f"tag {_shown(tag)!r} is not supported", _NO_TAGS)
@@ -299,25 +298,37 @@ def _nesting(text: str) -> tuple[int, int] | None:
 
 def load_text(text: str, file: str) -> Document:
     """Parse text into a Document, or raise MpcError with located diagnostics."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise MpcError([too_large(file)])
     deep = _nesting(text) if text.count("[") + text.count("{") > MAX_DEPTH else None
     if deep is not None:
         raise MpcError([_too_deep(Location(file, *deep))])
-    doc = Document(file=file, data=None, text=text)
-    yaml = YAML(typ="safe", pure=True)
+    fast = compose_fast(text)  # libyaml when installed; None: ruamel composes (and words any error)
+    if fast is not None:
+        try:
+            return _built(text, file, fast[0], fast=True)
+        except Unlike:
+            pass
+    return _built(text, file, _composed(text, file))
+
+
+def _composed(text: str, file: str) -> Any:
+    """ruamel's node tree of the text, or MpcError with its located syntax error."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
-        fast = compose_fast(text)  # libyaml when installed; None: ruamel composes (and words any error)
-        node = fast[0] if fast is not None else yaml.compose(text)
+        return YAML(typ="safe", pure=True).compose(text)
     except RecursionError:
         raise MpcError([_too_deep(Location(file, 1, 1))]) from None
     except MarkedYAMLError as exc:
         raise MpcError([_syntax(exc, file)]) from None
     except YAMLError as exc:
         raise MpcError([Diagnostic(Code.NOT_YAML, str(exc).strip(), Location(file, 1, 1))]) from None
+
+
+def _built(text: str, file: str, node: Any, fast: bool = False) -> Document:
+    doc = Document(file=file, data=None, text=text)
     if node is None:
         raise MpcError(
             [
@@ -329,7 +340,7 @@ def load_text(text: str, file: str) -> Document:
                 )
             ]
         )
-    builder = _Builder(doc)
+    builder = _Builder(doc, fast)
     try:
         data = builder.build(node, (), False)
     except _AliasBomb as bomb:
