@@ -321,3 +321,31 @@ def test_mount_points_are_refused(tmp_path: Path) -> None:
         assert mounted.code == 2 and "is a mount point" in mounted.err
     finally:
         subprocess.run(["umount", str(inner)], check=False)
+
+
+@pytest.mark.slow
+def test_a_large_build_finishes_in_a_detached_process_that_holds_the_build_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting the replaced tree and recording the new one happen after the command returns (on large
+    trees); the next build into the folder waits for that, and finds the tree whole and current."""
+    import mpc.workflow.build as workflow
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    monkeypatch.setattr(workflow, "DETACH_MIN", 0)
+    mesh = tmp_path / "mesh.yaml"
+    mesh.write_text(SEED.read_text())
+    out = tmp_path / "out"
+    assert run_mpc("build", mesh, "-o", out).code == 0
+    mesh.write_text(SEED.read_text().replace("image: auth:0.1.0", "image: auth:0.1.1"))
+    assert run_mpc("build", mesh, "-o", out).code == 0
+    again = run_mpc("build", mesh, "-o", out)  # waits for the detached process, if it still runs
+    assert again.code == 0 and "0 written, 0 changed" in again.out
+    deadline = time.monotonic() + 20
+    while [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]:
+        assert time.monotonic() < deadline, "the replaced tree was never deleted"
+        time.sleep(0.05)
+    fresh = tmp_path / "fresh"
+    assert run_mpc("build", mesh, "-o", fresh, "--no-cache").code == 0
+    assert tree_of(out) == tree_of(fresh)

@@ -1,10 +1,14 @@
-"""parallel: half of a build's rendering in a forked child that answers in bytes.
+"""parallel: the one place mpc uses a second process, for two pieces of a build.
 
-The one place mpc uses a second process: rendering and serialising the services whose output is not in
-the cache (mpc.build.compile), a pure function of what the child inherited. The child writes its answer
-to a pipe and leaves without any cleanup. The parent always has the last word: when the child cannot
-start, fails, or answers something malformed, the parent does that half itself, so the result never
-depends on whether a child ran. `MPC_JOBS=1` keeps everything in one process.
+- Rendering and serialising the services whose output is not in the cache (mpc.build.compile): half of
+  them in a forked child, a pure function of what it inherited, that answers in bytes through a pipe.
+  The parent always has the last word: when the child cannot start, fails, or answers something
+  malformed, the parent does that half itself, so the result never depends on whether a child ran.
+- Finishing a large build after its tree is in place (deleting the replaced tree, recording what the
+  new one looks like): in a detached process that holds the build lock until it is done, so the command
+  returns as soon as the new tree is whole, and the next build into the folder waits for it.
+
+`MPC_JOBS=1` keeps everything in one process.
 """
 
 from __future__ import annotations
@@ -109,3 +113,33 @@ def split_map(
     if not (isinstance(second, list) and len(second) == len(items) - half and all(map(valid, second))):
         return first + work(items[half:])
     return first + list(second)
+
+
+def detach(work: Callable[[], None]) -> bool:
+    """`work()` in a detached process (it outlives this one, with no terminal and no output): True when
+    it was started; False where this process cannot fork, and the caller does the work itself. The
+    process inherits the open files, the build lock among them, and keeps them until it is done."""
+    if not can_fork():
+        return False
+    try:
+        pid = os.fork()
+    except OSError:
+        return False
+    if pid == 0:  # the child: start the worker and leave at once, so nobody waits for the worker
+        status = 1
+        try:
+            if os.fork() == 0:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # a reader of this command's output must not wait for the worker
+                    os.dup2(null, fd)
+                gc.disable()
+                try:
+                    work()
+                finally:
+                    os._exit(0)
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    return status == 0

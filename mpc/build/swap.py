@@ -385,11 +385,13 @@ def write_tree(
     before_swap: Callable[[Path], None] | None = None,
     hashes: Mapping[str, str] | None = None,
     seen: Seen | None = None,
+    after: Callable[[Callable[[], None]], None] | None = None,
 ) -> Summary:
     """Write `files` and mpc.lock as the new content of `out`, atomically. Call with the build lock held.
 
     `owned`: the files the previous lock lists (path -> sha256). `before_swap(tree)` runs on the complete
     new tree before it replaces the old one (validators); raising there leaves the old tree untouched.
+    `after(discard)` is given the deletion of the replaced tree to run (default: now).
     """
     try:
         summary = plan(out, files, owned, hashes, seen)
@@ -399,6 +401,8 @@ def write_tree(
     old_exists = os.path.isdir(root)
     unchanged = old_exists and not (summary.written or summary.changed or summary.pruned)
     if unchanged and before_swap is None and read_regular(f"{root}/{LOCK_NAME}") == lock:
+        if after is not None:
+            after(lambda: None)  # nothing replaced: nothing to delete
         return summary
     clean_stale_temps(out)
     try:
@@ -416,7 +420,15 @@ def write_tree(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(tmp, ignore_errors=True)  # the old tree, after an exchange
+    replaced = tmp  # the old tree, after an exchange; an empty stand-in after a first build
+
+    def discard() -> None:
+        shutil.rmtree(replaced, ignore_errors=True)
+
+    if after is None:
+        discard()
+    else:
+        after(discard)
     return summary
 
 

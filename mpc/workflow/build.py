@@ -22,6 +22,7 @@ from mpc.build.compile import Compiled, compile_tree
 from mpc.build.digest import code_identity
 from mpc.build.files import read_regular, sha256
 from mpc.build.lock import LOCK_NAME, Lock
+from mpc.build.parallel import detach
 from mpc.build.swap import Summary, build_lock, current, look, output_folder, plan, write_tree
 from mpc.errors import Diagnostic, MpcError, Severity
 from mpc.graph.front import Front
@@ -31,6 +32,8 @@ from mpc.render.plugins import Installed, guarded
 from mpc.workflow.front import analyse, display_name, read_mesh
 
 Progress = Callable[[str], None]
+# A tree this large finishes (the replaced tree deleted, its files seen) after the command returns.
+DETACH_MIN = 20_000
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,22 @@ def build_source(
                 findings.extend(_validate(tree, compiled, installed, ran, progress))
 
             progress("writing")
+            record = _record(compiled, lock)
+            if cache is not None:
+                cache.put_tree(key, record)
+
+            def finish(discard: Callable[[], None]) -> None:
+                """Delete the replaced tree, then record what the new one looks like (deleting the old
+                links changes the new files' ctime). A large tree does it in a detached process."""
+
+                def work() -> None:
+                    discard()
+                    if cache is not None:
+                        Cache(cache.location).put_folder(folder, look(out, record))
+
+                if len(record) < DETACH_MIN or not detach(work):
+                    work()
+
             summary = write_tree(
                 out,
                 compiled.files,
@@ -161,11 +180,8 @@ def build_source(
                 before_swap=validate if options.validate else None,
                 hashes=compiled.hashes,
                 seen=seen,
+                after=finish,
             )
-            if cache is not None:
-                record = _record(compiled, lock)
-                cache.put_tree(key, record)
-                cache.put_folder(folder, look(out, record))
             return BuildResult(front, len(compiled.files), summary, [], findings, units, ran)
     finally:
         if cache is not None:
