@@ -15,7 +15,7 @@ import contextlib
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from mpc.build.cache import Cache, Piece
 from mpc.build.digest import ContextDigests, Undigestable, unit_key
@@ -113,7 +113,7 @@ class _Tree:
             self.artifacts.append(Artifact(plain.path, plain.content, plain.listed_in, node))
 
 
-def _bug(plugin: Plugin, message: str) -> None:
+def _bug(plugin: Plugin, message: str) -> NoReturn:
     if plugin.builtin:
         raise BackendBug(f"backend {plugin.name!r}: {message}")
     raise PluginError("backend", plugin.name, plugin.distribution, BackendBug(message))
@@ -270,7 +270,7 @@ def _assemble(tree: _Tree) -> None:
             if isinstance(art.content, str):
                 _bug(plugin, f"{path!r} is text, but services add documents to it")
             content = art.content
-            documents = [content] if isinstance(content, Mapping) else list(content)  # type: ignore[arg-type]
+            documents = [content] if isinstance(content, Mapping) else list(content)
             chunks.append(tree.serializer.documents(documents))
         ordered = sorted(parts, key=lambda part: part.service)
         chunks.extend(part.data for part in ordered)
