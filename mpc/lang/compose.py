@@ -20,7 +20,7 @@ from typing import Any
 
 _DIRECTIVE = re.compile(r"^%", re.MULTILINE)
 _STD = "tag:yaml.org,2002:"
-# Below this size ruamel composes faster than PyYAML imports (~12 ms): the bundled examples stay on it.
+# Below this size ruamel composes faster than PyYAML imports: the bundled examples stay on it.
 _SMALL = 16 * 1024
 
 

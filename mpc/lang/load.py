@@ -275,8 +275,8 @@ def _nesting(text: str) -> tuple[int, int] | None:
     """Where flow brackets first nest deeper than MAX_DEPTH (the parser recurses on them)."""
     depth = 0
     quote = ""
-    # Only the characters that change the state are visited (a loop over every character took 0.9 s
-    # for a 10,000-service mesh); the position is worked out once, when there is something to report.
+    # Only the characters that change the state are visited (a loop over every character costs seconds
+    # on a large mesh); the position is worked out once, when there is something to report.
     for match in _NESTING_MARKS.finditer(text):
         ch = match.group()
         if ch == "\n":

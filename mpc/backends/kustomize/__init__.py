@@ -36,7 +36,7 @@ class KustomizeBackend:
                 yield from overlays.service_files(context, overlay, shaped)
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
-        from . import validate  # jsonschema and the schemas cost ~50 ms: only `--validate` pays for them
+        from . import validate  # jsonschema and the schemas take a while to load: only `--validate` pays
 
         return validate.validate_tree(root, artifacts)
 
