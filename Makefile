@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION := 3.3.30
 
+NODE_TOOLS := tests/node/node_modules/.installed
+
 .PHONY: demo test lint typecheck pytest bench schema clean
 
 $(BIN)/python:
@@ -26,6 +28,14 @@ $(CHECKOV_VENV)/bin/checkov:
 	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
+# The real Mermaid parser and YAML language server the tests drive (pinned in tests/node/package-lock.json).
+# Without Node or the npm registry, those tests skip with the reason.
+$(NODE_TOOLS): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/node --no-audit --no-fund --loglevel=error && touch $@ \
+			|| echo "npm ci failed: the Mermaid and YAML language server tests will skip"; \
+	else echo "npm not found: the Mermaid and YAML language server tests will skip"; fi
+
 demo: $(VENV)/.installed
 	$(BIN)/mpc validate examples/local-api-gateway/mesh.yaml
 	$(BIN)/mpc graph examples/local-api-gateway/mesh.yaml --format mermaid
@@ -42,7 +52,7 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-test $(CHECKOV_VENV)/bin/checkov
+pytest: $(VENV)/.installed-test $(CHECKOV_VENV)/bin/checkov $(NODE_TOOLS)
 	MPC_CHECKOV=$(abspath $(CHECKOV_VENV)/bin/checkov) $(BIN)/pytest -n auto -q
 
 test: lint typecheck pytest

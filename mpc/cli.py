@@ -96,17 +96,53 @@ def validate(meshes: tuple[Path, ...]) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True
 )
-def graph(mesh: Path, fmt: str) -> None:
-    """Print the dependency graph (Graphviz dot, Mermaid or JSON)."""
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(["calls", "routes", "serves", "authenticates", "places", "runs"]),
+    help="draw only these edges (repeat), with every node of the kinds they join",
+)
+@click.option(
+    "--around", "around", metavar="NAME", help="draw only what is near this node (a name or KIND:NAME)"
+)
+@click.option("--depth", type=click.IntRange(0), default=1, show_default=True, help="how near, for --around")
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(0),
+    default=None,
+    help="Mermaid: draw at most this many nodes (0: no cap)  [default: 50, what GitHub renders]",
+)
+def graph(
+    mesh: Path, fmt: str, only: tuple[str, ...], around: str | None, depth: int, max_nodes: int | None
+) -> None:
+    """Print the dependency graph (Graphviz dot, Mermaid or JSON).
+
+    \b
+    A Mermaid picture is capped at 50 nodes (40 kB), what GitHub renders; past the cap it is a
+    one-node chart saying so. Draw part of a large mesh with --only calls or --around NAME --depth N.
+    """
     import json
 
+    from mpc.graph import draw
     from mpc.workflow.front import front_file
 
     g = front_file(mesh).graph
+    if only:
+        g = g.only(only)
+    if around is not None:
+        node = g.find(around)
+        if node is None:
+            raise click.BadParameter(f"no node named {around!r} in the graph", param_hint="--around")
+        g = g.around(node, depth)
     if fmt == "json":
         click.echo(json.dumps(g.to_json(), indent=2))
     elif fmt == "mermaid":
-        click.echo(g.to_mermaid(), nl=False)
+        text = g.to_mermaid(max_nodes=None)
+        if max_nodes != 0 and not draw.fits(text, len(g), max_nodes or draw.MAX_NODES):
+            _err(f"mpc: {g.too_large_sentence()}")  # and a chart that says so, where the picture goes
+            text = draw.message_chart(g.too_large_sentence())
+        click.echo(text, nl=False)
     else:
         click.echo(g.to_dot(), nl=False)
 
@@ -268,6 +304,10 @@ def diff(
             raise click.UsageError("give OLD and NEW, or --base GITREF MESH")
         report = diff_files(paths[0], paths[1], backends)
     click.echo(render(report, fmt), nl=False)
+    if not report.compared:
+        sides = " and ".join(f"the {i.side} mesh ({i.label})" for i in report.invalid)
+        _err(f"mpc: {sides} not valid: nothing was compared (the report lists the problems)")
+        raise SystemExit(EXIT_INVALID)
     if exit_code and report.changed:
         raise SystemExit(EXIT_DIFFERENT)
 

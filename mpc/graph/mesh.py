@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mpc.errors import Location
+from mpc.graph import draw
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -103,6 +104,9 @@ class MeshGraph:
 
     def __contains__(self, node: object) -> bool:
         return node in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
 
     def node(self, node: str) -> Mapping[str, Any]:
         """A node's data (kind, name, source, ...)."""
@@ -293,53 +297,83 @@ class MeshGraph:
         }
 
     def to_dot(self) -> str:
-        shapes = {
-            "gateway": "doubleoctagon",
-            "route": "note",
-            "service": "box",
-            "external": "component",
-            "issuer": "diamond",
-            "cluster": "cylinder",
-            "environment": "folder",
-        }
-        lines = ["digraph mesh {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
-        for n, d in self._sorted_nodes():
-            lines.append(f'  "{n}" [label="{d["name"]}", shape={shapes[d["kind"]]}];')
-        for u, v, d in self._sorted_edges():
-            style = " style=dashed" if d["kind"] in ("runs", "places", "authenticates") else ""
-            lines.append(f'  "{u}" -> "{v}" [label="{d["kind"]}"{style}];')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return draw.dot(self._draw_nodes(), self._draw_edges())
 
-    def to_mermaid(self, *, only: set[str] | None = None, styles: dict[str, str] | None = None) -> str:
-        """A Mermaid flowchart; `only` limits it to some nodes, `styles` maps node id to a class name."""
-        ids: dict[str, str] = {}
-        lines = ["flowchart LR"]
-        shapes = {
-            "gateway": ("{{", "}}"),
-            "route": ("[/", "/]"),
-            "service": ("[", "]"),
-            "external": ("[(", ")]"),
-            "issuer": ("{", "}"),
-            "cluster": ("[(", ")]"),
-            "environment": ("[[", "]]"),
-        }
-        for i, (n, d) in enumerate(self._sorted_nodes()):
-            if only is not None and n not in only:
-                continue
-            ids[n] = f"n{i}"
-            left, right = shapes[d["kind"]]
-            label = f"{d['kind']}: {d['name']}".replace('"', "'")
-            lines.append(f'  {ids[n]}{left}"{label}"{right}')
-        for u, v, d in self._sorted_edges():
-            if u in ids and v in ids:
-                arrow = "-.->" if d["kind"] in ("runs", "places", "authenticates") else "-->"
-                lines.append(f"  {ids[u]} {arrow}|{d['kind']}| {ids[v]}")
-        if styles:
-            for n, cls in sorted(styles.items()):
-                if n in ids:
-                    lines.append(f"  class {ids[n]} {cls}")
-        return "\n".join(lines) + "\n"
+    def to_mermaid(self, *, max_nodes: int | None = draw.MAX_NODES) -> str:
+        """A Mermaid flowchart; past the cap (None: no cap), a one-node chart saying so (see too_large)."""
+        nodes = self._draw_nodes()
+        text = draw.flowchart(nodes, self._draw_edges())
+        if max_nodes is not None and not draw.fits(text, len(nodes), max_nodes):
+            return draw.message_chart(self.too_large_sentence())
+        return text
+
+    def too_large_sentence(self) -> str:
+        return draw.too_large(len(self._nodes)) + (
+            " Draw part of it: mpc graph MESH --format mermaid --only calls, or --around NAME --depth 1."
+        )
+
+    def _draw_nodes(self) -> list[draw.Node]:
+        return [draw.Node(n, d["kind"], d["name"]) for n, d in self._sorted_nodes()]
+
+    def _draw_edges(self) -> list[draw.Edge]:
+        return [draw.Edge(u, v, d["kind"]) for u, v, d in self._sorted_edges()]
+
+    # --- parts of the graph -----------------------------------------------------------------------
+
+    def subgraph(self, nodes: Iterable[str], edge_kinds: Iterable[str] | None = None) -> MeshGraph:
+        """The given nodes and the edges between them (of the given kinds; default all), data shared."""
+        keep = set(nodes)
+        kinds = set(edge_kinds) if edge_kinds is not None else None
+        out = MeshGraph()
+        for node, data in self._nodes.items():
+            if node in keep:
+                out._nodes[node] = data
+        for (u, v), data in self._edges.items():
+            if u in keep and v in keep and (kinds is None or data["kind"] in kinds):
+                out._edges[(u, v)] = data
+        return out
+
+    def only(self, edge_kinds: Iterable[str]) -> MeshGraph:
+        """The edges of these kinds, with every node of the kinds they join (a service that calls
+        nothing stays in a picture of calls)."""
+        kinds = set(edge_kinds)
+        ends = {k for kind in kinds for k in EDGE_ENDS[kind]}
+        return self.subgraph((n for n, d in self._nodes.items() if d["kind"] in ends), kinds)
+
+    def find(self, name: str) -> str | None:
+        """The node a user names: a node id (`service:cart`), else a name, services first."""
+        if name in self._nodes:
+            return name
+        for kind in NODE_KINDS:
+            if node_id(kind, name) in self._nodes:
+                return node_id(kind, name)
+        return None
+
+    def around(self, node: str, depth: int) -> MeshGraph:
+        """The nodes within `depth` edges of `node`, in either direction, and the edges between them."""
+        neighbours: dict[str, set[str]] = {}
+        for u, v in self._edges:
+            neighbours.setdefault(u, set()).add(v)
+            neighbours.setdefault(v, set()).add(u)
+        seen = {node}
+        frontier = {node}
+        for _ in range(depth):
+            frontier = {m for n in frontier for m in neighbours.get(n, ())} - seen
+            seen |= frontier
+        return self.subgraph(seen)
+
+
+# Node kinds in the order a bare name is looked up (`mpc graph --around NAME`).
+NODE_KINDS = ("service", "external", "route", "gateway", "issuer", "cluster", "environment")
+# The node kinds each edge kind joins.
+EDGE_ENDS: dict[str, tuple[str, ...]] = {
+    "serves": ("gateway", "route"),
+    "routes": ("route", "service"),
+    "calls": ("service", "external"),
+    "authenticates": ("route", "issuer"),
+    "places": ("environment", "cluster"),
+    "runs": ("environment", "service"),
+}
 
 
 def _strongly_connected(succ: dict[str, list[str]]) -> list[list[str]]:

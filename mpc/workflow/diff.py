@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from mpc.errors import Code, Diagnostic, Location, MpcError
+from mpc.graph import draw
 from mpc.graph.front import Front
 from mpc.graph.mesh import MeshGraph, split_id
 
@@ -110,15 +111,41 @@ class BackendChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    """The Mermaid picture of a change, within the cap GitHub renders (mpc.graph.draw), and a sentence
+    saying what it leaves out or why there is none."""
+
+    mermaid: str = ""  # "" when there is no picture
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """One side that could not be compared: its label and every diagnostic it got."""
+
+    side: Literal["old", "new"]
+    label: str
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DiffReport:
     old: str  # what was compared, as the user named it
     new: str
-    nodes: tuple[NodeChange, ...]
-    edges: tuple[EdgeChange, ...]
-    security: Security
-    blast: tuple[Blast, ...]
-    outputs: tuple[BackendChange, ...]
-    mermaid: str  # the changed nodes and their neighbours; "" when the graph did not change
+    nodes: tuple[NodeChange, ...] = ()
+    edges: tuple[EdgeChange, ...] = ()
+    security: Security = Security((), (), ())
+    blast: tuple[Blast, ...] = ()
+    outputs: tuple[BackendChange, ...] = ()
+    picture: Picture = Picture()
+    # Settings that reach many objects (defaults, environments, metadata), as written: the cause of a
+    # change that touches every service.
+    causes: tuple[FieldChange, ...] = ()
+    invalid: tuple[Invalid, ...] = ()  # not empty: a side is not a valid mesh and nothing was compared
+
+    @property
+    def compared(self) -> bool:
+        return not self.invalid
 
     @property
     def changed(self) -> bool:
@@ -192,11 +219,33 @@ def diff_fronts(
     return compare(compile_side(old_label, old, backends), compile_side(new_label, new, backends))
 
 
+Reader = Callable[[], Front | None]
+
+
+def diff_sides(
+    old: Reader, new: Reader, old_label: str, new_label: str, backends: tuple[str, ...]
+) -> DiffReport:
+    """Read both sides; a side that is not a valid mesh gives a report of its diagnostics only."""
+    fronts: list[Front | None] = []
+    invalid: list[Invalid] = []
+    for side, label, read in (("old", old_label, old), ("new", new_label, new)):
+        try:
+            fronts.append(read())
+        except MpcError as exc:
+            fronts.append(None)
+            invalid.append(Invalid(side, label, tuple(exc.diagnostics)))  # type: ignore[arg-type]
+    if invalid:
+        return DiffReport(old_label, new_label, invalid=tuple(invalid))
+    old_front, new_front = fronts
+    assert new_front is not None
+    return diff_fronts(old_front, new_front, old_label, new_label, backends)
+
+
 def diff_files(old: Path, new: Path, backends: tuple[str, ...] = ()) -> DiffReport:
     """`mpc diff OLD NEW`."""
     from mpc.workflow.front import front_file
 
-    return diff_fronts(front_file(old), front_file(new), str(old), str(new), backends)
+    return diff_sides(lambda: front_file(old), lambda: front_file(new), str(old), str(new), backends)
 
 
 def diff_texts(
@@ -205,12 +254,15 @@ def diff_texts(
     """Two versions given as text; `old_text` None means the mesh is new."""
     from mpc.workflow.front import front_text
 
-    old = front_text(old_text, old_label) if old_text is not None else None
-    return diff_fronts(old, front_text(new_text, new_label), old_label, new_label, backends)
+    def old() -> Front | None:
+        return front_text(old_text, old_label) if old_text is not None else None
+
+    return diff_sides(old, lambda: front_text(new_text, new_label), old_label, new_label, backends)
 
 
 def git_show(ref: str, path: Path) -> str | None:
     """The text of `path` at `ref` (git show REF:./path), None when the file does not exist there."""
+    _check_ref(ref, path)
     cwd = path.parent if str(path.parent) else Path(".")
     spec = f"{ref}:./{path.name}"
 
@@ -229,10 +281,11 @@ def git_show(ref: str, path: Path) -> str | None:
                 ]
             ) from None
 
-    shown = git("show", spec)
+    # --end-of-options: whatever the ref says, git reads it as a revision, never as an option.
+    shown = git("show", "--no-textconv", "--end-of-options", spec)
     if shown.returncode == 0:
         return shown.stdout
-    if git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode == 0:
+    if git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").returncode == 0:
         return None  # the ref exists; the file does not exist there yet
     reason = shown.stderr.strip().splitlines()[-1] if shown.stderr.strip() else "git show failed"
     raise MpcError(
@@ -248,27 +301,35 @@ def git_show(ref: str, path: Path) -> str | None:
     )
 
 
+def _check_ref(ref: str, path: Path) -> None:
+    """Refuse what git would read as something else: an empty ref (`REF:path` would name the index)
+    or one that starts with `-` (an option). Git itself refuses both in a ref name."""
+    problem = "is empty" if not ref.strip() else "starts with '-'" if ref.startswith("-") else ""
+    if problem:
+        raise MpcError(
+            [
+                Diagnostic(
+                    Code.UNREADABLE,
+                    f"the git ref {ref!r} {problem}: it names no commit",
+                    Location(str(path)),
+                    "name a commit, branch or tag, e.g. --base origin/main",
+                )
+            ]
+        )
+
+
 def diff_git(ref: str, mesh: Path, backends: tuple[str, ...] = ()) -> DiffReport:
     """`mpc diff --base REF MESH`: the version at REF against the file as it is now."""
     from mpc.lang.load import load_text
     from mpc.workflow.front import analyse, front_file
 
-    new = front_file(mesh)
     label = f"{ref}:{mesh}"
-    text = git_show(ref, mesh)
-    old = None
-    if text is not None:
-        try:
-            old = analyse(load_text(text, label))
-        except MpcError as exc:
-            note = Diagnostic(
-                Code.UNREADABLE,
-                f"the version at {ref} is not valid",
-                Location(label),
-                "compare two files instead: mpc diff OLD NEW",
-            )
-            raise MpcError([*exc.diagnostics, note]) from None
-    return diff_fronts(old, new, label, str(mesh), backends)
+    text = git_show(ref, mesh)  # a ref git cannot read is an error of the command, not a report
+
+    def old() -> Front | None:
+        return analyse(load_text(text, label)) if text is not None else None
+
+    return diff_sides(old, lambda: front_file(mesh), label, str(mesh), backends)
 
 
 # --- comparing --------------------------------------------------------------------------------------
@@ -285,7 +346,8 @@ def compare(old: Side, new: Side) -> DiffReport:
         security=security(old, new),
         blast=blast_radius(old, new, nodes),
         outputs=output_changes(old, new),
-        mermaid=mermaid(old.graph, new.graph, nodes, edges),
+        picture=picture(old.graph, new.graph, nodes, edges),
+        causes=causes(old.front, new.front),
     )
 
 
@@ -484,30 +546,97 @@ def output_changes(old: Side, new: Side) -> tuple[BackendChange, ...]:
     return tuple(BackendChange(name, tuple(files)) for name, files in sorted(per_backend.items()))
 
 
+# --- causes -----------------------------------------------------------------------------------------
+
+# Sections whose settings every service (or every object) inherits: a change there is the likely cause
+# of a change to many nodes and files, named as written in the file.
+CAUSE_SECTIONS = ("defaults", "environments", "metadata")
+
+
+def causes(old: Front | None, new: Front | None) -> tuple[FieldChange, ...]:
+    if old is None or new is None:
+        return ()
+    out: list[FieldChange] = []
+    for section in CAUSE_SECTIONS:
+        a, b = old.doc.data.get(section), new.doc.data.get(section)
+        if section == "environments":  # an added or removed environment is a node change, not a setting
+            a, b = _common(a, b), _common(b, a)
+        before, after = _flatten(_as_json(a), section), _flatten(_as_json(b), section)
+        for key in sorted(before.keys() | after.keys()):
+            if before.get(key) != after.get(key) and key != section:
+                out.append(FieldChange(key, before.get(key), after.get(key)))
+    return tuple(out)
+
+
+def _common(mine: Any, other: Any) -> Any:
+    if not isinstance(mine, Mapping) or not isinstance(other, Mapping):
+        return {}
+    return {k: v for k, v in mine.items() if k in other}
+
+
+def _as_json(value: Any) -> Any:
+    """Document data (ruamel's mappings and sequences) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    return value
+
+
 # --- the picture ------------------------------------------------------------------------------------
 
-CLASS_DEFS = (
-    "  classDef added fill:#dafbe1,stroke:#1a7f37,color:#1f2328",
-    "  classDef removed fill:#ffebe9,stroke:#cf222e,color:#1f2328,stroke-dasharray: 5 5",
-    "  classDef changed fill:#fff8c5,stroke:#9a6700,color:#1f2328",
-)
+
+def _changed_edges(old: MeshGraph, new: MeshGraph) -> list[draw.Edge]:
+    """Every edge of either version, with its change: the picture draws a removed edge as removed."""
+    before = {(u, v): d["kind"] for u, v, d in old.edge_list()}
+    after = {(u, v): d["kind"] for u, v, d in new.edge_list()}
+    out = []
+    for key in sorted(before.keys() | after.keys()):
+        if key in after and key in before and after[key] == before[key]:
+            out.append(draw.Edge(*key, after[key]))
+        else:
+            if key in before:
+                out.append(draw.Edge(*key, before[key], "removed"))
+            if key in after:
+                out.append(draw.Edge(*key, after[key], "added"))
+    return out
 
 
-def mermaid(old: MeshGraph, new: MeshGraph, nodes: Iterable[NodeChange], edges: Iterable[EdgeChange]) -> str:
-    """The changed nodes and their direct neighbours, on both versions of the graph, styled by change."""
-    styles: dict[str, str] = {n.id: n.change for n in nodes}
-    touched = (
-        set(styles)
-        | {e.source for e in edges if e.kind != "runs"}
-        | {e.target for e in edges if e.kind != "runs"}
-    )
+def picture(
+    old: MeshGraph, new: MeshGraph, nodes: Iterable[NodeChange], edges: Iterable[EdgeChange]
+) -> Picture:
+    """The change itself: changed nodes and the ends of changed edges, with their neighbours, styled by
+    change. Past the cap, the changed nodes alone; past it still, a sentence instead of a picture."""
+    styles: dict[str, draw.NodeChange] = {n.id: n.change for n in nodes}
+    touched = set(styles) | {e.source for e in edges} | {e.target for e in edges}
     if not touched:
-        return ""
-    merged = old.merged(new)
-    shown = set(touched)
-    for u, v, d in merged.edge_list():
-        if (u in touched or v in touched) and d["kind"] != "runs":
-            # (every service runs in every environment: following `runs` would show everything)
-            shown.update((u, v))
-    text = merged.to_mermaid(only=shown, styles=styles)
-    return text + "\n".join(CLASS_DEFS) + "\n"
+        return Picture()
+    all_edges = _changed_edges(old, new)
+    context = set(touched)
+    for e in all_edges:
+        # (every service runs in every environment: following `runs` would draw everything)
+        if (e.source in touched or e.target in touched) and e.kind != "runs":
+            context.update((e.source, e.target))
+    kinds = {n: (old.node(n) if n in old else new.node(n)) for n in context}
+
+    def draw_of(shown: set[str]) -> tuple[str, int]:
+        order = sorted(shown)
+        drawn = [draw.Node(n, kinds[n]["kind"], kinds[n]["name"], styles.get(n)) for n in order]
+        return draw.flowchart(drawn, all_edges, legend=True), len(drawn)
+
+    text, count = draw_of(context)
+    if draw.fits(text, count):
+        return Picture(text)
+    text, count = draw_of(touched)
+    if draw.fits(text, count):
+        note = (
+            f"Only the {count} changed nodes are drawn: with their neighbours the picture would have "
+            f"{len(context):,} nodes, past mpc's cap of {draw.CAP} for a picture GitHub renders."
+        )
+        return Picture(text, note)
+    return Picture(
+        "",
+        f"No picture: the change touches {len(touched):,} nodes, more than the {draw.MAX_NODES} one "
+        f"picture can show (mpc caps pictures at {draw.CAP} so that GitHub renders them). "
+        "The sections below count every change; `--format json` lists them all.",
+    )
