@@ -306,7 +306,8 @@ def diff(
     click.echo(render(report, fmt), nl=False)
     if not report.compared:
         sides = " and ".join(f"the {i.side} mesh ({i.label})" for i in report.invalid)
-        _err(f"mpc: {sides} not valid: nothing was compared (the report lists the problems)")
+        verb = "is" if len(report.invalid) == 1 else "are"
+        _err(f"mpc: nothing was compared: {sides} {verb} not valid; the report lists the problems")
         raise SystemExit(EXIT_INVALID)
     if exit_code and report.changed:
         raise SystemExit(EXIT_DIFFERENT)

@@ -8,14 +8,20 @@ evolving output of every other backend; one test below runs every installed back
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, ROOT, run_mpc
 
+from mpc.graph.draw import MAX_CHARS
 from mpc.workflow.diff import diff_texts, file_change
-from mpc.workflow.report import json_text, markdown
+from mpc.workflow.report import LIMIT, json_text, markdown
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gen import mesh_text
 
 GOLDEN = ROOT / "tests" / "diff_golden"
 BASE = GOLDEN / "base.yaml"
@@ -40,7 +46,9 @@ def test_the_cases_are_all_there() -> None:
     assert CASES == [
         "cluster-added",
         "edge-added",
+        "edge-moved",
         "image-bumped",
+        "invalid-new",
         "route-public",
         "service-added",
         "service-removed",
@@ -111,6 +119,131 @@ def test_route_made_public_is_auth_dropped() -> None:
     # The gateway could already call cart: no new allowed call, but the route lost its token check.
     assert not r.security.calls_added
     assert "**auth dropped**: route `/cart` → `cart` is now public (was `shop-id`)" in markdown(r)
+
+
+def test_auth_dropped_is_drawn_as_a_removed_edge() -> None:
+    """The picture draws what the change did: the route's `authenticates` edge is gone, not still there."""
+    mermaid = case_report("route-public").picture.mermaid
+    lines = mermaid.splitlines()
+    edge = next(
+        i for i, line in enumerate(ln for ln in lines if "|" in ln and "-" in ln) if "authenticates" in line
+    )
+    drawn = [ln for ln in lines if "|" in ln and "-" in ln]
+    assert "-.-x" in drawn[edge] and "#8722; authenticates" in drawn[edge]  # dashed, ending in x, minus
+    assert f"  linkStyle {edge} stroke:#cf222e,stroke-width:4px,stroke-dasharray:5 5" in lines  # red, thick
+    assert '-.->|"authenticates"|' not in mermaid
+    assert ":::changed" in next(ln for ln in lines if "route: /cart" in ln)
+    assert 'subgraph legend_box["legend"]' in mermaid
+
+
+def test_an_edge_added_and_one_removed() -> None:
+    r = case_report("edge-moved")
+    assert [(e.source, e.target, e.change) for e in r.edges] == [
+        ("service:cart", "service:payments", "removed"),
+        ("service:catalog", "service:payments", "added"),
+    ]
+    drawn = [ln for ln in r.picture.mermaid.splitlines() if "calls" in ln and "|" in ln]
+    ids = {
+        ln.split('"')[1].split(": ")[1]: ln.split("[")[0].strip()
+        for ln in r.picture.mermaid.splitlines()
+        if '["service: ' in ln
+    }
+    assert f'  {ids["cart"]} -.-x|"#8722; calls"| {ids["payments"]}' in drawn
+    assert f'  {ids["catalog"]} ==>|"+ calls"| {ids["payments"]}' in drawn
+    assert f'  {ids["cart"]} -->|"calls"| {ids["catalog"]}' in drawn  # unchanged: drawn plain
+    md = markdown(r)
+    assert "**new allowed call**: `catalog` → `payments`" in md
+    assert "allowed call removed: `cart` → `payments`" in md
+
+
+def test_an_invalid_new_mesh_is_a_report_of_its_diagnostics() -> None:
+    r = case_report("invalid-new")
+    assert not r.compared and not r.nodes and not r.outputs
+    [invalid] = r.invalid
+    assert invalid.side == "new" and invalid.label == "invalid-new/mesh.yaml"
+    codes = sorted(d.code for d in invalid.diagnostics)
+    assert codes == ["E203", "E308"]  # the bad name in the same pass as the schema error
+    md = markdown(r)
+    assert "**Nothing was compared**: the new mesh (`invalid-new/mesh.yaml`) is not valid." in md
+    assert "invalid-new/mesh.yaml:33:3: error[E308]: service name 'Payments_Service'" in md
+    data = json.loads(json_text(r))
+    assert data["compared"] is False and data["changed"] is None
+    assert [d["code"] for d in data["invalid"][0]["diagnostics"]] == ["E308", "E203"]
+    assert data["invalid"][0]["diagnostics"][0]["line"] == 33
+
+
+def test_cli_reports_an_invalid_side_and_exits_2(tmp_path: Path) -> None:
+    bad = GOLDEN / "invalid-new" / "mesh.yaml"
+    for fmt in ("markdown", "json"):
+        run = run_mpc("diff", BASE, bad, "--format", fmt, "--backend", "gitops")
+        assert run.code == 2
+        assert "error[E203]" in run.out and "nothing was compared" in run.err
+    both = run_mpc("diff", bad, bad, "--backend", "gitops")
+    assert both.code == 2 and "the old mesh" in both.out and "the new mesh" in both.out
+    assert "are not valid" in both.err
+
+
+def test_injection_through_names_stays_well_formed() -> None:
+    """A route prefix may hold quotes, pipes, brackets and backticks: the report's tables, fences and
+    picture keep their shape (item 23 of issue 17)."""
+    nasty = '/a"|]`x```<b>'
+    new = BASE.read_text().replace(
+        "{prefix: /catalog, service: catalog}", f"{{prefix: '{nasty}', service: catalog}}"
+    )
+    r = diff_texts(BASE.read_text(), new, "base.yaml", "new.yaml", ("gitops",))
+    md = markdown(r)
+    mermaid = r.picture.mermaid
+    assert nasty not in mermaid and "`" not in mermaid and "<" not in mermaid
+    label = next(ln for ln in mermaid.splitlines() if "route: " in ln and ":::added" in ln)
+    assert label.count('"') == 2  # the label's own quotes, nothing from the name
+    # Every table row has as many unescaped pipes as its header; the one fence holds the whole picture.
+    for line in md.splitlines():
+        if line.startswith("| ") and "route" in line:
+            assert len(re.findall(r"(?<!\\)\|", line)) in (4, 5), line
+    assert md.count("```mermaid") == 1
+    assert '| route ````/a"\\|]`x```<b>```` | added |' in md  # a code span longer than any run inside
+
+
+def test_a_defaults_change_on_a_generated_mesh_names_its_cause(update_golden: bool) -> None:
+    """1,000 services: every service changes; the report names the cause, draws no oversized picture and
+    fits one comment; the JSON lists everything."""
+    old = mesh_text(1000)
+    new = old.replace("  timeout: 15s", "  timeout: 30s", 1)
+    r = diff_texts(old, new, "mesh.yaml", "mesh.yaml", ("gitops",))
+    md = markdown(r)
+    check_golden(GOLDEN / "defaults-1000.md", md, update_golden)
+    assert len(md) < LIMIT
+    assert "**Cause**: `defaults.timeout`: `15s` → `30s`" in md
+    assert r.picture.mermaid == "" and "No picture: the change touches 1,227 nodes" in md
+    data = json.loads(json_text(r))
+    assert len(data["graph"]["nodes"]) == 1227
+    assert data["causes"] == [{"field": "defaults.timeout", "old": "15s", "new": "30s"}]
+
+
+@pytest.mark.slow
+def test_a_defaults_change_with_every_backend_fits_one_comment() -> None:
+    old = mesh_text(1000)
+    r = diff_texts(old, old.replace("  timeout: 15s", "  timeout: 30s", 1), "mesh.yaml", "mesh.yaml")
+    md = markdown(r)
+    assert len(md) < LIMIT, len(md)
+    files = sum(len(b.files) for b in r.outputs)
+    assert files > 1000 and "more files (`--format json` lists them all)" in md
+    assert md.count("<details>") == len(r.outputs) and md.count("</details>") == len(r.outputs)
+    assert sum(len(b["files"]) for b in json.loads(json_text(r))["outputs"]) == files
+
+
+def test_a_picture_past_the_cap_draws_the_changed_nodes_only() -> None:
+    old = mesh_text(100)
+    # Three services change image: with their neighbours the picture is past 50 nodes, alone it is not.
+    new = old
+    for name in ("svc-00040", "svc-00041", "svc-00042"):
+        new = re.sub(rf"(image: ghcr.io/bench/{name}:[^\n]*)", r"\1-r2", new)
+    r = diff_texts(old, new, "a", "b", ("gitops",))
+    assert len([n for n in r.nodes if n.change == "changed"]) == 3
+    drawn = [ln for ln in r.picture.mermaid.splitlines() if '["service: ' in ln]
+    if r.picture.note:
+        assert r.picture.note.startswith("Only the 3 changed nodes are drawn") and len(drawn) == 3
+    assert len(r.picture.mermaid) <= MAX_CHARS
 
 
 def test_cluster_added() -> None:
@@ -206,6 +339,25 @@ def test_base_reads_the_old_version_from_git(tmp_path: Path) -> None:
     assert first["summary"]["nodes"]["service"] == {"added": 3, "removed": 0, "changed": 0}
     bad = run_mpc("diff", "--base", "no-such-ref", mesh)
     assert bad.code == 2 and "error[E101]" in bad.err and "no-such-ref" in bad.err
+
+
+def test_base_is_never_an_option_nor_the_index(tmp_path: Path) -> None:
+    """Item 22 of issue 17: `--base=--output=FILE` must not reach git as an option; `--base ''` is an
+    error, not a comparison with the index."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    mesh = repo / "mesh.yaml"
+    mesh.write_text(BASE.read_text())
+    git(repo, "add", "mesh.yaml")
+    git(repo, "commit", "-q", "-m", "mesh")
+    target = tmp_path / "written"
+    for ref in (f"--output={target}", "-p", "--output", ""):
+        run = run_mpc("diff", f"--base={ref}", mesh, "--backend", "gitops")
+        assert run.code == 2, (ref, run.out, run.err)
+        assert "error[E101]" in run.err and "names no commit" in run.err
+        assert not target.exists()
+    assert run_mpc("diff", "--base", "HEAD", mesh, "--backend", "gitops").code == 0
 
 
 def test_the_ci_example_runs_validate_check_and_diff() -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from mpc.errors import Code, Diagnostic, MpcError, did_you_mean
 from mpc.lang.load import Document, PathKey, key_path
+from mpc.lang.names import name_problem, named, suggest_label
 from mpc.lang.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
 
 _TYPE_WORDS = {
@@ -397,6 +398,20 @@ def _merge_typos(problems: list[Diagnostic]) -> list[Diagnostic]:
     return kept
 
 
+def _bad_names(doc: Document, reported: set[Any]) -> list[Diagnostic]:
+    """E308 for every name that could be read, reported with the schema errors (the graph checks report
+    them only for a file that parsed): every problem at once."""
+    found = []
+    for what, name, path, is_key in named(doc.data):
+        problem = name_problem(name)
+        where = doc.location(path, key=is_key)
+        if problem and where not in reported:
+            found.append(
+                Diagnostic(Code.BAD_NAME, f"{what} name {name!r} {problem}", where, suggest_label(name))
+            )
+    return found
+
+
 def parse(doc: Document) -> Mesh:
     """Validate the document against the spec; raise MpcError with every problem found."""
     problems = _header_checks(doc) + _secret_literals(doc)
@@ -414,6 +429,7 @@ def parse(doc: Document) -> Mesh:
                 continue
             seen.add(key)
             problems.append(diag)
+        problems += _bad_names(doc, {d.location for d in problems})
         raise MpcError(_merge_typos(problems)) from None
     if problems:
         raise MpcError(problems)

@@ -323,7 +323,8 @@ def _invalid(report: DiffReport) -> list[str]:
     lines = ["**Nothing was compared**: " + " and ".join(_side_name(i) for i in report.invalid) + "."]
     for i in report.invalid:
         count = sum(1 for d in i.diagnostics if d.severity.value == "error")
-        lines += ["", f"### {text(_side_title(i))}: {count:,} error{'s' if count != 1 else ''}", ""]
+        title = f"{'Old' if i.side == 'old' else 'New'} mesh {code(i.label)}"
+        lines += ["", f"### {title}: {count:,} error{'s' if count != 1 else ''}", ""]
         body = "\n\n".join(d.render() for d in i.diagnostics)
         if len(body) > LIMIT // 2:
             body = body[: LIMIT // 2].rsplit("\n", 1)[0] + "\n… (mpc validate lists every problem)"
@@ -335,17 +336,13 @@ def _side_name(i: Invalid) -> str:
     return f"the {i.side} mesh ({code(i.label)}) is not valid"
 
 
-def _side_title(i: Invalid) -> str:
-    return f"{'Old' if i.side == 'old' else 'New'} mesh {i.label}"
-
-
 def _picture(report: DiffReport, budget: int) -> list[str]:
     pic = report.picture
     lines = ["### Graph", ""]
     if pic.mermaid and len(pic.mermaid) + 200 <= budget:
         lines += fenced(pic.mermaid, "mermaid")
         if pic.note:
-            lines += ["", text(pic.note)]
+            lines += ["", pic.note]  # mpc's own sentence (numbers only), markdown as it is
     elif pic.mermaid:
         lines.append(
             text(
@@ -353,7 +350,7 @@ def _picture(report: DiffReport, budget: int) -> list[str]:
             )
         )
     else:
-        lines.append(text(pic.note))
+        lines.append(pic.note)
     return lines
 
 

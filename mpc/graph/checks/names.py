@@ -2,64 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from mpc.errors import Code, Diagnostic
 from mpc.graph.checks.context import (
-    DNS_LABEL,
     DNS_SUBDOMAIN,
     ENV_NAME,
     LABEL_PART,
     MAX_K8S_NAME,
-    MAX_NAME,
     NAMESPACE,
     SECRET_KEY,
     Context,
 )
-
-
-def _name_problem(name: str) -> str | None:
-    if len(name) > MAX_NAME:
-        return f"is longer than {MAX_NAME} characters"
-    if not DNS_LABEL.match(name):
-        return "is not a DNS-1123 label (lower-case letters, digits and '-', starting with a letter)"
-    return None
-
-
-def _suggest_label(name: str) -> str:
-    # CamelCase words become separate words: LocalAPIGateway -> local-api-gateway.
-    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name)
-    fixed = re.sub(r"[^a-z0-9-]+", "-", split.lower()).strip("-")
-    fixed = re.sub(r"^[^a-z]+", "", fixed)[:MAX_NAME].rstrip("-")
-    return f"try {fixed!r}" if fixed and fixed != name else ""
+from mpc.lang.names import name_problem, named, suggest_label
 
 
 def check_names(c: Context) -> Iterable[Diagnostic]:
     m = c.mesh
-    named: list[tuple[str, str, tuple[str | int, ...], bool]] = [
-        ("mesh", m.metadata.name, ("metadata", "name"), False),
-        ("gateway", m.gateway.name, ("gateway", "name"), False),
-    ]
-    for what, section, table in (
-        ("service", "services", m.services),
-        ("external entry", "external", m.external),
-        ("cluster", "clusters", m.clusters),
-        ("environment", "environments", m.environments),
-    ):
-        named.extend((what, name, (section, name), True) for name in table)
-    if m.auth:
-        named.extend(("issuer", name, ("auth", "issuers", name), True) for name in m.auth.issuers)
-    for cname, cluster in m.clusters.items():
-        named.extend(("node pool", p, ("clusters", cname, "nodePools", p), True) for p in cluster.node_pools)
-    for what, name, path, is_key in named:
-        problem = _name_problem(name)
+    for what, name, path, is_key in named(c.doc.data):
+        problem = name_problem(name)
         if problem:
             yield Diagnostic(
                 Code.BAD_NAME,
                 f"{what} name {name!r} {problem}",
                 c.at(*path, key=is_key),
-                _suggest_label(name),
+                suggest_label(name),
             )
     for i, cr in enumerate(m.custom_resources):
         for j, inst in enumerate(cr.instances):
@@ -68,7 +35,7 @@ def check_names(c: Context) -> Iterable[Diagnostic]:
                     Code.BAD_NAME,
                     f"instance name {inst.name!r} is not a DNS-1123 subdomain",
                     c.at("customResources", i, "instances", j, "name"),
-                    _suggest_label(inst.name),
+                    suggest_label(inst.name),
                 )
     yield from _kubernetes_names(c)
     for name in m.external:
@@ -113,7 +80,7 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
                 Code.BAD_NAME,
                 f"namespace {ns!r} is {why}",
                 c.at(*path, key=path[-1] != "namespace"),
-                hint or _suggest_label(ns),
+                hint or suggest_label(ns),
             )
     for key, value in m.metadata.labels.items():
         prefix, _, name = key.rpartition("/")
@@ -160,7 +127,7 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
                     Code.BAD_NAME,
                     f"services.{name}.secrets.{var}.secret: {ref.secret!r} is not a valid Secret name",
                     c.at(*where, "secret"),
-                    _suggest_label(ref.secret),
+                    suggest_label(ref.secret),
                 )
             if not SECRET_KEY.match(ref.key):
                 yield Diagnostic(
@@ -175,5 +142,5 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
             Code.BAD_NAME,
             f"gateway.tls.secret: {tls.secret!r} is not a valid Secret name",
             c.at("gateway", "tls", "secret"),
-            _suggest_label(tls.secret),
+            suggest_label(tls.secret),
         )
