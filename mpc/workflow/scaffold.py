@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mpc.errors import Code, Diagnostic, Location, MpcError
+from mpc.errors import Code, Diagnostic, EnvironmentFailure, Location, MpcError
 
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -130,8 +130,11 @@ def write_scaffold(
         )
     from mpc.lang.schema import schema_text
 
-    directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    # The schema beside the mesh, so an editor validates without a network or a hosted copy.
-    (directory / SCHEMA_FILE).write_text(schema_text(), encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        # The schema beside the mesh, so an editor validates without a network or a hosted copy.
+        (directory / SCHEMA_FILE).write_text(schema_text(), encoding="utf-8")
+    except OSError as exc:
+        raise EnvironmentFailure.of(exc, str(exc.filename or directory)) from None
     return target

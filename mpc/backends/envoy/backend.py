@@ -12,7 +12,7 @@ from mpc.errors import Code, Diagnostic, Location, MpcError
 from mpc.graph.mesh import MeshGraph, node_id
 from mpc.lang.model import Environment, Model
 from mpc.render import yamlwriter
-from mpc.render.api import Artifact, Listing
+from mpc.render.api import Artifact, Listing, Validator
 from mpc.render.k8s import kustomization
 
 from . import kube
@@ -78,6 +78,9 @@ class EnvoyBackend:
         if problems:
             raise MpcError(problems)
         return artifacts
+
+    def validators(self) -> list[Validator]:
+        return [Validator("envoy --mode validate", find_envoy() is not None)]
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         """`envoy --mode validate` on every bootstrap, when the binary is installed (else nothing to say)."""

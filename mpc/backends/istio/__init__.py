@@ -17,13 +17,14 @@ when it is rendered (render_service), the mesh-wide files together.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mpc.errors import Diagnostic, MpcError
 from mpc.graph.mesh import MeshGraph, node_id
 from mpc.lang.model import Model, ServiceContext
-from mpc.render.api import Artifact, Listing, Output
+from mpc.render.api import Artifact, Listing, Output, Validator
 from mpc.render.k8s import kustomization
 
 from . import federation, security, telemetry, traffic
@@ -149,6 +150,10 @@ class IstioBackend:
 
     def render_service(self, context: ServiceContext) -> Iterable[Output]:
         return service_files(context)
+
+    def validators(self) -> list[Validator]:
+        installed = importlib.util.find_spec("cloudcoil") is not None
+        return [Validator("cloudcoil Istio models (extra=forbid)", installed)]
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         from .validate import validate_artifacts

@@ -9,13 +9,15 @@ Output (under `kustomize/`):
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mpc.errors import Diagnostic
 from mpc.graph.mesh import MeshGraph
 from mpc.lang.model import Model, ServiceContext
-from mpc.render.api import Artifact, Output
+from mpc.render.api import Artifact, Output, Validator
 
 from . import crds, overlays, workloads
 
@@ -34,6 +36,14 @@ class KustomizeBackend:
         for environment in svc.environments:
             for overlay in context.mesh.overlays_of(environment):
                 yield from overlays.service_files(context, overlay, shaped)
+
+    def validators(self) -> list[Validator]:
+        kubectl = shutil.which("kubectl") is not None
+        strict = importlib.util.find_spec("kubernetes_validate") is not None
+        return [
+            Validator("kubectl kustomize", kubectl),
+            Validator("kubernetes-validate --strict", kubectl and strict),
+        ]
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         from . import validate  # jsonschema and the schemas take a while to load: only `--validate` pays

@@ -8,13 +8,14 @@ A mesh without clusters has nothing to provision: the backend then writes no ter
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
 from mpc.errors import Code, Diagnostic, Location
 from mpc.graph.mesh import MeshGraph, node_id
 from mpc.lang.model import Cluster, Model
-from mpc.render.api import Artifact
+from mpc.render.api import Artifact, Validator
 
 from . import digitalocean, gke, identity, readme
 from .module import Backend, RootModule
@@ -77,6 +78,9 @@ class TerraformBackend:
             )
             artifacts.extend(_artifacts(clients, text, None))
         return sorted(artifacts, key=lambda a: a.path)
+
+    def validators(self) -> list[Validator]:
+        return [Validator("python-hcl2 (parse and re-emit)", importlib.util.find_spec("hcl2") is not None)]
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         """Parse every .tf with python-hcl2 (when installed) and check that re-emitting it is stable."""
