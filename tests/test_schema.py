@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from mpc.errors import MpcError
 from mpc.lang.load import Document, load_bytes, load_text
 from mpc.lang.parse import parse
-from mpc.workflow.front import read_mesh
+from mpc.workflow.front import front_text, read_mesh
 
 SCHEMA_FILE = ROOT / "schemas" / "mesh.schema.json"
 
@@ -74,6 +74,14 @@ REJECTED = {
     "missing-image": ("image: ghcr.io/shop/api:1.0.0, ", ""),
     "prefix-without-slash": ("prefix: /api", "prefix: api"),
     "cluster-provider": ("services:", "clusters: {c: {provider: aws, region: x, version: '1'}}\nservices:"),
+    # Names: what mpc reports as E308, an editor flags too.
+    "service-name-not-a-label": ("  api: {image", "  Hello_World: {image"),
+    "mesh-name-with-a-space": ("metadata: {name: shop}", "metadata: {name: My Mesh}"),
+    "gateway-name-upper-case": ("name: edge", "name: Edge"),
+    "name-too-long": ("metadata: {name: shop}", "metadata: {name: " + "a" * 41 + "}"),
+    "dependency-not-a-name": ("port: 8080}", "port: 8080, dependsOn: [Not_A_Name]}"),
+    "namespace-not-a-label": ("services:", "defaults: {namespace: My_NS}\nservices:"),
+    "environment-key-not-a-label": ("services:", "environments: {Prod: {}}\nservices:"),
 }
 
 
@@ -84,7 +92,7 @@ def test_schema_rejects_what_the_models_reject(case: str, validator: Draft202012
     text = BASE.replace(old, new, 1)
     doc = load_text(text, "mesh.yaml")
     with pytest.raises(MpcError):
-        parse(doc)
+        front_text(text)  # the parser, or the checks after it (names, references)
     assert list(validator.iter_errors(doc.data)), f"the schema accepts {case}"
 
 
@@ -92,3 +100,69 @@ def test_base_case_is_valid_for_both(validator: Draft202012Validator) -> None:
     doc = load_text(BASE, "mesh.yaml")
     parse(doc)
     assert list(validator.iter_errors(doc.data)) == []
+
+
+def test_name_checks_are_mpc_checks(validator: Draft202012Validator) -> None:
+    """The names the schema refuses are E308 for mpc, in the same pass as any schema error."""
+    for case in ("service-name-not-a-label", "mesh-name-with-a-space", "gateway-name-upper-case"):
+        old, new = REJECTED[case]
+        text = BASE.replace(old, new, 1).replace("port: 4000", "port: four")
+        with pytest.raises(MpcError) as raised:
+            parse(load_text(text, "mesh.yaml"))
+        assert sorted(d.code for d in raised.value.diagnostics) == ["E203", "E308"], case
+
+
+def _properties(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for key, prop in node.get("properties", {}).items():
+            found.append((f"{path}.{key}", prop))
+        for key, value in node.items():
+            found.extend(_properties(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_properties(value, f"{path}[{i}]"))
+    return found
+
+
+def test_every_property_is_described_by_the_reference() -> None:
+    from mpc.lang.reference import descriptions
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    props = _properties(schema)
+    assert len(props) > 140
+    assert [p for p, prop in props if not prop.get("description")] == []
+    assert [p for p, prop in props if "title" in prop] == []  # "Port || Port" on hover
+    # The text is the reference's meaning column, word for word.
+    reference = (ROOT / "docs" / "mesh-reference.md").read_text(encoding="utf-8")
+    cors = schema["$defs"]["Cors"]["properties"]["maxAge"]["description"]
+    assert cors == descriptions()["Cors"]["maxAge"]
+    assert f"| `maxAge` | duration | `1h` | {cors} |" in reference
+
+
+def test_defaults_are_never_null_and_of_the_declared_type() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    with_defaults = [(p, prop) for p, prop in _properties(schema) if "default" in prop]
+    assert with_defaults
+    for path, prop in with_defaults:
+        assert prop["default"] is not None, path
+        errors = list(Draft202012Validator({**schema, **prop}).iter_errors(prop["default"]))
+        assert errors == [], f"{path}: default {prop['default']!r} does not match its own schema"
+    assert schema["$defs"]["Defaults"]["properties"]["timeout"]["default"] == "15s"
+    assert schema["$defs"]["Cors"]["properties"]["maxAge"]["default"] == "1h"
+
+
+def test_name_maps_check_every_key() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    for section in ("services", "external", "clusters", "environments"):
+        prop = schema["properties"][section]
+        assert prop["propertyNames"]["pattern"] == "^[a-z]([-a-z0-9]*[a-z0-9])?$", section
+        assert prop["propertyNames"]["maxLength"] == 40
+        assert "patternProperties" not in prop
+
+
+def test_the_packaged_reference_is_the_docs_one() -> None:
+    """`mpc schema` reads the reference from the package (mpc/lang/mesh-reference.md links to docs/)."""
+    from mpc.lang.reference import reference_text
+
+    assert reference_text() == (ROOT / "docs" / "mesh-reference.md").read_text(encoding="utf-8")

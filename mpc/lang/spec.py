@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from mpc.lang.names import MAX_NAME, NAME_PATTERN
 from mpc.lang.quantities import (
     DURATION_PATTERN,
     QUANTITY_PATTERN,
@@ -47,8 +48,24 @@ QuantityValue = Annotated[
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PathPrefix = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
-# Names are checked as DNS-1123 labels by mpc.graph.checks, which can point at the key.
-Name = str
+# Names are checked as DNS-1123 labels by the parser and mpc.graph.checks (E308, located); the pattern is
+# for editors, through the JSON Schema (mpc.lang.schema), and changes nothing in validation.
+Name = Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME})]
+# A Kubernetes namespace: an RFC 1123 label of at most 63 characters (checked as E308).
+Namespace = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63})
+]
+# A Kubernetes object name (a Secret, a custom resource instance): a DNS-1123 subdomain.
+ObjectName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            "maxLength": 253,
+        }
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -64,65 +81,59 @@ class Strict(BaseModel):
 
 
 class Metadata(Strict):
-    name: Annotated[str, Field(max_length=40, description="DNS-1123 label naming the mesh")]
-    owners: list[str] = Field(default_factory=list, description='code-owner handles, e.g. "@acme/platform"')
-    labels: dict[str, str] = Field(default_factory=dict, description="copied onto every generated object")
+    name: Annotated[Name, Field(max_length=40)]
+    owners: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class Resources(Strict):
-    cpu: QuantityValue | None = Field(default=None, description="CPU request (Kubernetes quantity)")
-    memory: QuantityValue | None = Field(default=None, description="memory request (Kubernetes quantity)")
-    gpu: Annotated[int, Field(ge=0)] | None = Field(default=None, description="GPUs (ai-inference)")
+    cpu: QuantityValue | None = None
+    memory: QuantityValue | None = None
+    gpu: Annotated[int, Field(ge=0)] | None = None
 
 
 class Defaults(Strict):
-    namespace: str | None = Field(default=None, description="Kubernetes namespace; default metadata.name")
-    replicas: Annotated[int, Field(ge=0)] = Field(default=2, description="replicas per service")
+    namespace: Namespace | None = None
+    replicas: Annotated[int, Field(ge=0)] = 2
     resources: Resources = Field(
-        default_factory=lambda: Resources.model_validate({"cpu": "100m", "memory": "128Mi"}),
-        description="requests every service inherits",
+        default_factory=lambda: Resources.model_validate({"cpu": "100m", "memory": "128Mi"})
     )
-    timeout: Duration = Field(default=15_000, description="request timeout at the gateway and in the mesh")
-    retries: Annotated[int, Field(ge=0, le=10)] = Field(default=2, description="retry attempts")
-    registry: str | None = Field(default=None, description="prefix for images given without a registry")
+    timeout: Duration = 15_000
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    registry: str | None = None
 
 
 class Tls(Strict):
-    secret: str = Field(description="name of a Kubernetes TLS secret (never key material)")
+    secret: ObjectName
 
 
 class RateLimit(Strict):
-    requests: Annotated[int, Field(ge=1)] = Field(description="tokens per interval")
-    per: Duration = Field(description="the interval, e.g. 1s")
+    requests: Annotated[int, Field(ge=1)]
+    per: Duration
 
 
 class Cors(Strict):
-    origins: Annotated[list[str], Field(min_length=1)] = Field(description="allowed origins, exact")
+    origins: Annotated[list[str], Field(min_length=1)]
     methods: list[str] = Field(
         default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        description="allowed methods",
     )
-    headers: list[str] = Field(
-        default_factory=lambda: ["authorization", "content-type"], description="allowed request headers"
-    )
-    max_age: Duration = Field(default=3_600_000, description="how long a preflight answer is cached")
+    headers: list[str] = Field(default_factory=lambda: ["authorization", "content-type"])
+    max_age: Duration = 3_600_000
 
 
 class Route(Strict):
-    prefix: PathPrefix = Field(description="path prefix matched on whole segments")
-    service: Name = Field(description="the service that serves it")
-    auth: Name | None = Field(default=None, description="issuer whose JWT is required")
-    timeout: Duration | None = Field(default=None, description="overrides the service's timeout")
-    retries: Annotated[int, Field(ge=0, le=10)] | None = Field(default=None, description="retry attempts")
-    rewrite: PathPrefix | None = Field(default=None, description="prefix rewrite")
+    prefix: PathPrefix
+    service: Name
+    auth: Name | None = None
+    timeout: Duration | None = None
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    rewrite: PathPrefix | None = None
 
 
 class Gateway(Strict):
-    name: Name = Field(description="DNS-1123 name of the master proxy")
-    port: Port = Field(description="listener port")
-    hosts: Annotated[list[str], Field(min_length=1)] = Field(
-        default_factory=lambda: ["*"], description="virtual hosts"
-    )
+    name: Name
+    port: Port
+    hosts: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["*"])
     tls: Tls | None = None
     rate_limit: RateLimit | None = None
     cors: Cors | None = None
@@ -130,9 +141,9 @@ class Gateway(Strict):
 
 
 class Issuer(Strict):
-    issuer: str = Field(description="the `iss` claim")
-    jwks_uri: Annotated[str, Field(pattern=r"^https?://")] = Field(description="URL of the JSON Web Key Set")
-    audiences: list[str] = Field(default_factory=list, description="accepted `aud` values")
+    issuer: str
+    jwks_uri: Annotated[str, Field(pattern=r"^https?://")]
+    audiences: list[str] = Field(default_factory=list)
 
 
 class Provider(Strict):
@@ -149,17 +160,17 @@ class Auth(Strict):
 class Autoscale(Strict):
     min: Annotated[int, Field(ge=1)]
     max: Annotated[int, Field(ge=1)]
-    cpu: Annotated[int, Field(ge=1, le=100)] = Field(default=80, description="target CPU utilisation, %")
+    cpu: Annotated[int, Field(ge=1, le=100)] = 80
 
 
 class Health(Strict):
-    path: PathPrefix = Field(description="HTTP path for readiness and liveness")
-    port: Port | None = Field(default=None, description="defaults to the service port")
+    path: PathPrefix
+    port: Port | None = None
 
 
 class SecretRef(Strict):
-    secret: str = Field(description="name of an existing Kubernetes Secret")
-    key: str = Field(description="key inside that Secret")
+    secret: ObjectName
+    key: str
 
 
 GrantType = Literal["client_credentials", "authorization_code", "password", "device_code", "token_exchange"]
@@ -167,14 +178,14 @@ GrantType = Literal["client_credentials", "authorization_code", "password", "dev
 
 class OAuth2Client(Strict):
     grant_types: Annotated[list[GrantType], Field(min_length=1)]
-    redirect_uris: list[str] = Field(default_factory=list, description="for authorization_code")
+    redirect_uris: list[str] = Field(default_factory=list)
 
 
 EnvValue = str | int | float | bool
 
 
 class Service(Strict):
-    image: str = Field(description="image reference with a tag or digest")
+    image: str
     port: Port | None = None
     protocol: Literal["http", "grpc", "tcp", "udp"] = "http"
     archetype: str = "web"
@@ -192,7 +203,7 @@ class Service(Strict):
     environments: list[Name] | None = None
     timeout: Duration | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
-    extensions: dict[str, Any] = Field(default_factory=dict, description="plugin configuration by name")
+    extensions: dict[str, Any] = Field(default_factory=dict)
 
 
 class External(Strict):
@@ -243,7 +254,7 @@ class Environment(Strict):
     clusters: list[Name] = Field(default_factory=list)
     replicas: Annotated[int, Field(ge=0)] | None = None
     resources: Resources | None = None
-    namespace: str | None = Field(default=None, description="default: <namespace>-<environment>")
+    namespace: Namespace | None = None
 
 
 class Tracing(Strict):
@@ -295,7 +306,7 @@ class CrdField(Strict):
 
 
 class CrdInstance(Strict):
-    name: Name
+    name: ObjectName
     spec: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -324,4 +335,4 @@ class Mesh(Strict):
     governance: Governance | None = None
     gitops: GitOps | None = None
     custom_resources: list[CustomResource] = Field(default_factory=list)
-    extensions: dict[str, Any] = Field(default_factory=dict, description="plugin configuration by name")
+    extensions: dict[str, Any] = Field(default_factory=dict)
