@@ -280,6 +280,57 @@ def build(
                 _out("not installed, skipped: " + ", ".join(result.skipped))
 
 
+def _pairs(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
+    from mpc.workflow.hooks import Pair
+
+    if not values:
+        raise click.BadParameter("name each mesh and its folder, e.g. --map mesh.yaml=rendered")
+    try:
+        return [Pair.parse(v) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@cli.command("build-check", short_help="check rendered folders against their meshes (pre-commit, CI)")
+@click.option(
+    "--map",
+    "pairs",
+    multiple=True,
+    metavar="MESH=FOLDER",
+    callback=_pairs,
+    help="a mesh and the folder `mpc build` writes it to (repeat for several meshes); required",
+)
+@click.argument("files", nargs=-1, type=click.Path(path_type=str))
+def build_check(pairs: list[Any], files: tuple[str, ...]) -> None:
+    """Exit 1 when a rendered folder is out of date with its mesh, naming the command that fixes it.
+
+    \b
+    With FILES (pre-commit passes the files a commit touches), only the meshes whose file or folder
+    they touch are checked. A mesh that is not valid is not checked (mpc validate says why).
+    """
+    from mpc.workflow.hooks import check, selected
+
+    outcomes = check(selected(pairs, files))
+    for o in outcomes:
+        mesh, out = o.pair.mesh, o.pair.out
+        if o.invalid:
+            errors = _count(range(o.invalid), "error")
+            _err(f"{mesh}: not valid ({errors}), so {out} was not checked; see: mpc validate {mesh}")
+        if o.problems:
+            _err(_diagnostics(o.problems))
+        if o.stale:
+            _err(f"{out}: {len(o.stale)} file(s) out of date with {mesh}:")
+            for path in o.stale[:20]:
+                _err(f"  {path}")
+            if len(o.stale) > 20:
+                _err(f"  ... and {len(o.stale) - 20} more")
+            _err(f"run: mpc build {mesh} -o {out}")
+    if any(o.invalid or o.problems for o in outcomes):
+        raise SystemExit(EXIT_INVALID)
+    if any(o.stale for o in outcomes):
+        raise SystemExit(EXIT_DIFFERENT)
+
+
 @cli.command(short_help="list installed backends and archetypes")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plugins(fmt: str) -> None:

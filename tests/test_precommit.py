@@ -141,7 +141,7 @@ def test_validate_fails_with_the_located_error(tmp_path: Path, hooks: Hooks) -> 
 
 
 def test_build_check_fails_on_a_stale_tree_and_names_the_fix(tmp_path: Path, hooks: Hooks) -> None:
-    repo = project(tmp_path / "p", hooks, SEED.read_text(), args=["--out", "rendered"])
+    repo = project(tmp_path / "p", hooks, SEED.read_text(), args=["--map", "mesh.yaml=rendered"])
     # Install (or reuse) the hook environment, then render with exactly the hooks' mpc.
     warm = run([pre_commit(), "install-hooks"], repo, hooks.env)
     assert warm.returncode == 0, warm.stdout + warm.stderr
@@ -159,8 +159,68 @@ def test_build_check_fails_on_a_stale_tree_and_names_the_fix(tmp_path: Path, hoo
     assert "run: mpc build mesh.yaml -o rendered" in stale.stdout
 
 
-def test_build_check_without_an_output_folder_says_what_is_missing(tmp_path: Path, hooks: Hooks) -> None:
+def test_build_check_without_a_map_says_what_is_missing(tmp_path: Path, hooks: Hooks) -> None:
     repo = project(tmp_path / "p", hooks, SEED.read_text())
     done = precommit_run(repo, hooks, "mpc-build-check")
     assert done.returncode != 0
-    assert "--out" in done.stdout
+    assert "--map mesh.yaml=rendered" in done.stdout
+
+
+def rendered(repo: Path, hooks: Hooks, mesh: str, out: str) -> None:
+    """Render with exactly the hooks' mpc (installing the hook environment first)."""
+    warm = run([pre_commit(), "install-hooks"], repo, hooks.env)
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+    built = run([str(hook_mpc(hooks)), "build", mesh, "-o", out, "-q"], repo, hooks.env)
+    assert built.returncode == 0, built.stderr
+
+
+def commit(repo: Path, hooks: Hooks, message: str) -> subprocess.CompletedProcess[str]:
+    run(["git", "add", "-A"], repo, hooks.env)
+    return run(["git", "commit", "-q", "-m", message], repo, hooks.env)
+
+
+def test_a_hand_edit_under_the_rendered_folder_fails_the_commit(tmp_path: Path, hooks: Hooks) -> None:
+    repo = project(tmp_path / "p", hooks, SEED.read_text(), args=["--map", "mesh.yaml=rendered"])
+    rendered(repo, hooks, "mesh.yaml", "rendered")
+    assert run([pre_commit(), "install"], repo, hooks.env).returncode == 0
+    first = commit(repo, hooks, "mesh and its tree")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    edited = next(p for p in sorted((repo / "rendered").rglob("*.yaml")) if "deployment" in p.name)
+    edited.write_text(edited.read_text().replace("runAsNonRoot: true", "runAsNonRoot: false"))
+    done = commit(repo, hooks, "a hand edit")  # only a file under rendered/ is in this commit
+    assert done.returncode != 0, done.stdout + done.stderr
+    shown = done.stdout + done.stderr
+    assert str(edited.relative_to(repo / "rendered")) in shown
+    assert "run: mpc build mesh.yaml -o rendered" in shown
+    assert "mpc validate" in shown and "Skipped" in shown  # no mesh file in the commit: validate skips
+
+
+def test_two_meshes_pass_and_fail_independently(tmp_path: Path, hooks: Hooks) -> None:
+    maps = ["--map", "a/mesh.yaml=a/rendered", "--map", "b/mesh.yaml=b/rendered"]
+    repo = project(tmp_path / "p", hooks, SEED.read_text(), args=maps)
+    for name in ("a", "b"):
+        (repo / name).mkdir()
+        (repo / name / "mesh.yaml").write_text(SEED.read_text())
+        rendered(repo, hooks, f"{name}/mesh.yaml", f"{name}/rendered")
+    run(["git", "add", "-A"], repo, hooks.env)
+    both = precommit_run(repo, hooks, "mpc-build-check")
+    assert both.returncode == 0, both.stdout + both.stderr
+
+    (repo / "b" / "mesh.yaml").write_text(SEED.read_text().replace("auth:0.1.0", "auth:0.2.0"))
+    run(["git", "add", "-A"], repo, hooks.env)
+    done = run([pre_commit(), "run", "mpc-build-check", "--files", "a/mesh.yaml"], repo, hooks.env)
+    assert done.returncode == 0, done.stdout  # a is current; b is not this commit's business
+    stale = precommit_run(repo, hooks, "mpc-build-check")
+    assert stale.returncode == 1
+    assert "run: mpc build b/mesh.yaml -o b/rendered" in stale.stdout
+    assert "a/rendered" not in stale.stdout
+
+
+def test_a_broken_mesh_prints_its_diagnostics_once(tmp_path: Path, hooks: Hooks) -> None:
+    broken = SEED.read_text().replace("port: 4000", "port: four")
+    repo = project(tmp_path / "p", hooks, broken, args=["--map", "mesh.yaml=rendered"])
+    done = run([pre_commit(), "run", "--all-files"], repo, hooks.env)  # both hooks
+    assert done.returncode == 1
+    assert done.stdout.count("error[E203]") == 1, done.stdout
+    assert "mesh.yaml: not valid (1 error), so rendered was not checked" in done.stdout

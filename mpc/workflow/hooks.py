@@ -1,0 +1,76 @@
+"""`mpc build-check`: is each rendered folder up to date with its mesh? For pre-commit and CI.
+
+A repository may keep several meshes, each built into its own folder (`--map mesh.yaml=rendered`).
+pre-commit passes the files a commit touches: a pair is checked when its mesh or anything under its
+folder is among them (a hand edit under the folder is caught like a mesh edit), every pair when none are
+given. A mesh that is not valid is not checked, and says so in one line: the mpc-validate hook prints
+its diagnostics, so a commit shows them once.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpc.errors import Diagnostic, MpcError
+
+
+@dataclass(frozen=True)
+class Pair:
+    mesh: str  # as given, normalised (a/b/mesh.yaml)
+    out: str
+
+    @classmethod
+    def parse(cls, text: str) -> Pair:
+        mesh, sep, out = text.partition("=")
+        if not sep or not mesh.strip() or not out.strip():
+            raise ValueError(f"{text!r} is not MESH=FOLDER, e.g. mesh.yaml=rendered")
+        return cls(_norm(mesh), _norm(out))
+
+    def touched_by(self, path: str) -> bool:
+        p = _norm(path)
+        return p == self.mesh or p == self.out or p.startswith(self.out.rstrip("/") + "/")
+
+
+def _norm(path: str) -> str:
+    return posixpath.normpath(path.strip().replace("\\", "/"))
+
+
+@dataclass
+class Outcome:
+    pair: Pair
+    stale: list[str] = field(default_factory=list)
+    invalid: int = 0  # errors in the mesh (mpc validate reports them): not checked
+    problems: list[Diagnostic] = field(default_factory=list)  # the folder's own (E315, E316)
+    files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.stale and not self.invalid and not self.problems
+
+
+def selected(pairs: Sequence[Pair], files: Iterable[str]) -> list[Pair]:
+    """The pairs the given files touch; all of them when no file is given."""
+    given = list(files)
+    if not given:
+        return list(pairs)
+    return [pair for pair in pairs if any(pair.touched_by(f) for f in given)]
+
+
+def check(pairs: Sequence[Pair]) -> list[Outcome]:
+    from mpc.workflow.build import BuildOptions, build
+
+    outcomes = []
+    for pair in pairs:
+        try:
+            result = build(BuildOptions(Path(pair.mesh), Path(pair.out), check=True))
+        except MpcError as exc:
+            in_mesh = [d for d in exc.diagnostics if _norm(d.location.file) == pair.mesh]
+            others = [d for d in exc.diagnostics if _norm(d.location.file) != pair.mesh]
+            errors = sum(1 for d in in_mesh if d.severity.value == "error")
+            outcomes.append(Outcome(pair, invalid=errors, problems=others))
+            continue
+        outcomes.append(Outcome(pair, stale=list(result.stale), files=result.files))
+    return outcomes
