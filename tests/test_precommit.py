@@ -187,7 +187,9 @@ def test_a_hand_edit_under_the_rendered_folder_fails_the_commit(tmp_path: Path, 
     assert first.returncode == 0, first.stdout + first.stderr
 
     edited = next(p for p in sorted((repo / "rendered").rglob("*.yaml")) if "deployment" in p.name)
-    edited.write_text(edited.read_text().replace("runAsNonRoot: true", "runAsNonRoot: false"))
+    before = edited.read_text()
+    assert "runAsNonRoot: true" in before
+    edited.write_text(before.replace("runAsNonRoot: true", "runAsNonRoot: false"))
     done = commit(repo, hooks, "a hand edit")  # only a file under rendered/ is in this commit
     assert done.returncode != 0, done.stdout + done.stderr
     shown = done.stdout + done.stderr
