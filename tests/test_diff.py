@@ -358,16 +358,3 @@ def test_base_is_never_an_option_nor_the_index(tmp_path: Path) -> None:
         assert "error[E101]" in run.err and "names no commit" in run.err
         assert not target.exists()
     assert run_mpc("diff", "--base", "HEAD", mesh, "--backend", "gitops").code == 0
-
-
-def test_the_ci_example_runs_validate_check_and_diff() -> None:
-    from ruamel.yaml import YAML
-
-    workflow = YAML(typ="safe").load((ROOT / "examples" / "ci" / "github-actions.yml").read_text())
-    steps = workflow["jobs"]["mesh"]["steps"]
-    commands = "\n".join(step.get("run", "") for step in steps)
-    assert 'mpc validate "$MESH"' in commands
-    assert 'mpc build "$MESH" -o "$OUT" --check' in commands
-    assert "mpc diff --base" in commands and "--format markdown" in commands
-    assert any("github-script" in step.get("uses", "") for step in steps)
-    assert steps[0]["with"]["fetch-depth"] == 0  # --base needs the base branch's history
