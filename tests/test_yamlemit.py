@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml as pyyaml
-from conftest import example_meshes
+from conftest import example_meshes, run_mpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
@@ -190,3 +190,137 @@ def test_every_written_file_parses_back_to_its_artifact(mesh: Path) -> None:
         assert list(YAML(typ="safe", pure=True).load_all(data)) == docs, art.path
         checked += 1
     assert checked > 20
+
+
+# --- property: every shape of string, compared with libyaml ---------------------------------------------
+
+# Pieces strings are made of: what a reader treats specially at the start, the end or inside a scalar.
+ATOMS = [
+    " ",
+    "  ",
+    "\n",
+    "\n\n",
+    "\t",
+    " \n",
+    "\n ",
+    "\n  ",
+    "\r\n",
+    "#",
+    " #",
+    ": ",
+    ":",
+    "-",
+    "- ",
+    "---",
+    "...",
+    "?",
+    ",",
+    "[",
+    "]",
+    "{",
+    "}",
+    "&",
+    "*",
+    "!",
+    "|",
+    ">",
+    "'",
+    '"',
+    "%",
+    "@",
+    "`",
+    "\\",
+    "~",
+    "=",
+    "<<",
+    "yes",
+    "No",
+    "ON",
+    "off",
+    "y",
+    "n",
+    "true",
+    "False",
+    "null",
+    "Null",
+    "0",
+    "007",
+    "0x1f",
+    "0o17",
+    "0b101",
+    "1_000",
+    "1:20",
+    "1e3",
+    "-1.5",
+    ".inf",
+    ".NaN",
+    "2001-12-14",
+    "é",
+    "✓",
+    "日本",
+    "\u00a0",
+    "\u0085",
+    "\u2028",
+    "\ufeff",
+    "\x00",
+    "\x1b",
+    "😀",
+    "x" * 90,
+    "word " * 20,
+]
+shaped_strings = st.lists(st.one_of(st.sampled_from(ATOMS), st.text(max_size=8)), max_size=8).map("".join)
+
+
+def _libyaml(text: str) -> Any:
+    return list(pyyaml.load_all(text, Loader=pyyaml.CSafeLoader))
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None)
+@given(shaped_strings)
+def test_every_shape_of_string_reads_back_exactly_in_libyaml(value: str) -> None:
+    doc = {"k": value, "nested": {"list": [value, {"k": value}], "deeper": [[value]]}, value or "e": value}
+    assert _libyaml(dump(doc)) == [doc]
+
+
+nested = st.recursive(
+    st.one_of(shaped_strings, st.integers(), st.booleans(), st.none()),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(shaped_strings, children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.dictionaries(shaped_strings, nested, max_size=4), min_size=1, max_size=3))
+def test_nested_documents_read_back_exactly_in_libyaml(docs: list[dict[str, Any]]) -> None:
+    assert _libyaml(dump_all(docs)) == docs
+
+
+@pytest.mark.parametrize("value", ["\n  indented\nx", "\n a6j9", " a\nb", "\n\n  x\n"])
+def test_leading_space_block_literals_carry_an_indentation_indicator(value: str) -> None:
+    text = dump({"k": value})
+    assert text.startswith("k: |2"), text
+    assert _libyaml(text) == [{"k": value}]
+
+
+@pytest.mark.slow
+def test_the_reported_env_values_round_trip_through_kubectl_kustomize(tmp_path: Path) -> None:
+    """Two env values that once built with exit 0 and then broke kustomize or lost their leading space."""
+    import json
+
+    from realtools import kustomize_docs
+
+    values = {"INDENTED": "\n  indented\nx", "LEADING": "\n a6j9"}
+    mesh = tmp_path / "mesh.yaml"
+    text = (Path(__file__).parent.parent / "examples/local-api-gateway/mesh.yaml").read_text()
+    env = ", ".join(f"{k}: {json.dumps(v)}" for k, v in values.items())
+    text = text.replace("    dependsOn: [data]\n", f"    dependsOn: [data]\n    env: {{{env}}}\n", 1)
+    mesh.write_text(text)
+    out = tmp_path / "out"
+    assert run_mpc("build", mesh, "-o", out, "--no-cache").code == 0
+    docs = kustomize_docs(out / "kustomize/overlays/default")
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "auth-env"]
+    assert {k: config["data"][k] for k in values} == values

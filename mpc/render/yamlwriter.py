@@ -89,18 +89,29 @@ def _key(value: Any) -> str:
 
 
 def _block_literal(text: str, indent: str) -> str | None:
-    """`|` or `|-` for multi-line text whose lines survive block literal folding exactly."""
-    if "\n" not in text or "\r" in text or "\t" in text.split("\n", 1)[0][:1]:
+    """`|` or `|-` for multi-line text whose lines survive block literal folding exactly; None for text
+    that a block literal cannot keep (the caller quotes it).
+
+    A reader takes the content's indentation from the first non-empty line, so when that line starts
+    with a space the header carries an explicit indentation indicator (`|2-`): the content is always
+    written two columns deeper than the key or `- ` that holds it.
+    """
+    if "\n" not in text or "\r" in text:
         return None
     body = text[:-1] if text.endswith("\n") else text
-    if body.endswith("\n") or not body or body[0] == " ":
+    if body.endswith("\n") or not body.strip("\n"):
         return None
     lines = body.split("\n")
     if any(
         line != line.rstrip() or (line and not line.isprintable()) or _UNSAFE.search(line) for line in lines
     ):
         return None
+    first = next(line for line in lines if line)
+    if first[0] == "\t":
+        return None  # a tab where the indentation is read: quoted instead
     header = "|" if text.endswith("\n") else "|-"
+    if first[0] == " ":
+        header = header[0] + "2" + header[1:]
     inner = indent + "  "
     return header + "".join("\n" + (inner + line if line else "") for line in lines)
 
