@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: maps user errors to exit 2 and bugs to exit 3, never a bare traceback."""
     import gc
 
-    from mpc.errors import EnvironmentFailure, MpcError, PluginError
+    from mpc.errors import EnvironmentFailure, MpcError, OutputRejected, PluginError
 
     # A build allocates millions of objects that live until the process ends; at the default thresholds
     # the collector walks them again and again (half the render time at 10,000 services). As mypy does:
@@ -524,6 +524,13 @@ def main(argv: list[str] | None = None) -> int:
         if exc.path.startswith("standard output"):
             _drop_stdout()
         return EXIT_INVALID
+    except OutputRejected as exc:
+        _err("mpc: internal error: a real validator refused a file mpc wrote from a valid mesh")
+        _err(str(exc))
+        _err(
+            "  nothing was written; this is a bug in mpc: please report it with the command and the mesh file"
+        )
+        return EXIT_BUG
     except PluginError as exc:
         from mpc.render.plugins import failure_site
 

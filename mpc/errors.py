@@ -61,6 +61,16 @@ class MpcError(Exception):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
 
+class OutputRejected(Exception):
+    """A real validator refused a file mpc wrote from a valid mesh: a bug in mpc, never the user's
+    mistake (exit 3). Each diagnostic quotes the validator and points at the mesh entry that produced
+    the file, with the file as a note."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
 class PluginError(Exception):
     """A third-party plugin failed: reported with the plugin's name, never as an mpc bug."""
 

@@ -51,6 +51,15 @@ def key_path(path: PathKey) -> str:
     return out
 
 
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_key_path(text: str) -> PathKey:
+    """`services.accounts.dependsOn[2]` back into its keys and list positions (key_path's inverse, for
+    the names mesh.yaml allows: no `.` or `[` inside a key)."""
+    return tuple(int(index) if index else key for key, index in _KEY_PART.findall(text))
+
+
 @dataclass(slots=True)
 class Document:
     """Plain data (dict/list/str/int/float/bool/None) plus 1-based positions by path."""
@@ -78,6 +87,11 @@ class Document:
                 return Location(self.file, 1, 1, named)
             probe = probe[:-1]
             key = True
+
+    def source(self, ref: str) -> Location:
+        """Where a `masterproxy.dev/source` value (`mesh.yaml#services.data`) points in this document."""
+        _, _, path = ref.partition("#")
+        return self.location(parse_key_path(path), key=True)
 
     def has(self, path: PathKey) -> bool:
         return path in self.value_pos

@@ -12,7 +12,9 @@ folder, which anyone who can write the tree can edit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import posixpath
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +26,11 @@ from mpc.build.files import read_regular, sha256
 from mpc.build.lock import LOCK_NAME, Lock
 from mpc.build.parallel import detach
 from mpc.build.swap import Summary, build_lock, current, look, output_folder, plan, write_tree
-from mpc.errors import Diagnostic, MpcError, Severity
+from mpc.errors import Diagnostic, Location, MpcError, OutputRejected, Severity
 from mpc.graph.front import Front
 from mpc.lang.load import load_bytes
-from mpc.render.api import ValidatingBackend, Validator
+from mpc.render.api import Artifact, ValidatingBackend, Validator
+from mpc.render.k8s import SOURCE_ANNOTATION
 from mpc.render.plugins import Installed, guarded
 from mpc.workflow.front import analyse, display_name, read_mesh
 
@@ -155,7 +158,7 @@ def build_source(
             skipped: list[str] = []
 
             def validate(tree: Path) -> None:
-                findings.extend(_validate(tree, compiled, installed, (ran, skipped), progress))
+                findings.extend(_validate(tree, compiled, installed, (ran, skipped), progress, front))
 
             progress("writing")
             record = _record(compiled, lock)
@@ -196,9 +199,14 @@ def _validate(
     installed: Installed,
     record: tuple[list[str], list[str]],
     progress: Progress,
+    front: Front,
 ) -> list[Diagnostic]:
     """Each selected backend's real validator on the new tree, before it replaces the old one; `record`
-    gets the validators that ran and those skipped because they are not installed."""
+    gets the validators that ran and those skipped because they are not installed.
+
+    The mesh passed every check, so a file a validator refuses is mpc's fault: OutputRejected (exit 3),
+    each finding located at the mesh entry that produced the file.
+    """
     ran, skipped = record
     findings: list[Diagnostic] = []
     for plugin, backend in installed.select(compiled.backends):
@@ -210,6 +218,40 @@ def _validate(
         ran.extend(f"{plugin.name}: {v.name}" for v in listed if v.installed)
         skipped.extend(f"{plugin.name}: {v.name}" for v in listed if not v.installed)
         findings.extend(guarded(plugin, lambda b=backend: b.validate(tree, compiled.artifacts)))  # type: ignore[misc]
-    if any(f.severity is Severity.ERROR for f in findings):
-        raise MpcError(findings)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        raise OutputRejected([blame(front, compiled.artifacts, str(tree), f) for f in errors])
     return findings
+
+
+def _source_ref(content: object) -> str | None:
+    """The `masterproxy.dev/source` of a file's first document that has one."""
+    docs = [content] if isinstance(content, Mapping) else content if isinstance(content, list) else []
+    for doc in docs:
+        annotations = (doc.get("metadata") or {}).get("annotations") or {} if isinstance(doc, Mapping) else {}
+        ref = annotations.get(SOURCE_ANNOTATION)
+        if isinstance(ref, str):
+            return ref
+    return None
+
+
+def blame(front: Front, artifacts: Sequence[Artifact], tree: str, finding: Diagnostic) -> Diagnostic:
+    """A validator's finding on the written tree, located at the mesh entry behind the file it names.
+
+    The validator's words are kept, without the temporary folder the tree was written to; the file is a
+    note. A file the words name (kustomize names the file it failed to read) wins over the folder the
+    validator was run on.
+    """
+    message = finding.message.replace(tree.rstrip("/") + "/", "").replace(tree, ".")
+    by_path = {a.path: a for a in artifacts}
+    quoted = re.findall(r"'([^'\s]+)'", message)
+    # kustomize names the folder it recursed into and, separately, the file in it that failed.
+    candidates = {*quoted, *(posixpath.normpath(f"{d}/{q}") for d in quoted for q in quoted)}
+    named = [p for p in candidates if p in by_path] or [p for p in by_path if p in message]
+    path = max(named, key=len) if named else finding.location.file
+    art = by_path.get(path)
+    ref = _source_ref(art.content) if art is not None else None
+    mesh = front.doc.source(ref) if ref is not None else Location(front.doc.file, 1, 1)
+    notes = ((Location(path), "in this file mpc wrote"),)
+    hint = "the mesh is valid, so this is a bug in mpc; please report it with the mesh file"
+    return Diagnostic(finding.code, message, mesh, hint, notes=notes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,8 @@ from .common import APP, ROOT
 KUBERNETES_VERSION = "1.31"
 CODE = Code.VALIDATOR_REJECTED
 KUBECTL_TIMEOUT_S = 120
+# kubectl logs through klog: `E1130 10:09:16.719772   27891 run.go:72] "command failed" err=...`.
+KLOG_PREFIX = re.compile(r'^[IWEF]\d{4} [\d:.]+\s+\d+ \S+\] (?:"command failed" )?')
 
 
 def overlay_roots(artifacts: Iterable[Artifact]) -> list[str]:
@@ -111,7 +114,8 @@ def validate_tree(root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]
         result = kustomize(kubectl, root / overlay)
         if result.returncode != 0:
             message = result.stderr.strip().splitlines()[-1:] or ["no output"]
-            found.append(Diagnostic(CODE, f"kubectl kustomize failed: {message[0]}", where))
+            words = KLOG_PREFIX.sub("", message[0])
+            found.append(Diagnostic(CODE, f"kubectl kustomize failed: {words}", where))
             continue
         if strict:
             objects = parse_objects(result.stdout)
