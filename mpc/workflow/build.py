@@ -26,7 +26,7 @@ from mpc.build.files import read_regular, sha256
 from mpc.build.lock import LOCK_NAME, Lock
 from mpc.build.parallel import detach
 from mpc.build.swap import Summary, build_lock, current, look, output_folder, plan, write_tree
-from mpc.errors import Diagnostic, Location, MpcError, OutputRejected, Severity
+from mpc.errors import Diagnostic, Location, OutputRejected, Severity
 from mpc.graph.front import Front
 from mpc.lang.load import load_bytes
 from mpc.render.api import Artifact, ValidatingBackend, Validator
