@@ -160,6 +160,7 @@ class Code(StrEnum):
     VALIDATOR_REJECTED = "E502"
     # Wxxx: warnings (reported, never fatal)
     GPU_WITHOUT_POOL = "W301"
+    UNREPLICATED_STATE = "W302"
     # E6xx: publishing to the GitOps repository
     GIT_FAILED = "E601"
     GITOPS_DIRTY = "E602"
@@ -205,6 +206,7 @@ CODES: dict[Code, str] = {
     Code.PLUGIN_FAILED: "a plugin failed",
     Code.VALIDATOR_REJECTED: "a real validator rejected the output",
     Code.GPU_WITHOUT_POOL: "a GPU service is placed on a cluster without a GPU node pool",
+    Code.UNREPLICATED_STATE: "a stateful service runs several pods that do not replicate",
     Code.GIT_FAILED: "git failed, or the GitOps clone is not usable",
     Code.GITOPS_DIRTY: "the GitOps folder has uncommitted changes",
 }

@@ -38,7 +38,7 @@ def test_policies_admit_exactly_the_graph(mesh: Path) -> None:
         # The graph itself, exactly, limited to the services that run in this environment.
         gw = f"gateway:{front.model.gateway.name}"
         running = {s.name for s in front.model.services_in(env)} | {gw}
-        graph_pairs = {(a, b) for a, b in front.graph.allowed_calls() if a in running and b in running}
+        graph_pairs = {(a, b) for a, b in front.graph.allowed_calls(env) if a in running and b in running}
         assert pairs - {(EXTERNAL, gw)} == graph_pairs, env
 
 

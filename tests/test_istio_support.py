@@ -149,6 +149,6 @@ def expected_pairs(front: Front, env: str) -> set[tuple[str, str]]:
     """The graph's edges and routes among the workloads of one environment, plus outside -> master proxy."""
     model = front.model
     running = {s.name for s in model.services_in(env)} | {f"gateway:{model.gateway.name}"}
-    expected = {(a, b) for a, b in front.graph.allowed_calls() if a in running and b in running}
+    expected = {(a, b) for a, b in front.graph.allowed_calls(env) if a in running and b in running}
     expected.add((EXTERNAL, f"gateway:{model.gateway.name}"))
     return expected

@@ -89,7 +89,8 @@ def test_sidecars_reach_only_dependencies(acme: Any) -> None:
     assert _egress(sidecars["billing-worker"]) == platform | {f"./{_fqdn('data')}", "./api.stripe.com"}
     # auth has an OAuth2 client: it reaches the identity provider for its tokens.
     assert _egress(sidecars["auth"]) == platform | {f"./{_fqdn('data')}", "./id.acme.dev"}
-    assert _egress(sidecars["data"]) == platform
+    # data replicates (clustering: dns, 3 replicas in prod): its pods reach each other through its Service.
+    assert _egress(sidecars["data"]) == platform | {f"./{_fqdn('data')}"}
     # The master proxy: its routed services and the JWKS host of the issuer its routes require.
     assert _egress(sidecars["local-api-gateway"]) == platform | {
         f"./{_fqdn(s)}" for s in ("auth", "brain", "data")

@@ -60,9 +60,9 @@ class MeshGraph:
         for name, ext in model.external.items():
             g.add_node(node_id("external", name), kind="external", name=name, source=ext.source)
         for name, svc in model.services.items():
-            # Replicas of a stateful or clustered service talk to each other (replication, peer
-            # discovery, a ledger's p2p port): the one allowed call that no dependsOn entry states.
-            peers = svc.headless or svc.peer_port is not None
+            # The pods of a service that replicates talk to each other (replication, peer discovery, a
+            # ledger's p2p port) where it runs more than one: the one call no dependsOn entry states.
+            peers = tuple(env for env in svc.environments if svc.peers_in(env))
             g.add_node(node_id("service", name), kind="service", name=name, source=svc.source, peers=peers)
         for name, cluster in model.clusters.items():
             g.add_node(node_id("cluster", name), kind="cluster", name=name, source=cluster.source)
@@ -173,10 +173,11 @@ class MeshGraph:
         nid = node_id("service", service)
         return [split_id(u)[1] for u, v, _ in self._edges_of("routes") if v == nid]
 
-    def allowed_calls(self) -> set[tuple[str, str]]:
+    def allowed_calls(self, environment: str | None = None) -> set[tuple[str, str]]:
         """Every (caller, callee) the policies must allow: 'gateway:<name>' or a service, to a service.
 
-        The dependsOn edges, the gateway routes, and each peer service to itself (peer_services).
+        The dependsOn edges, the gateway routes, and each service whose pods are peers to itself
+        (peer_services), in one environment or in any.
         """
         allowed: set[tuple[str, str]] = set()
         for u, v, _ in self._edges_of("calls"):
@@ -185,13 +186,19 @@ class MeshGraph:
         gw = self.nodes("gateway")[0]
         for _, v, _ in self._edges_of("routes"):
             allowed.add((f"gateway:{gw}", split_id(v)[1]))
-        allowed.update((name, name) for name in self.peer_services())
+        allowed.update((name, name) for name in self.peer_services(environment))
         return allowed
 
-    def peer_services(self) -> list[str]:
-        """Services whose replicas call each other (stateful, `clustering: dns`, a peer-to-peer port)."""
+    def peer_services(self, environment: str | None = None) -> list[str]:
+        """Services whose pods call each other (Service.peers_in), in one environment or in any."""
         nodes = self._sorted_nodes()
-        return [data["name"] for _, data in nodes if data["kind"] == "service" and data["peers"]]
+        return [
+            data["name"]
+            for _, data in nodes
+            if data["kind"] == "service"
+            and data["peers"]
+            and (environment is None or environment in data["peers"])
+        ]
 
     def cycles(self) -> list[list[tuple[str, str, Location]]]:
         """Each dependency cycle once, as its edges with the location of the dependsOn entry.

@@ -28,6 +28,8 @@ class Archetype:
     anti_affinity: bool = False  # spread replicas over nodes (required, not preferred)
     pdb_max_unavailable: int | None = None  # None: minAvailable 1 when replicas > 1
     peer_port: int | None = None  # a second, peer-to-peer port
+    # Its members replicate with each other (a ledger's p2p network) without `clustering` saying so.
+    replicates: bool = False
     route_rate_limit: tuple[int, int] | None = None  # (requests, per_ms) per route at the gateway
     # Extension point for plugins: JSON Schema of the service's `extensions.<name>` block, if any.
     extension_schema: dict[str, Any] | None = field(default=None, compare=False)
@@ -75,6 +77,7 @@ LEDGER_NODE = Archetype(
     anti_affinity=True,
     pdb_max_unavailable=1,
     peer_port=26656,
+    replicates=True,
 )
 
 BUILTIN: tuple[Archetype, ...] = (WEB, WORKER, STATEFUL, AI_INFERENCE, IOT_INGEST, LEDGER_NODE)

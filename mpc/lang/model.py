@@ -102,6 +102,26 @@ class Service:
     def headless(self) -> bool:
         return self.archetype.stateful or self.clustering == "dns"
 
+    @property
+    def replicates(self) -> bool:
+        """Its members talk to each other: `clustering` says so, or an archetype that replicates."""
+        return self.clustering is not None or self.archetype.replicates
+
+    def most_pods(self, environment: str) -> int:
+        """The most pods it can run in an environment: the autoscaler's ceiling, else its replicas there."""
+        if self.autoscale is not None:
+            return self.autoscale.max
+        placement = self.placements.get(environment)
+        return placement.replicas if placement is not None else self.replicas
+
+    def peers_in(self, environment: str) -> bool:
+        """Whether its pods call each other in an environment: it replicates and can run two pods there.
+
+        A single pod has no peer, and a stateful service that does not replicate (no `clustering`) keeps
+        its pods apart: the policies then allow no self-traffic at all.
+        """
+        return self.replicates and self.most_pods(environment) > 1
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
@@ -448,10 +468,9 @@ class ServiceContext:
     callers: tuple[Peer, ...]  # the services that call it, by name
     routes: tuple[Route, ...]  # the gateway routes to it, in route order
 
-    @property
-    def peers(self) -> bool:
-        """Its replicas call each other (stateful, `clustering: dns`, a peer-to-peer port)."""
-        return self.service.headless or self.service.peer_port is not None
+    def peers_in(self, environment: str) -> bool:
+        """Its pods call each other in that environment (Service.peers_in)."""
+        return self.service.peers_in(environment)
 
     def environment(self, name: str) -> Environment:
         return self.mesh.environments[name]

@@ -99,9 +99,9 @@ def service_policy(scope: ServiceScope) -> Generated | None:
         rules.append(
             {"from": [{"source": {"principals": principals}}], "to": [{"operation": {"ports": ports}}]}
         )
-    if scope.context.peers:
-        # Replicas of a stateful or clustered service reach each other (replication, peer discovery,
-        # the ledger's p2p port): MeshGraph.allowed_calls() lists the service as its own caller.
+    if scope.context.peers_in(scope.env.name):
+        # The pods of a service that replicates reach each other (replication, peer discovery, the
+        # ledger's p2p port) where it runs more than one: every port it serves, as in its NetworkPolicy.
         peer_ports = sorted({svc.port, *([svc.peer_port] if svc.peer_port is not None else [])})
         rules.append(
             {

@@ -106,6 +106,10 @@ def service_sidecar(scope: ServiceScope) -> Generated:
     svc = scope.service
     # Listed even when a dependency does not run here: the analysis then reports it, located.
     hosts = [f"./{scope.fqdn(dep.name)}" for dep in scope.context.calls]
+    if scope.context.peers_in(scope.env.name) and svc.has_service_object:
+        # Its pods call each other through its own (headless) Service: with REGISTRY_ONLY, a proxy that
+        # does not import that host drops the traffic its policies allow.
+        hosts.append(f"./{scope.fqdn(svc.name)}")
     hosts.extend(
         external_egress_host(scope.model.external[n]) for n in svc.external if n in scope.model.external
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from mpc.graph.context import peer
 from mpc.lang.model import Environment, MeshSettings, Peer, Service, ServiceContext
 from mpc.render import k8s
 from mpc.render.k8s import ISTIO_SYSTEM
@@ -142,13 +141,14 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
 
 
 def _neighbours(context: ServiceContext, env: Environment) -> tuple[list[str], list[Peer]]:
-    """The callers that run in the environment, and the services called (a service whose replicas talk
-    to each other is its own caller and callee), by name."""
-    svc = context.service
-    me = [peer(svc)] if context.peers else []
-    callers = sorted({p.name for p in (*context.callers, *me) if p.runs_in(env.name)})
-    called = sorted({p.name: p for p in (*context.calls, *me)}.items())
+    """The callers that run in the environment, and the services called, by name."""
+    callers = sorted({p.name for p in context.callers if p.runs_in(env.name)})
+    called = sorted({p.name: p for p in context.calls}.items())
     return callers, [p for _, p in called]
+
+
+def _all_ports(svc: Service) -> list[dict[str, Any]]:
+    return [_port(port, protocol) for _, port, protocol in service_ports(svc)]
 
 
 def _peer_port(p: Peer) -> list[dict[str, Any]]:
@@ -177,8 +177,11 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
         if scraped(model, svc):
             # Prometheus scrapes the sidecar's stats port, not the application's (see monitoring.py).
             ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(SIDECAR_STATS_PORT)]})
-    if context.peers:
-        ingress.append({"from": [_pods(svc.name)]})
+    peers = context.peers_in(env.name) and bool(ports)
+    if peers:
+        # Its pods replicate with each other: every port it serves (the peer port among them), the same
+        # ports the AuthorizationPolicy and the Sidecar open to it.
+        ingress.append({"from": [_pods(svc.name)], "ports": _all_ports(svc)})
     egress: list[dict[str, Any]] = []
     for dep in dependencies:
         if dep.runs_in(env.name) and _peer_port(dep):
@@ -191,8 +194,8 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
         egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(provider_port)]})
     if env.federated and dependencies:
         egress.append({"ports": [_port(EAST_WEST_PORT)]})
-    if context.peers:
-        egress.append({"to": [_pods(svc.name)]})
+    if peers:
+        egress.append({"to": [_pods(svc.name)], "ports": _all_ports(svc)})
     meta = k8s.metadata(
         model,
         svc.name,

@@ -8,7 +8,7 @@ function of Context in the module of its family, listed in CHECKS.
 from __future__ import annotations
 
 from mpc.errors import Diagnostic
-from mpc.graph.checks.archetypes import check_archetypes
+from mpc.graph.checks.archetypes import check_archetypes, check_unreplicated_state
 from mpc.graph.checks.clusters import check_clusters
 from mpc.graph.checks.context import Check, Context
 from mpc.graph.checks.custom_resources import check_custom_resources
@@ -31,6 +31,7 @@ CHECKS: tuple[Check, ...] = (
     check_routes,
     check_images,
     check_archetypes,
+    check_unreplicated_state,
     check_clusters,
     check_custom_resources,
     check_governance,

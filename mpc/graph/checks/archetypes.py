@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mpc.errors import Code, Diagnostic
+from mpc.errors import Code, Diagnostic, Severity
 from mpc.graph.checks.context import (
     Context,
 )
+
+
+def check_unreplicated_state(c: Context) -> Iterable[Diagnostic]:
+    """A stateful service with several pods and nothing that makes them one store: independent copies."""
+    for name, svc in c.model.services.items():
+        if not svc.archetype.stateful or svc.replicates:
+            continue
+        several = [env for env in svc.environments if svc.most_pods(env) > 1]
+        if not several:
+            continue
+        where = (
+            ("services", name, "replicas")
+            if c.doc.has(("services", name, "replicas"))
+            else ("services", name)
+        )
+        counts = ", ".join(f"{svc.most_pods(env)} in {env}" for env in several)
+        yield Diagnostic(
+            Code.UNREPLICATED_STATE,
+            f"services.{name}: a stateful service that does not replicate runs several pods ({counts}): "
+            "each keeps its own data behind one Service, and the policies give them no traffic with "
+            "each other",
+            c.at(*where, key=True),
+            "set clustering: dns if its members replicate (they find each other through the headless "
+            "Service), or replicas: 1 for a single store",
+            Severity.WARNING,
+        )
 
 
 def check_archetypes(c: Context) -> Iterable[Diagnostic]:
