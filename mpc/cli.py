@@ -331,6 +331,45 @@ def build_check(pairs: list[Any], files: tuple[str, ...]) -> None:
         raise SystemExit(EXIT_DIFFERENT)
 
 
+@cli.command(short_help="what the rendered policies of a tree allow, against the mesh")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--mesh",
+    "mesh",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the mesh the tree was built from  [default: OUT/mpc.input.yaml]",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--renderer",
+    type=click.Choice(["auto", "kubectl", "mpc"]),
+    default="auto",
+    show_default=True,
+    help="how overlays are rendered: kubectl kustomize, mpc's own reading, or kubectl when installed",
+)
+def verify(out: Path, mesh: Path | None, fmt: str, renderer: str) -> None:
+    """Evaluate every policy layer of the tree in OUT for every caller, destination and port, and report
+    each flow where a layer disagrees with the mesh (exit 1). docs/verify.md describes the semantics."""
+    import json
+
+    from mpc.workflow.verify import VerifyOptions, verify_tree
+
+    report = verify_tree(VerifyOptions(out, mesh, renderer))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for finding in report.findings:
+            _err(finding.render())
+        cells = sum(len(o.cells) for o in report.overlays)
+        worst = max((c.attempts for r in report.retries for c in r.worst if c.method == "GET"), default=0)
+        click.echo(
+            f"{out}: {_count(report.overlays, 'overlay')}, {cells} flows, "
+            f"{_count(report.disagreements, 'disagreement')}; worst retries: {worst} attempts"
+        )
+    if report.disagreements:
+        raise SystemExit(EXIT_DIFFERENT)
+
+
 @cli.command(short_help="list installed backends and archetypes")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plugins(fmt: str) -> None:

@@ -164,6 +164,10 @@ class Code(StrEnum):
     # E6xx: publishing to the GitOps repository
     GIT_FAILED = "E601"
     GITOPS_DIRTY = "E602"
+    # E7xx/W7xx: mpc verify, on a rendered tree
+    LAYER_DISAGREES = "E701"
+    TREE_NOT_FROM_MESH = "E702"
+    RETRY_AMPLIFICATION = "W701"
 
 
 CODES: dict[Code, str] = {
@@ -209,4 +213,7 @@ CODES: dict[Code, str] = {
     Code.UNREPLICATED_STATE: "a stateful service runs several pods that do not replicate",
     Code.GIT_FAILED: "git failed, or the GitOps clone is not usable",
     Code.GITOPS_DIRTY: "the GitOps folder has uncommitted changes",
+    Code.LAYER_DISAGREES: "a policy layer of the rendered tree disagrees with the mesh",
+    Code.TREE_NOT_FROM_MESH: "the tree to verify was not built from this mesh, or has no overlays",
+    Code.RETRY_AMPLIFICATION: "retries multiply beyond the bound along a call chain",
 }
