@@ -89,15 +89,36 @@ def test_one_bootstrap_per_environment_with_namespaced_upstreams() -> None:
 def test_routes_match_whole_segments_and_carry_the_route_policy() -> None:
     boot = _by_path(_render(ACME))["envoy/local-api-gateway/prod/bootstrap.yaml"].content
     routes = {r["name"]: r for r in _routes(boot)}
-    assert list(routes) == ["route_auth", "route_brain", "route_data"]
+    # A route that retries comes twice: its idempotent methods first (they alone retry a 503).
+    assert list(routes) == [
+        "route_auth_idempotent",
+        "route_auth",
+        "route_brain_idempotent",
+        "route_brain",
+        "route_data",
+    ]
     assert routes["route_auth"]["match"] == {"path_separated_prefix": "/auth"}
+    assert routes["route_auth_idempotent"]["match"] == {
+        "path_separated_prefix": "/auth",
+        "headers": [
+            {"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD|OPTIONS|PUT|DELETE"}}}
+        ],
+    }
     assert routes["route_brain"]["route"]["timeout"] == "60s"
-    assert routes["route_auth"]["route"]["retry_policy"]["num_retries"] == 2
-    assert routes["route_auth"]["route"]["retry_policy"]["retriable_status_codes"] == [503]
+    assert routes["route_auth_idempotent"]["route"]["retry_policy"] == {
+        "retry_on": "connect-failure,refused-stream,retriable-status-codes",
+        "retriable_status_codes": [503],
+        "num_retries": 2,
+    }
+    assert routes["route_auth"]["route"]["retry_policy"] == {
+        "retry_on": "connect-failure,refused-stream",
+        "num_retries": 2,
+    }
     assert "retry_policy" not in routes["route_data"]["route"]  # retries: 0
     assert routes["route_data"]["route"]["regex_rewrite"]["substitution"] == "/"
-    jwt = routes["route_brain"]["typed_per_filter_config"]["envoy.filters.http.jwt_authn"]
-    assert jwt["requirement_name"] == "acme-id"
+    for name in ("route_brain", "route_brain_idempotent"):
+        jwt = routes[name]["typed_per_filter_config"]["envoy.filters.http.jwt_authn"]
+        assert jwt["requirement_name"] == "acme-id"
     assert "typed_per_filter_config" not in routes["route_auth"]
     hcm = _hcm(boot)
     assert hcm["route_config"]["virtual_hosts"][0]["domains"] == ["api.acme.dev"]
@@ -230,9 +251,10 @@ def test_cross_checks_find_missing_clusters_collisions_and_jwt_requirements() ->
     assert check_bootstrap(boot, locator(model), "b") == []
     broken = copy.deepcopy(boot)
     routes = _routes(broken)
-    routes[0]["route"]["cluster"] = "svc_nowhere"
-    routes[2]["match"] = dict(routes[1]["match"])
-    routes[1]["typed_per_filter_config"]["envoy.filters.http.jwt_authn"]["requirement_name"] = "other-id"
+    # [auth_idempotent, auth, brain_idempotent, brain, data]
+    routes[1]["route"]["cluster"] = "svc_nowhere"
+    routes[4]["match"] = dict(routes[3]["match"])
+    routes[3]["typed_per_filter_config"]["envoy.filters.http.jwt_authn"]["requirement_name"] = "other-id"
     jwt = next(f for f in _hcm(broken)["http_filters"] if f["name"] == "envoy.filters.http.jwt_authn")
     jwt["typed_config"]["providers"]["acme-id"]["remote_jwks"]["http_uri"]["cluster"] = "jwks_gone"
     messages = [p.message for p in check_bootstrap(broken, locator(model), "b")]

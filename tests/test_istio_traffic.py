@@ -35,16 +35,29 @@ def test_virtual_services_carry_the_resolved_timeout_and_retries(acme: Any) -> N
     vs = _by_name(objects(artifacts, "VirtualService", NS))
     # One per HTTP/gRPC service with a Service object: not the TCP ledger, not the worker.
     assert set(vs) == {"auth", "brain", "data"}
+    gateway = {"sourceLabels": {"app.kubernetes.io/name": "local-api-gateway"}}
     for name, doc in vs.items():
         svc = front.model.services[name]
-        (http,) = doc["spec"]["http"]
         assert doc["spec"]["hosts"] == [_fqdn(name)]
-        assert http["route"] == [{"destination": {"host": _fqdn(name), "port": {"number": svc.port}}}]
-        assert http["retries"]["attempts"] == svc.retries
+        routes = {r["name"]: r for r in doc["spec"]["http"]}
+        # The master proxy's requests first, not retried (its own route retries); then the idempotent
+        # methods, retried on a 503; then the rest, retried only when the request never left.
+        assert list(routes) == ["from-master-proxy", "idempotent", "other-methods"]
+        assert routes["from-master-proxy"]["match"] == [gateway]
+        assert routes["from-master-proxy"]["retries"] == {"attempts": 0}
+        assert routes["idempotent"]["match"] == [{"method": {"regex": "GET|HEAD|OPTIONS|PUT|DELETE"}}]
+        assert routes["idempotent"]["retries"]["attempts"] == svc.retries
+        assert "503" in routes["idempotent"]["retries"]["retryOn"]
+        assert routes["other-methods"]["retries"] == {
+            "attempts": svc.retries,
+            "retryOn": "connect-failure,refused-stream",
+        }
+        for http in routes.values():
+            assert http["route"] == [{"destination": {"host": _fqdn(name), "port": {"number": svc.port}}}]
     # ai-inference's 60 s default; the /data route's `retries: 0` is the proxy's, not the mesh's.
     assert vs["brain"]["spec"]["http"][0]["timeout"] == "60s"
     assert vs["auth"]["spec"]["http"][0]["timeout"] == "15s"
-    assert vs["data"]["spec"]["http"][0]["retries"]["attempts"] == 2
+    assert vs["data"]["spec"]["http"][1]["retries"]["attempts"] == 2
 
 
 def test_retries_zero_disables_them() -> None:

@@ -17,7 +17,7 @@ from mpc.render.k8s import kustomization
 
 from . import kube
 from .binary import find_envoy
-from .bootstrap import build_bootstrap, route_name, sds_secret
+from .bootstrap import IDEMPOTENT_SUFFIX, build_bootstrap, route_name, sds_secret
 from .checks import Locate, check_bootstrap
 
 # One bootstrap per environment: the upstream addresses are service names in that environment's
@@ -28,6 +28,7 @@ VALIDATE_TIMEOUT_S = 60
 
 def locator(model: Model) -> Locate:
     by_route = {route_name(r): r.source for r in model.gateway.routes}
+    by_route.update({name + IDEMPOTENT_SUFFIX: where for name, where in list(by_route.items())})
 
     def locate(route: str | None) -> Location:
         return by_route.get(route or "", model.gateway.source)

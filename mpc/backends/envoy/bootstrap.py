@@ -50,10 +50,15 @@ ROUTER_FILTER = "envoy.filters.http.router"
 ADMIN_CLUSTER = "admin_loopback"
 TRACING_CLUSTER = "tracing"
 
-# Retry what never reached the service or what it refused: connection failures, refused HTTP/2
-# streams, and 503 (listed through retriable_status_codes; "503" is not a retry_on token).
+# Retries that are safe: a request that may have reached the service (it answered 503) is retried only
+# when its method is idempotent; what never reached it (a failed connection, a refused HTTP/2 stream) is
+# retried for every method. "503" is not a retry_on token: it is listed in retriable_status_codes.
+# A route with retries is written twice: first for the idempotent methods, then for the rest.
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 RETRY_ON = "connect-failure,refused-stream,retriable-status-codes"
+RETRY_ON_UNDELIVERED = "connect-failure,refused-stream"
 RETRIABLE_STATUS_CODES = (503,)
+IDEMPOTENT_SUFFIX = "_idempotent"
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
 
 # One JSON object per request on stdout: what log collectors on Kubernetes pick up.
@@ -206,6 +211,27 @@ def _rewrite(route: Route) -> dict[str, Any]:
     return {"prefix_rewrite": route.rewrite}
 
 
+def _method_match() -> dict[str, Any]:
+    regex = "|".join(IDEMPOTENT_METHODS)
+    return {"name": ":method", "string_match": {"safe_regex": {"regex": regex}}}
+
+
+def _routes(route: Route, target: Target) -> list[dict[str, Any]]:
+    """The route, preceded by its idempotent twin when it retries (the only one that retries a 503)."""
+    general = _route(route, target)
+    policy = general.get("route", {}).get("retry_policy")
+    if policy is None:
+        return [general]
+    idempotent = {
+        **general,
+        "name": general["name"] + IDEMPOTENT_SUFFIX,
+        "match": {**general["match"], "headers": [_method_match()]},
+        "route": {**general["route"], "retry_policy": dict(policy)},
+    }
+    general["route"]["retry_policy"] = {"retry_on": RETRY_ON_UNDELIVERED, "num_retries": route.retries}
+    return [idempotent, general]
+
+
 def _route(route: Route, target: Target) -> dict[str, Any]:
     out: dict[str, Any] = {"name": route_name(route), "match": _match(route)}
     if route.service not in target.upstreams:
@@ -244,7 +270,7 @@ def _virtual_host(model: Model, target: Target) -> dict[str, Any]:
     vhost: dict[str, Any] = {
         "name": gw.name,
         "domains": list(gw.hosts),
-        "routes": [_route(r, target) for r in gw.routes],
+        "routes": [out for r in gw.routes for out in _routes(r, target)],
     }
     if gw.cors is not None:
         cors = gw.cors

@@ -17,9 +17,13 @@ from .external import egress_host as external_egress_host
 from .external import issuer_egress_hosts, provider_egress_host
 from .telemetry import collector_egress_host
 
-# Retry only what cannot have reached the application, or what it declared retriable (503): retrying
-# an arbitrary 5xx could repeat a request that is not idempotent.
+# Retries that are safe: what may have reached the application (a 503, a gRPC status) is retried only
+# for idempotent methods; what cannot have (a failed connection, a refused stream) for every method.
+# gRPC calls are POSTs, so they get the second list. The master proxy's requests are not retried here:
+# its route retries already (one retry layer per hop), and this VirtualService applies in its sidecar too.
 RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,503"
+RETRY_ON_UNDELIVERED = "connect-failure,refused-stream"
+IDEMPOTENT = {"regex": "GET|HEAD|OPTIONS|PUT|DELETE"}
 
 # Connection-pool limits per calling proxy, scaled by the pods that can serve: a caller may keep this
 # many connections and queued requests per destination pod before its proxy fails fast (503).
@@ -50,14 +54,27 @@ def virtual_service(scope: ServiceScope) -> Generated | None:
     if not (svc.serves_http and svc.has_service_object) or svc.port is None:
         return None
     host = scope.fqdn(svc.name)
-    route: dict[str, Any] = {
-        "route": [{"destination": {"host": host, "port": {"number": svc.port}}}],
-        "timeout": format_duration(svc.timeout_ms),
-        "retries": {"attempts": svc.retries},
-    }
+
+    def route(name: str, attempts: int, retry_on: str | None, match: dict[str, Any] | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name}
+        if match is not None:
+            out["match"] = [match]
+        out["route"] = [{"destination": {"host": host, "port": {"number": svc.port}}}]
+        out["timeout"] = format_duration(svc.timeout_ms)
+        # Written even as 0: without `retries` Istio applies its own default (2 attempts).
+        out["retries"] = {"attempts": attempts, **({"retryOn": retry_on} if attempts else {})}
+        return out
+
+    http = []
+    if scope.context.routes and svc.retries > 0:
+        gateway = {"sourceLabels": k8s.selector(scope.model.gateway.name)}
+        http.append(route("from-master-proxy", 0, None, gateway))
     if svc.retries > 0:
-        route["retries"]["retryOn"] = RETRY_ON
-    spec = {"hosts": [host], "exportTo": ["."], "http": [route]}
+        http.append(route("idempotent", svc.retries, RETRY_ON, {"method": dict(IDEMPOTENT)}))
+        http.append(route("other-methods", svc.retries, RETRY_ON_UNDELIVERED, None))
+    else:
+        http.append(route("no-retries", 0, None, None))
+    spec = {"hosts": [host], "exportTo": ["."], "http": http}
     return scope.obj(NETWORKING, "VirtualService", svc.name, svc.source, spec)
 
 
