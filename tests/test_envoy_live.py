@@ -152,7 +152,9 @@ class Reply:
 def request(port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request(method, path, headers={"Host": HOST, **(headers or {})})
+        conn.request(
+            method, path, body=b"{}" if method == "POST" else None, headers={"Host": HOST, **(headers or {})}
+        )
         resp = conn.getresponse()
         return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
