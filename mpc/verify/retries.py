@@ -94,11 +94,11 @@ def gateway_attempts(view: ClusterView, model: Model, method: str) -> dict[str, 
         if prefix in seen:
             continue
         seen.add(prefix)
-        service = _upstream(route.get("_cluster"))
+        service = _upstream(route.get("_cluster")) or ""
         action = route.get("route") or {}
         policy = action.get("retry_policy") or {}
         attempts = _reaching(policy.get("retry_on"), int(policy.get("num_retries", 0) or 0))
-        if service is not None and attempts > out.get(service, (0, ""))[0]:
+        if service in model.services and attempts > out.get(service, (0, ""))[0]:
             out[service] = (attempts, prefix)
     return out
 

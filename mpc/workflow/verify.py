@@ -1,7 +1,7 @@
 """`mpc verify OUT`: read a rendered tree as the cluster receives it and ask mpc.verify what it allows.
 
 Each overlay is rendered by `kubectl kustomize` when kubectl is installed, else by mpc's own reading of
-the kustomizations mpc writes (`resources`, `namespace`, strategic-merge `patches`: the subset
+the kustomizations mpc writes (`resources`, `namespace`, strategic-merge `patches` and `$patch: delete`: the subset
 `render_overlay` implements, checked against kubectl in the tests). The mesh is the one given, else
 `OUT/mpc.input.yaml` (what `mpc publish` writes beside the tree); when the tree's lock records the
 digest of its input, the mesh must be that input.
@@ -88,9 +88,16 @@ def render_overlay(folder: Path) -> list[dict[str, Any]]:
     for patch in spec.get("patches") or []:
         for doc in _load_all(folder / str(patch["path"])):
             name = (doc.get("metadata") or {}).get("name")
-            for i, obj in enumerate(objects):
-                if obj.get("kind") == doc.get("kind") and (obj.get("metadata") or {}).get("name") == name:
-                    objects[i] = _merge(obj, doc)
+            matching = [
+                i
+                for i, obj in enumerate(objects)
+                if obj.get("kind") == doc.get("kind") and (obj.get("metadata") or {}).get("name") == name
+            ]
+            if doc.get("$patch") == "delete":
+                objects = [o for i, o in enumerate(objects) if i not in matching]
+                continue
+            for i in matching:
+                objects[i] = _merge(objects[i], doc)
     namespace = spec.get("namespace")
     if namespace:
         for obj in objects:
