@@ -33,6 +33,7 @@ from mpc.render.api import Artifact, ValidatingBackend, Validator
 from mpc.render.k8s import SOURCE_ANNOTATION
 from mpc.render.plugins import Installed, guarded
 from mpc.workflow.front import analyse, display_name, read_mesh
+from mpc.workflow.verify import verify_front
 
 Progress = Callable[[str], None]
 # A tree this large finishes (the replaced tree deleted, its files seen) after the command returns.
@@ -221,6 +222,18 @@ def _validate(
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         raise OutputRejected([blame(front, compiled.artifacts, str(tree), f) for f in errors])
+    if (
+        any(o.path.startswith("kustomize/") for o in front.model.overlays)
+        and (tree / front.model.overlays[0].path / "kustomization.yaml").is_file()
+    ):
+        # The policies the tree holds, layer by layer, against the mesh it was just built from: a
+        # disagreement is mpc's bug, like a validator's refusal.
+        progress("verifying the policies")
+        report = verify_front(front, tree)
+        if report.disagreements:
+            raise OutputRejected(report.disagreements)
+        findings.extend(f for f in report.findings if f.severity is Severity.WARNING)
+        ran.append("mpc: verify")
     return findings
 
 

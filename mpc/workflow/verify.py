@@ -1,8 +1,8 @@
 """`mpc verify OUT`: read a rendered tree as the cluster receives it and ask mpc.verify what it allows.
 
 Each overlay is rendered by `kubectl kustomize` when kubectl is installed, else by mpc's own reading of
-the kustomizations mpc writes (`resources`, `namespace`, strategic-merge `patches` and `$patch: delete`: the subset
-`render_overlay` implements, checked against kubectl in the tests). The mesh is the one given, else
+the kustomizations mpc writes (`resources`, `namespace`, strategic-merge `patches`, `$patch: delete`:
+the subset `render_overlay` implements, checked against kubectl in the tests). The mesh is the one given, else
 `OUT/mpc.input.yaml` (what `mpc publish` writes beside the tree); when the tree's lock records the
 digest of its input, the mesh must be that input.
 """
