@@ -200,6 +200,7 @@ def test_build_validate_lists_what_ran_and_what_was_skipped(tmp_path: Path) -> N
     ran = next(ln for ln in run.stdout.splitlines() if ln.startswith("validated by: "))
     assert "kustomize: " in ran or "not installed, skipped: kustomize: kubectl kustomize" in run.stdout
     assert "envoy: envoy --mode validate" in run.stdout
+    assert ran.endswith(", mpc: verify")  # the policies of the whole tree, layer by layer
     # Without kubectl on PATH (and the envoy beside Python still found), kubectl is listed as skipped.
     env = {**os.environ, "PATH": str(tmp_path)}
     without = plain(["build", str(SEED), "-o", str(tmp_path / "out2"), "--validate"], env=env)
