@@ -133,6 +133,9 @@ class Code(StrEnum):
     NOT_A_CHOICE = "E206"
     CUSTOM_RESOURCE_INSTANCE = "E207"
     EXTENSION_BLOCK = "E208"
+    CRD_PROTECTED_GROUP = "E209"
+    CRD_NAME = "E210"
+    CRD_PATTERN = "E211"
     # E3xx: references and the graph
     UNKNOWN_REFERENCE = "E301"
     CYCLE = "E302"
@@ -155,12 +158,14 @@ class Code(StrEnum):
     REGISTRY_NOT_ALLOWED = "E402"
     TOO_FEW_REPLICAS = "E403"
     UNKNOWN_PROTECTED = "E404"
+    DIGEST_REQUIRED = "E405"
     # E5xx: plugins and validators
     PLUGIN_FAILED = "E501"
     VALIDATOR_REJECTED = "E502"
     # Wxxx: warnings (reported, never fatal)
     GPU_WITHOUT_POOL = "W301"
     UNREPLICATED_STATE = "W302"
+    FLOATING_TAG = "W304"
     # E6xx: publishing to the GitOps repository
     GIT_FAILED = "E601"
     GITOPS_DIRTY = "E602"
@@ -187,6 +192,9 @@ CODES: dict[Code, str] = {
     Code.NOT_A_CHOICE: "a value is not one of the allowed choices",
     Code.CUSTOM_RESOURCE_INSTANCE: "a custom resource instance does not match its schema",
     Code.EXTENSION_BLOCK: "a plugin's extension block does not match its schema",
+    Code.CRD_PROTECTED_GROUP: "a custom resource in a group Kubernetes reserves, without its approval",
+    Code.CRD_NAME: "a custom resource's plural or kind is not a name the API server accepts",
+    Code.CRD_PATTERN: "a field pattern is not RE2 syntax, which the API server compiles",
     Code.UNKNOWN_REFERENCE: "a reference names something that does not exist",
     Code.CYCLE: "dependency cycle",
     Code.DUPLICATE_ROUTE: "two routes have the same prefix",
@@ -207,10 +215,12 @@ CODES: dict[Code, str] = {
     Code.REGISTRY_NOT_ALLOWED: "an image comes from a registry that is not allowed",
     Code.TOO_FEW_REPLICAS: "fewer replicas than the environment's minimum",
     Code.UNKNOWN_PROTECTED: "a protected name does not exist",
+    Code.DIGEST_REQUIRED: "an image is not pinned by digest, and governance requires digests",
     Code.PLUGIN_FAILED: "a plugin failed",
     Code.VALIDATOR_REJECTED: "a real validator rejected the output",
     Code.GPU_WITHOUT_POOL: "a GPU service is placed on a cluster without a GPU node pool",
     Code.UNREPLICATED_STATE: "a stateful service runs several pods that do not replicate",
+    Code.FLOATING_TAG: "an image tag that follows new releases",
     Code.GIT_FAILED: "git failed, or the GitOps clone is not usable",
     Code.GITOPS_DIRTY: "the GitOps folder has uncommitted changes",
     Code.LAYER_DISAGREES: "a policy layer of the rendered tree disagrees with the mesh",

@@ -270,6 +270,7 @@ class Observability:
 class Governance:
     require_owners: bool
     allowed_registries: tuple[str, ...]
+    require_digests: bool
     min_replicas: Mapping[str, int]
     protected: tuple[str, ...]
 
@@ -310,6 +311,7 @@ class CustomResource:
     scope: Literal["Namespaced", "Cluster"]
     plural: str
     singular: str
+    api_approved: str | None  # the api-approved.kubernetes.io annotation (protected groups only)
     fields: tuple[CrdField, ...]
     instances: tuple[CrdInstance, ...]
     source: Location

@@ -17,6 +17,7 @@ from mpc import __version__
 from mpc.errors import Code, Diagnostic, Location, MpcError, did_you_mean
 from mpc.lang import spec
 from mpc.lang.archetypes import Archetype
+from mpc.lang.images import full_name
 from mpc.lang.load import Document
 from mpc.lang.model import (
     Autoscale,
@@ -49,31 +50,6 @@ from mpc.lang.model import (
 from mpc.lang.quantities import Quantity, parse_quantity
 
 IMPLICIT_ENVIRONMENT = "default"
-
-
-def image_has_registry(image: str) -> bool:
-    """Docker's rule: the first path component names a registry when it has a '.' or ':' or is localhost."""
-    first, sep, _ = image.partition("/")
-    return bool(sep) and ("." in first or ":" in first or first == "localhost")
-
-
-def apply_registry(image: str, registry: str | None) -> str:
-    if registry is None or image_has_registry(image):
-        return image
-    return f"{registry.rstrip('/')}/{image}"
-
-
-def split_image(image: str) -> tuple[str, str | None, str | None]:
-    """(repository, tag, digest) of an image reference."""
-    digest = None
-    if "@" in image:
-        image, digest = image.split("@", 1)
-    tag = None
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        image, tag = image[:colon], image[colon + 1 :]
-    return image, tag, digest
 
 
 def _plural(kind: str) -> str:
@@ -192,7 +168,7 @@ def _service(
     names = svc.environments if svc.environments is not None else list(environments)
     return Service(
         name=name,
-        image=apply_registry(svc.image, defaults.registry),
+        image=full_name(svc.image, defaults.registry)[0],
         port=svc.port if archetype.serves else None,
         protocol=svc.protocol,
         archetype=archetype,
@@ -396,6 +372,7 @@ def _governance(s: _Section) -> Governance:
     return Governance(
         require_owners=gov.require_owners,
         allowed_registries=tuple(gov.allowed_registries),
+        require_digests=gov.require_digests,
         min_replicas=dict(gov.min_replicas),
         protected=tuple(gov.protected),
     )
@@ -414,6 +391,7 @@ def _custom_resource(s: _Section, i: int, cr: spec.CustomResource) -> CustomReso
         scope=cr.scope,
         plural=cr.plural or _plural(cr.kind),
         singular=cr.kind.lower(),
+        api_approved=cr.api_approved,
         fields=tuple(
             CrdField(
                 name=fname,

@@ -45,6 +45,10 @@ QuantityValue = Annotated[
         }
     ),
 ]
+# A custom resource's plural: a DNS-1035 label (checked as E210, located; the pattern is for editors).
+Plural = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": r"^[a-z]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63})
+]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PathPrefix = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
@@ -282,6 +286,7 @@ class Observability(Strict):
 class Governance(Strict):
     require_owners: bool = False
     allowed_registries: list[str] = Field(default_factory=list)
+    require_digests: bool = False
     min_replicas: dict[Name, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     protected: list[Name] = Field(default_factory=list)
 
@@ -315,7 +320,9 @@ class CustomResource(Strict):
     kind: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")]
     version: Annotated[str, Field(pattern=r"^v\d+((alpha|beta)\d+)?$")]
     scope: Literal["Namespaced", "Cluster"] = "Namespaced"
-    plural: str | None = None
+    plural: Plural | None = None
+    # The `api-approved.kubernetes.io` annotation a CRD in a group Kubernetes reserves must carry.
+    api_approved: str | None = None
     fields: dict[str, CrdField] = Field(default_factory=dict)
     instances: list[CrdInstance] = Field(default_factory=list)
 

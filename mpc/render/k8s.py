@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mpc.errors import Location
+from mpc.lang.images import split_image
 from mpc.lang.model import MeshSettings
 
 SOURCE_ANNOTATION = "masterproxy.dev/source"
@@ -129,8 +130,6 @@ def obj(api_version: str, kind: str, meta: Mapping[str, Any], **body: Any) -> di
 
 def image_version(image: str) -> str | None:
     """The tag of an image, for app.kubernetes.io/version (a digest-only image has none)."""
-    from mpc.lang.resolve import split_image
-
     _, tag, _ = split_image(image)
     if tag is None:
         return None

@@ -18,6 +18,8 @@ from mpc.render.k8s import kustomization
 
 from .common import CRDS, WAVE_FOUNDATION, WAVE_INSTANCES, wave
 
+API_APPROVED = "api-approved.kubernetes.io"
+
 
 def crd(model: Model, cr: CustomResource) -> dict[str, Any]:
     spec_schema = cr.spec_schema()
@@ -37,8 +39,12 @@ def crd(model: Model, cr: CustomResource) -> dict[str, Any]:
             {"name": cr.version, "served": True, "storage": True, "schema": {"openAPIV3Schema": root}}
         ],
     }
+    annotations = wave(WAVE_FOUNDATION)
+    if cr.api_approved is not None:
+        # A group Kubernetes reserves (*.k8s.io, *.kubernetes.io): the API server refuses the CRD without it.
+        annotations[API_APPROVED] = cr.api_approved
     meta = k8s.metadata(
-        model, cr.crd_name, cr.source, labels_=k8s.mesh_labels(model), annotations_=wave(WAVE_FOUNDATION)
+        model, cr.crd_name, cr.source, labels_=k8s.mesh_labels(model), annotations_=annotations
     )
     return k8s.obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", meta, spec=spec)
 

@@ -3,7 +3,8 @@
 Each overlay is rendered with `kubectl kustomize` (offline: no cluster, no kubeconfig), and every object
 it prints is checked with kubernetes-validate in strict mode (unknown fields are errors) against
 Kubernetes 1.31. Instances of the CRDs the overlay itself defines are checked against that CRD's schema
-with jsonschema; other custom kinds (prometheus-operator, Istio) are left to their own validators.
+with jsonschema, each `pattern` matched by RE2 as the API server matches it; other custom kinds
+(prometheus-operator, Istio) are left to their own validators.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 from ruamel.yaml import YAML
 
 from mpc.errors import Code, Diagnostic, Location
+from mpc.lang import patterns
 from mpc.render.api import Artifact
 
 from .common import APP, ROOT
@@ -89,7 +90,8 @@ def object_problems(objects: Sequence[dict[str, Any]], version: str = KUBERNETES
     for obj in objects:
         custom = schemas.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
         if custom is not None:
-            for err in sorted(jsonschema.Draft202012Validator(custom).iter_errors(obj), key=str):
+            # RE2 for `pattern`, as the API server: Python's `re` reads some patterns otherwise, or not at all
+            for err in sorted(patterns.schema_validator(custom).iter_errors(obj), key=str):
                 where = ".".join(str(p) for p in err.path) or "(root)"
                 problems.append(f"{_name(obj)}: {where}: {err.message}")
             continue

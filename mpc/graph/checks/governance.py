@@ -9,6 +9,7 @@ from mpc.graph.checks.context import (
     Context,
 )
 from mpc.graph.checks.placement import replicas_source
+from mpc.lang.images import Rule, full_name
 
 
 def check_governance(c: Context) -> Iterable[Diagnostic]:
@@ -24,12 +25,7 @@ def check_governance(c: Context) -> Iterable[Diagnostic]:
         if gov.allowed_registries and not any(
             svc.image.startswith(reg.rstrip("/") + "/") for reg in gov.allowed_registries
         ):
-            yield Diagnostic(
-                Code.REGISTRY_NOT_ALLOWED,
-                f"services.{name}.image {svc.image!r} is not from an allowed registry",
-                c.at("services", name, "image"),
-                "allowed: " + ", ".join(gov.allowed_registries),
-            )
+            yield _registry_not_allowed(c, name)
         for env_name, minimum in gov.min_replicas.items():
             placement = svc.placements.get(env_name)
             if placement is None:
@@ -44,3 +40,19 @@ def check_governance(c: Context) -> Iterable[Diagnostic]:
                     where,
                     f"raise replicas (or autoscale.min) to {minimum}",
                 )
+
+
+def _registry_not_allowed(c: Context, name: str) -> Diagnostic:
+    """E402, quoting the image as written and, when mpc completed it, the full name and the rule."""
+    written = c.mesh.services[name].image
+    full, rule = full_name(written, c.mesh.defaults.registry)
+    said = repr(written) if full == written else f"{written!r} ({full}: {rule})"
+    hint = "allowed: " + ", ".join(c.model.governance.allowed_registries)
+    if rule is Rule.REGISTRY:
+        hint += f"; if you meant Docker Hub's image, write {full_name(written, None)[0]}"
+    return Diagnostic(
+        Code.REGISTRY_NOT_ALLOWED,
+        f"services.{name}.image {said} is not from an allowed registry",
+        c.at("services", name, "image"),
+        hint,
+    )

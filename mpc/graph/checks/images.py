@@ -1,15 +1,19 @@
-"""Images: a reference a container runtime accepts, pinned by a tag that is not `latest` or a digest."""
+"""Images: a reference a container runtime accepts, pinned by a tag that is not `latest` or a digest.
+
+Every rule judges the full name the manifests carry (mpc.lang.images: as written, `defaults.registry`
+applied, or Docker Hub's), while the messages quote the image as the user wrote it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mpc.errors import Code, Diagnostic
+from mpc.errors import Code, Diagnostic, Location, Severity
 from mpc.graph.checks.context import (
     IMAGE,
     Context,
 )
-from mpc.lang.resolve import split_image
+from mpc.lang.images import floating, split_image
 
 
 def check_images(c: Context) -> Iterable[Diagnostic]:
@@ -25,7 +29,9 @@ def check_images(c: Context) -> Iterable[Diagnostic]:
             )
             continue
         _, tag, digest = split_image(svc.image)
-        if digest is None and tag is None:
+        if c.model.governance.require_digests and not (digest or "").startswith("sha256:"):
+            yield _digest_required(c, name, written, where)
+        elif digest is None and tag is None:
             yield Diagnostic(
                 Code.IMAGE_TAG,
                 f"services.{name}.image {written!r} has no tag",
@@ -39,3 +45,22 @@ def check_images(c: Context) -> Iterable[Diagnostic]:
                 where,
                 "'latest' moves; pin a version tag or a digest",
             )
+        elif digest is None and tag is not None and floating(tag):
+            yield Diagnostic(
+                Code.FLOATING_TAG,
+                f"services.{name}.image {written!r}: the tag {tag!r} follows new releases, so the image "
+                "can change without a change to mesh.yaml",
+                where,
+                "pin one release (e.g. :7.4.1-alpine) or a digest (@sha256:...)",
+                Severity.WARNING,
+            )
+
+
+def _digest_required(c: Context, name: str, written: str, where: Location) -> Diagnostic:
+    return Diagnostic(
+        Code.DIGEST_REQUIRED,
+        f"services.{name}.image {written!r} is not pinned by a sha256 digest",
+        where,
+        "write repository@sha256:<digest> (a tag may stay: repository:1.4.2@sha256:<digest>)",
+        notes=((c.at("governance", "requireDigests"), "governance.requireDigests is set here"),),
+    )
