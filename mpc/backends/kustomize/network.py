@@ -162,12 +162,15 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
     ports = _main_port(svc)
     routed = bool(context.routes)
     callers, dependencies = _neighbours(context, env)
+    peers = context.peers_in(env.name) and bool(ports)
     if ports:
         if callers:
             ingress.append({"from": [_pods(c) for c in callers], "ports": ports})
         if routed:
             ingress.append({"from": [_pods(model.gateway.name)], "ports": ports})
-        if env.federated and (callers or routed):
+        if env.federated and (callers or routed or peers):
+            # Across the clusters of a federated environment: callers, the proxy and its own peers
+            # in the other clusters arrive through the east-west gateway.
             ingress.append(
                 {
                     "from": [{**_namespace(ISTIO_SYSTEM), "podSelector": {"matchLabels": EAST_WEST_GATEWAY}}],
@@ -177,7 +180,6 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
         if scraped(model, svc):
             # Prometheus scrapes the sidecar's stats port, not the application's (see monitoring.py).
             ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(SIDECAR_STATS_PORT)]})
-    peers = context.peers_in(env.name) and bool(ports)
     if peers:
         # Its pods replicate with each other: every port it serves (the peer port among them), the same
         # ports the AuthorizationPolicy and the Sidecar open to it.
@@ -192,7 +194,7 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
     if svc.oauth2_client is not None and provider_port is not None:
         # The service's OAuth2 client fetches its tokens from the identity provider.
         egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(provider_port)]})
-    if env.federated and dependencies:
+    if env.federated and (dependencies or peers):
         egress.append({"ports": [_port(EAST_WEST_PORT)]})
     if peers:
         egress.append({"to": [_pods(svc.name)], "ports": _all_ports(svc)})
