@@ -153,6 +153,9 @@ class Code(StrEnum):
     UNKNOWN_PLUGIN = "E314"
     FOREIGN_FILE = "E315"
     OUTPUT_FOLDER = "E316"
+    UNDECLARED_CALL = "E317"
+    EXCLUSIVE_KEYS = "E318"
+    NARROWING_NOT_HTTP = "E319"
     # E4xx: governance
     NO_OWNER = "E401"
     REGISTRY_NOT_ALLOWED = "E402"
@@ -166,6 +169,7 @@ class Code(StrEnum):
     GPU_WITHOUT_POOL = "W301"
     UNREPLICATED_STATE = "W302"
     FLOATING_TAG = "W304"
+    UNCALLED_SERVICE = "W303"
     # E6xx: publishing to the GitOps repository
     GIT_FAILED = "E601"
     GITOPS_DIRTY = "E602"
@@ -211,6 +215,9 @@ CODES: dict[Code, str] = {
     Code.UNKNOWN_PLUGIN: "unknown archetype or backend",
     Code.FOREIGN_FILE: "the output would overwrite a file mpc does not own",
     Code.OUTPUT_FOLDER: "the output folder cannot be replaced as a whole",
+    Code.UNDECLARED_CALL: "an env reference names a service or external entry that dependsOn does not list",
+    Code.EXCLUSIVE_KEYS: "two keys that exclude each other are both set",
+    Code.NARROWING_NOT_HTTP: "methods or paths narrow a call to a port that does not speak HTTP",
     Code.NO_OWNER: "a service has no owner",
     Code.REGISTRY_NOT_ALLOWED: "an image comes from a registry that is not allowed",
     Code.TOO_FEW_REPLICAS: "fewer replicas than the environment's minimum",
@@ -221,6 +228,7 @@ CODES: dict[Code, str] = {
     Code.GPU_WITHOUT_POOL: "a GPU service is placed on a cluster without a GPU node pool",
     Code.UNREPLICATED_STATE: "a stateful service runs several pods that do not replicate",
     Code.FLOATING_TAG: "an image tag that follows new releases",
+    Code.UNCALLED_SERVICE: "a service nobody calls: no dependsOn entry or route names it",
     Code.GIT_FAILED: "git failed, or the GitOps clone is not usable",
     Code.GITOPS_DIRTY: "the GitOps folder has uncommitted changes",
     Code.LAYER_DISAGREES: "a policy layer of the rendered tree disagrees with the mesh",

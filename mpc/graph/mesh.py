@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mpc.errors import Location
 from mpc.graph import draw
+from mpc.lang.model import WHOLE_CALL, Narrowing
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -69,8 +70,8 @@ class MeshGraph:
         for name, env in model.environments.items():
             g.add_node(node_id("environment", name), kind="environment", name=name, source=env.source)
         for route in model.gateway.routes:
-            rid = node_id("route", route.prefix)
-            g.add_node(rid, kind="route", name=route.prefix, source=route.source)
+            rid = node_id("route", route.key)
+            g.add_node(rid, kind="route", name=route.key, source=route.source)
             g.add_edge(gw, rid, kind="serves", source=route.source)
             if route.service in model.services:
                 g.add_edge(rid, node_id("service", route.service), kind="routes", source=route.source)
@@ -79,11 +80,15 @@ class MeshGraph:
         for name, svc in model.services.items():
             for dep in (*svc.depends_on, *svc.external):
                 kind = "service" if dep in model.services else "external"
+                # The narrowing of a call (ports, methods, paths) is data on its edge: one edge per pair.
+                narrowing = svc.narrowing.get(dep)
+                extra = {"narrowing": narrowing} if narrowing is not None else {}
                 g.add_edge(
                     node_id("service", name),
                     node_id(kind, dep),
                     kind="calls",
                     source=svc.dependency_sources[dep],
+                    **extra,
                 )
             for env_name in svc.environments:
                 g.add_edge(
@@ -294,7 +299,7 @@ class MeshGraph:
             for n, d in self._sorted_nodes()
         ]
         edges = [
-            {"from": u, "to": v, "kind": d["kind"], "source": str(d["source"])}
+            {"from": u, "to": v, "kind": d["kind"], "source": str(d["source"]), **_narrowing_json(d)}
             for u, v, d in self._sorted_edges()
         ]
         return {
@@ -381,6 +386,21 @@ EDGE_ENDS: dict[str, tuple[str, ...]] = {
     "places": ("environment", "cluster"),
     "runs": ("environment", "service"),
 }
+
+
+def _narrowing_json(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A narrowed call's ports, methods and paths; nothing for a whole call."""
+    narrowing: Narrowing | None = data.get("narrowing")
+    if narrowing is None:
+        return {}
+    fields = (("ports", narrowing.ports), ("methods", narrowing.methods), ("paths", narrowing.paths))
+    return {key: list(values) for key, values in fields if values}
+
+
+def edge_narrowing(data: Mapping[str, Any]) -> Narrowing:
+    """What a `calls` edge allows (a whole call when its dependsOn entry is a name)."""
+    found: Narrowing | None = data.get("narrowing")
+    return found if found is not None else WHOLE_CALL
 
 
 def _strongly_connected(succ: dict[str, list[str]]) -> list[list[str]]:

@@ -8,7 +8,7 @@ rest of the mesh as MeshSettings; its output may depend on nothing else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mpc.errors import Location
@@ -25,6 +25,81 @@ class ResourceSpec:
     cpu_limit: Quantity
     memory_limit: Quantity
     gpu: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PortSpec:
+    """One port of a service: what callers dial (port) and what the container listens on (target_port)."""
+
+    name: str
+    port: int
+    target_port: int
+    protocol: WireProtocol
+    scrape: bool = False
+
+    @property
+    def serves_http(self) -> bool:
+        return self.protocol in ("http", "grpc")
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowing:
+    """What a dependsOn entry in its object form allows of a call; an empty tuple allows everything."""
+
+    ports: tuple[str, ...] = ()  # port names of the callee
+    methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()  # exact, or a prefix ending in /*
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.ports or self.methods or self.paths)
+
+    def describe(self) -> str:
+        parts = [
+            f"{what} {', '.join(values)}"
+            for what, values in (("ports", self.ports), ("methods", self.methods), ("paths", self.paths))
+            if values
+        ]
+        return "; ".join(parts) or "every request"
+
+
+WHOLE_CALL = Narrowing()
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A readiness/liveness check, as the mesh states it (health) or as mpc derives it from the port."""
+
+    kind: Literal["http", "grpc", "tcp"]
+    path: str | None
+    port: int  # the container port probed
+    headers: tuple[tuple[str, str], ...] = ()
+    initial_delay_s: int | None = None
+    period_s: int | None = None
+    startup: tuple[int, int] | None = None  # (failureThreshold, periodSeconds) of a startupProbe
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    name: str
+    mount_path: str
+    kind: Literal["emptyDir", "files", "secret"]
+    size_limit: Quantity | None = None  # emptyDir
+    files: tuple[tuple[str, str], ...] = ()  # files: name -> content (a ConfigMap)
+    secret: str | None = None  # an existing Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of a service: a Deployment of its own, labelled version: <name>."""
+
+    name: str
+    image: str  # with the registry applied
+    weight: int  # percent of the traffic not matched by a header rule
+    match_headers: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...]  # the service's env with the version's own over it, as written
+    replicas: int | None  # None: the service's
+    resources: ResourceSpec | None  # None: the service's
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +137,9 @@ class OAuth2Client:
 @dataclass(frozen=True, slots=True)
 class Service:
     name: str
-    image: str  # with the registry applied
-    port: int | None
-    protocol: WireProtocol
+    image: str  # with the registry applied (the first version's when it has versions)
+    port: int | None  # the first port's Service port
+    protocol: WireProtocol  # the first port's protocol
     archetype: Archetype
     depends_on: tuple[str, ...]  # services it calls
     external: tuple[str, ...]  # external entries it calls
@@ -73,7 +148,7 @@ class Service:
     autoscale: Autoscale | None
     health_path: str | None
     health_port: int | None
-    env: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...]  # as written: `${...}` is resolved per environment (lang.interpolate)
     secrets: tuple[SecretRef, ...]
     oauth2_client: OAuth2Client | None
     storage: Quantity | None
@@ -88,11 +163,38 @@ class Service:
     extensions: Mapping[str, Any]
     source: Location
     dependency_sources: Mapping[str, Location]  # dependsOn entry -> where it is written
+    ports: tuple[PortSpec, ...] = ()  # every declared port, the first one first
+    narrowing: Mapping[str, Narrowing] = field(default_factory=dict)  # dependency -> narrowed call
+    probe: Probe | None = None  # the explicit health check (health); None: derived from the port
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)  # pod template annotations
+    termination_grace_s: int | None = None
+    volumes: tuple[Volume, ...] = ()
+    versions: tuple[Version, ...] = ()
 
     @property
     def serves_http(self) -> bool:
         """Reachable through the gateway: an HTTP or gRPC port."""
-        return self.port is not None and self.protocol in ("http", "grpc")
+        return self.route_port is not None
+
+    @property
+    def route_port(self) -> PortSpec | None:
+        """The port the gateway and the mesh's HTTP routing send requests to: the first HTTP or gRPC one."""
+        if self.port is None:
+            return None
+        return next((p for p in self.ports if p.serves_http), None)
+
+    @property
+    def target_port(self) -> int | None:
+        """The container port behind the first port."""
+        return self.ports[0].target_port if self.ports and self.port is not None else None
+
+    def call_ports(self, narrowing: Narrowing) -> tuple[PortSpec, ...]:
+        """The ports a call reaches: the narrowed ones, else every declared port."""
+        if not narrowing.ports:
+            return self.ports
+        return tuple(p for p in self.ports if p.name in narrowing.ports)
 
     @property
     def has_service_object(self) -> bool:
@@ -139,7 +241,7 @@ class Cors:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    prefix: str
+    prefix: str | None  # a prefix route matches whole segments
     service: str
     auth: str | None  # issuer name
     timeout_ms: int  # resolved: route, else the service's
@@ -148,18 +250,37 @@ class Route:
     rate_limit: RateLimit | None  # per-route limit from the archetype (iot-ingest)
     index: int
     source: Location
+    path: str | None = None  # an exact-path route (instead of prefix)
+    methods: tuple[str, ...] = ()  # only these methods; others fall through
+
+    @property
+    def match(self) -> str:
+        """The path or prefix as written."""
+        return self.path if self.path is not None else (self.prefix or "/")
+
+    @property
+    def key(self) -> str:
+        """Names the route in the graph and in reports: the prefix; `=/path` for an exact path; methods
+        after a space."""
+        text = f"={self.path}" if self.path is not None else self.match
+        return f"{text} {','.join(self.methods)}" if self.methods else text
 
 
 @dataclass(frozen=True, slots=True)
 class Gateway:
     name: str
-    port: int
+    port: int  # the Service port
     hosts: tuple[str, ...]
     tls_secret: str | None
     rate_limit: RateLimit | None
     cors: Cors | None
     routes: tuple[Route, ...]
     source: Location
+    target_port: int | None = None  # where Envoy listens; None: the port
+
+    @property
+    def listen_port(self) -> int:
+        return self.target_port if self.target_port is not None else self.port
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +302,18 @@ class IdentityProvider:
 @dataclass(frozen=True, slots=True)
 class External:
     name: str
-    host: str
+    host: str | None
     port: int
     protocol: Literal["tls", "http", "tcp"]
     source: Location
+    addresses: tuple[str, ...] = ()  # CIDRs; egress is allowed to exactly these
+
+    @property
+    def dial_host(self) -> str:
+        """What a caller dials: the host, else the first address (a single address, written as /32)."""
+        if self.host is not None:
+            return self.host
+        return self.addresses[0].split("/")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +583,15 @@ class Peer:
     protocol: WireProtocol
     headless: bool
     environments: tuple[str, ...]
+    ports: tuple[PortSpec, ...] = ()  # its declared ports (none without a Service)
+    # The call between the two: what the service whose context this is may send it, or (for a caller)
+    # what the caller may send the service.
+    narrowing: Narrowing = WHOLE_CALL
+
+    def call_ports(self) -> tuple[PortSpec, ...]:
+        if not self.narrowing.ports:
+            return self.ports
+        return tuple(p for p in self.ports if p.name in self.narrowing.ports)
 
     def runs_in(self, environment: str) -> bool:
         return environment in self.environments

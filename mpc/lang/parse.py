@@ -375,6 +375,51 @@ def _secret_literals(doc: Document) -> list[Diagnostic]:
     return found
 
 
+# Mappings that need one of several keys (the first is the one a mesh usually writes): where they are,
+# the keys, and the hint. Checked on the document, so they are reported beside pydantic's errors.
+_ONE_OF: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
+    (("services", "*"), ("image", "versions"), _MISSING_HINTS["image"]),
+    (("external", "*"), ("host", "addresses"), "the host services call, its addresses, or both"),
+    (
+        ("gateway", "routes", "#"),
+        ("prefix", "path"),
+        "the path prefix this route matches, e.g. prefix: /auth (or path: /login for one exact path)",
+    ),
+)
+
+
+def _entries(data: Any, pattern: tuple[str, ...]) -> list[tuple[PathKey, dict[str, Any]]]:
+    """The mappings at a path pattern ('*' any key of a mapping, '#' any item of a list)."""
+    found: list[tuple[PathKey, Any]] = [((), data)]
+    for part in pattern:
+        nxt: list[tuple[PathKey, Any]] = []
+        for path, value in found:
+            if part == "*" and isinstance(value, dict):
+                nxt.extend(((*path, k), v) for k, v in value.items())
+            elif part == "#" and isinstance(value, list):
+                nxt.extend(((*path, i), v) for i, v in enumerate(value))
+            elif isinstance(value, dict) and part in value:
+                nxt.append(((*path, part), value[part]))
+        found = nxt
+    return [(path, value) for path, value in found if isinstance(value, dict)]
+
+
+def _missing_one_of(doc: Document) -> list[Diagnostic]:
+    found = []
+    for pattern, keys, hint in _ONE_OF:
+        for path, value in _entries(doc.data, pattern):
+            if not any(k in value for k in keys):
+                found.append(
+                    Diagnostic(
+                        Code.MISSING_KEY,
+                        f"{dotted(path)} is missing the required key {keys[0]!r}",
+                        doc.location(path, key=True),
+                        hint,
+                    )
+                )
+    return found
+
+
 def _unknown_hint(parent: PathKey, key: str, known: list[str]) -> str:
     if parent == ("gateway", "tls"):
         return "tls names a Kubernetes TLS Secret (tls: {secret: NAME}); key material never goes in mesh.yaml"
@@ -414,7 +459,7 @@ def _bad_names(doc: Document, reported: set[Any]) -> list[Diagnostic]:
 
 def parse(doc: Document) -> Mesh:
     """Validate the document against the spec; raise MpcError with every problem found."""
-    problems = _header_checks(doc) + _secret_literals(doc)
+    problems = _header_checks(doc) + _secret_literals(doc) + _missing_one_of(doc)
     skip_paths = {d.location for d in problems}
     try:
         mesh = Mesh.model_validate(doc.data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import PurePath
+from typing import Literal
 
 from mpc import __version__
 from mpc.errors import Code, Diagnostic, Location, MpcError, did_you_mean
@@ -34,11 +35,14 @@ from mpc.lang.model import (
     IdentityProvider,
     Issuer,
     Model,
+    Narrowing,
     NodePool,
     OAuth2Client,
     Observability,
     Overlay,
     Placement,
+    PortSpec,
+    Probe,
     RateLimit,
     ResourceSpec,
     Route,
@@ -46,6 +50,8 @@ from mpc.lang.model import (
     Service,
     Slo,
     Tracing,
+    Version,
+    Volume,
 )
 from mpc.lang.quantities import Quantity, parse_quantity
 
@@ -66,17 +72,28 @@ def _resources(*layers: spec.Resources | None) -> ResourceSpec:
     cpu: Quantity | None = None
     memory: Quantity | None = None
     gpu: int | None = None
+    cpu_limit: Quantity | None = None
+    memory_limit: Quantity | None = None
     for layer in layers:
         if layer is None:
             continue
         cpu = cpu or layer.cpu
         memory = memory or layer.memory
         gpu = gpu if gpu is not None else layer.gpu
+        if layer.limits is not None:
+            cpu_limit = cpu_limit or layer.limits.cpu
+            memory_limit = memory_limit or layer.limits.memory
     cpu = cpu or parse_quantity("100m")
     memory = memory or parse_quantity("128Mi")
-    # Limits: memory is not compressible, so its limit equals the request (no OOM surprise under load);
-    # CPU may burst to twice the request.
-    return ResourceSpec(cpu=cpu, memory=memory, cpu_limit=cpu.scaled(2), memory_limit=memory, gpu=gpu or 0)
+    # Limits not given: memory is not compressible, so its limit equals the request (no OOM surprise
+    # under load); CPU may burst to twice the request.
+    return ResourceSpec(
+        cpu=cpu,
+        memory=memory,
+        cpu_limit=cpu_limit or cpu.scaled(2),
+        memory_limit=memory_limit or memory,
+        gpu=gpu or 0,
+    )
 
 
 class _Section:
@@ -143,6 +160,147 @@ def _placements(
     return placements
 
 
+GATEWAY_UNPRIVILEGED_PORT = 8080  # where the proxy listens when its Service port is privileged
+PRIVILEGED_BELOW = 1024
+
+
+def _ports(svc: spec.Service, archetype: Archetype) -> tuple[PortSpec, ...]:
+    """The declared ports; the shorthand is one port named after its protocol."""
+    if not archetype.serves:
+        return ()
+    if svc.ports is not None:
+        return tuple(
+            PortSpec(p.name, p.port, p.target_port or p.port, p.protocol, p.scrape) for p in svc.ports
+        )
+    if svc.port is None:
+        return ()
+    return (PortSpec(svc.protocol, svc.port, svc.target_port or svc.port, svc.protocol),)
+
+
+def _spec_ports(svc: spec.Service | None) -> list[tuple[str, int]]:
+    """(name, port) of a service as written, for naming the ports of a narrowed call."""
+    if svc is None:
+        return []
+    if svc.ports is not None:
+        return [(p.name, p.port) for p in svc.ports]
+    return [(svc.protocol, svc.port)] if svc.port is not None else []
+
+
+def _narrowing(mesh: spec.Mesh, entry: str | spec.Dependency) -> Narrowing | None:
+    if isinstance(entry, str):
+        return None
+    known = _spec_ports(mesh.services.get(entry.service))
+    by_number = {port: name for name, port in known}
+    ports = tuple(by_number.get(p, str(p)) if isinstance(p, int) else p for p in entry.ports or ())
+    narrowing = Narrowing(ports, tuple(entry.methods or ()), tuple(entry.paths or ()))
+    return narrowing if narrowing.narrowed else None
+
+
+def _seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
+
+
+def _probe(svc: spec.Service, ports: tuple[PortSpec, ...]) -> Probe | None:
+    health = svc.health
+    if health is None:
+        return None
+    kind: Literal["http", "grpc", "tcp"] = "http"
+    if health.grpc:
+        kind = "grpc"
+    elif health.tcp:
+        kind = "tcp"
+    port = _probe_port(health.port, ports)
+    if port is None:
+        return None  # reported by checks: nothing to probe
+    startup = None
+    if health.startup is not None:
+        startup = (health.startup.failure_threshold, max(1, health.startup.period // 1000))
+    return Probe(
+        kind=kind,
+        path=health.path,
+        port=port,
+        headers=tuple(health.headers.items()),
+        initial_delay_s=_seconds(health.initial_delay),
+        period_s=_seconds(health.period),
+        startup=startup,
+    )
+
+
+def _probe_port(port: int | str | None, ports: tuple[PortSpec, ...]) -> int | None:
+    """The container port a probe reaches: a named port's target, a declared port's target, or the number
+    as written (a port the service does not declare, e.g. a separate health port)."""
+    if port is None:
+        return ports[0].target_port if ports else None
+    for p in ports:
+        if port in (p.name, p.port):
+            return p.target_port
+    return port if isinstance(port, int) else None
+
+
+def _health_service_port(probe: Probe | None, ports: tuple[PortSpec, ...]) -> int | None:
+    """The port the master proxy health-checks through the Service (the one that reaches the probe)."""
+    if probe is None:
+        return None
+    for p in ports:
+        if p.target_port == probe.port:
+            return p.port
+    return probe.port
+
+
+def _volume(v: spec.Volume) -> Volume:
+    if v.files is not None:
+        return Volume(v.name, v.mount_path, "files", files=tuple(sorted(v.files.items())))
+    if v.secret is not None:
+        return Volume(v.name, v.mount_path, "secret", secret=v.secret)
+    size = v.empty_dir.size_limit if v.empty_dir is not None else None
+    return Volume(v.name, v.mount_path, "emptyDir", size_limit=size)
+
+
+def version_weights(versions: Mapping[str, spec.Version]) -> dict[str, int]:
+    """Weights as given; versions without one share what is left, the first of them taking any remainder."""
+    given = sum(v.weight for v in versions.values() if v.weight is not None)
+    open_ = [n for n, v in versions.items() if v.weight is None]
+    left = max(0, 100 - given)
+    share, rest = divmod(left, len(open_)) if open_ else (0, 0)
+    out = {}
+    for name, v in versions.items():
+        if v.weight is not None:
+            out[name] = v.weight
+        else:
+            out[name] = share + (rest if name == open_[0] else 0)
+    return out
+
+
+def _versions(mesh: spec.Mesh, svc: spec.Service) -> tuple[Version, ...]:
+    if not svc.versions:
+        return ()
+    defaults = mesh.defaults
+    weights = version_weights(svc.versions)
+    out = []
+    for name, v in svc.versions.items():
+        env = {**svc.env, **v.env}
+        out.append(
+            Version(
+                name=name,
+                image=full_name(v.image, defaults.registry)[0],
+                weight=weights[name],
+                match_headers=tuple(v.match.headers.items()) if v.match else (),
+                env=tuple((k, _env_text(x)) for k, x in env.items()),
+                replicas=v.replicas,
+                resources=_resources(v.resources, svc.resources, defaults.resources) if v.resources else None,
+            )
+        )
+    return tuple(out)
+
+
+def _image(svc: spec.Service) -> str:
+    if svc.image is not None:
+        return svc.image
+    if svc.versions:
+        return next(iter(svc.versions.values())).image
+    return ""  # reported by checks: a service needs an image or versions
+
+
 def _service(
     s: _Section,
     name: str,
@@ -166,21 +324,29 @@ def _service(
             secret_name=f"{name}-oauth2-client",
         )
     names = svc.environments if svc.environments is not None else list(environments)
+    ports = _ports(svc, archetype)
+    deps = [spec.dependency_name(d) for d in svc.depends_on]
+    narrowing: dict[str, Narrowing] = {}
+    for entry in svc.depends_on:
+        narrowed = _narrowing(mesh, entry)
+        if narrowed is not None:
+            narrowing.setdefault(spec.dependency_name(entry), narrowed)
+    probe = _probe(svc, ports)
     return Service(
         name=name,
-        image=full_name(svc.image, defaults.registry)[0],
-        port=svc.port if archetype.serves else None,
-        protocol=svc.protocol,
+        image=full_name(_image(svc), defaults.registry)[0],
+        port=ports[0].port if ports else None,
+        protocol=ports[0].protocol if ports else svc.protocol,
         archetype=archetype,
-        depends_on=tuple(d for d in svc.depends_on if d in mesh.services),
-        external=tuple(d for d in svc.depends_on if d in mesh.external and d not in mesh.services),
+        depends_on=tuple(d for d in deps if d in mesh.services),
+        external=tuple(d for d in deps if d in mesh.external and d not in mesh.services),
         replicas=svc.replicas if svc.replicas is not None else defaults.replicas,
         resources=base_resources,
         autoscale=(
             Autoscale(svc.autoscale.min, svc.autoscale.max, svc.autoscale.cpu) if svc.autoscale else None
         ),
-        health_path=svc.health.path if svc.health else None,
-        health_port=(svc.health.port or svc.port) if svc.health else None,
+        health_path=probe.path if probe is not None and probe.kind == "http" else None,
+        health_port=_health_service_port(probe, ports),
         env=tuple((k, _env_text(v)) for k, v in svc.env.items()),
         secrets=tuple(SecretRef(k, v.secret, v.key) for k, v in svc.secrets.items()),
         oauth2_client=oauth,
@@ -191,15 +357,27 @@ def _service(
         placements=placements,
         timeout_ms=_first(svc.timeout, archetype.default_timeout_ms, defaults.timeout),
         retries=svc.retries if svc.retries is not None else defaults.retries,
-        peer_port=archetype.peer_port if archetype.peer_port not in (None, svc.port) else None,
+        peer_port=(
+            archetype.peer_port
+            if archetype.peer_port is not None and all(archetype.peer_port != p.port for p in ports)
+            else None
+        ),
         protected=name in protected,
         extensions=dict(svc.extensions),
         source=s.at("services", name, key=True),
         # The first entry wins when a dependency is listed twice (that is reported separately).
         dependency_sources={
-            dep: s.at("services", name, "dependsOn", i)
-            for i, dep in reversed(list(enumerate(svc.depends_on)))
+            dep: s.at("services", name, "dependsOn", i) for i, dep in reversed(list(enumerate(deps)))
         },
+        ports=ports,
+        narrowing=narrowing,
+        probe=probe,
+        command=tuple(svc.command) if svc.command is not None else None,
+        args=tuple(svc.args) if svc.args is not None else None,
+        annotations=dict(sorted(svc.annotations.items())),
+        termination_grace_s=_seconds(svc.termination_grace_period),
+        volumes=tuple(_volume(v) for v in svc.volumes),
+        versions=_versions(mesh, svc),
     )
 
 
@@ -238,7 +416,9 @@ def _routes(s: _Section, services: Mapping[str, Service]) -> tuple[Route, ...]:
             limit = RateLimit(*target.archetype.route_rate_limit)
         routes.append(
             Route(
-                prefix=r.prefix,
+                prefix=r.prefix if r.path is None else None,
+                path=r.path,
+                methods=tuple(dict.fromkeys(r.methods or ())),
                 service=r.service,
                 auth=r.auth,
                 timeout_ms=_first(r.timeout, target.timeout_ms if target else None, mesh.defaults.timeout),
@@ -265,6 +445,9 @@ def _gateway(s: _Section, services: Mapping[str, Service]) -> Gateway:
         else None,
         routes=_routes(s, services),
         source=s.at("gateway", key=True),
+        target_port=gw.target_port
+        if gw.target_port is not None
+        else (GATEWAY_UNPRIVILEGED_PORT if gw.port < PRIVILEGED_BELOW else None),
     )
 
 
@@ -283,7 +466,9 @@ def _identity_provider(s: _Section) -> IdentityProvider | None:
 
 def _external(s: _Section) -> dict[str, External]:
     return {
-        name: External(name, e.host, e.port, e.protocol, s.at("external", name, key=True))
+        name: External(
+            name, e.host, e.port, e.protocol, s.at("external", name, key=True), tuple(e.addresses or ())
+        )
         for name, e in sorted(s.mesh.external.items())
     }
 

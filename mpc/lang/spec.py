@@ -52,6 +52,14 @@ Plural = Annotated[
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PathPrefix = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
+AbsolutePath = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
+# An HTTP method as Envoy and Istio match it: upper case letters (RFC 9110 tokens in practice).
+Method = Annotated[str, Field(pattern=r"^[A-Z]+$")]
+# An exact request path, or a prefix ending in `/*` (the forms Istio's `to.operation.paths` shares with
+# what a reader of the mesh expects).
+CallPath = Annotated[str, Field(pattern=r"^/[^\s?#*]*(/\*)?$")]
+Cidr = Annotated[str, Field(pattern=r"^[0-9.]+/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$")]
+WireProtocol = Literal["http", "grpc", "tcp", "udp"]
 # Names are checked as DNS-1123 labels by the parser and mpc.graph.checks (E308, located); the pattern is
 # for editors, through the JSON Schema (mpc.lang.schema), and changes nothing in validation.
 Name = Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME})]
@@ -90,10 +98,16 @@ class Metadata(Strict):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class Limits(Strict):
+    cpu: QuantityValue | None = None
+    memory: QuantityValue | None = None
+
+
 class Resources(Strict):
     cpu: QuantityValue | None = None
     memory: QuantityValue | None = None
     gpu: Annotated[int, Field(ge=0)] | None = None
+    limits: Limits | None = None
 
 
 class Defaults(Strict):
@@ -125,8 +139,17 @@ class Cors(Strict):
     max_age: Duration = 3_600_000
 
 
+def _one_of(*keys: str) -> ConfigDict:
+    """The schema says what parse's own check says: at least one of these keys (mpc.lang.parse._ONE_OF)."""
+    return ConfigDict(json_schema_extra={"anyOf": [{"required": [key]} for key in keys]})
+
+
 class Route(Strict):
-    prefix: PathPrefix
+    model_config = _one_of("prefix", "path")
+
+    prefix: PathPrefix | None = None
+    path: PathPrefix | None = None
+    methods: Annotated[list[Method], Field(min_length=1)] | None = None
     service: Name
     auth: Name | None = None
     timeout: Duration | None = None
@@ -137,6 +160,7 @@ class Route(Strict):
 class Gateway(Strict):
     name: Name
     port: Port
+    target_port: Port | None = None
     hosts: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["*"])
     tls: Tls | None = None
     rate_limit: RateLimit | None = None
@@ -167,9 +191,20 @@ class Autoscale(Strict):
     cpu: Annotated[int, Field(ge=1, le=100)] = 80
 
 
+class Startup(Strict):
+    failure_threshold: Annotated[int, Field(ge=1)] = 30
+    period: Duration = 10_000
+
+
 class Health(Strict):
-    path: PathPrefix
-    port: Port | None = None
+    path: PathPrefix | None = None
+    grpc: Literal[True] | None = None
+    tcp: Literal[True] | None = None
+    port: Port | str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    initial_delay: Duration | None = None
+    period: Duration | None = None
+    startup: Startup | None = None
 
 
 class SecretRef(Strict):
@@ -188,12 +223,56 @@ class OAuth2Client(Strict):
 EnvValue = str | int | float | bool
 
 
-class Service(Strict):
+class ServicePort(Strict):
+    name: str
+    port: Port
+    target_port: Port | None = None
+    protocol: WireProtocol = "http"
+    scrape: bool = False
+
+
+class Dependency(Strict):
+    service: Name
+    ports: Annotated[list[Port | str], Field(min_length=1)] | None = None
+    methods: Annotated[list[Method], Field(min_length=1)] | None = None
+    paths: Annotated[list[CallPath], Field(min_length=1)] | None = None
+
+
+class EmptyDir(Strict):
+    size_limit: QuantityValue | None = None
+
+
+class Volume(Strict):
+    name: Name
+    mount_path: AbsolutePath
+    empty_dir: EmptyDir | None = None
+    files: dict[str, str] | None = None
+    secret: ObjectName | None = None
+
+
+class VersionMatch(Strict):
+    headers: Annotated[dict[str, str], Field(min_length=1)]
+
+
+class Version(Strict):
     image: str
+    weight: Annotated[int, Field(ge=0, le=100)] | None = None
+    match: VersionMatch | None = None
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    resources: Resources | None = None
+
+
+class Service(Strict):
+    model_config = _one_of("image", "versions")
+
+    image: str | None = None
     port: Port | None = None
-    protocol: Literal["http", "grpc", "tcp", "udp"] = "http"
+    target_port: Port | None = None
+    protocol: WireProtocol = "http"
+    ports: Annotated[list[ServicePort], Field(min_length=1)] | None = None
     archetype: str = "web"
-    depends_on: list[Name] = Field(default_factory=list)
+    depends_on: list[Name | Dependency] = Field(default_factory=list)
     replicas: Annotated[int, Field(ge=0)] | None = None
     resources: Resources | None = None
     autoscale: Autoscale | None = None
@@ -207,11 +286,25 @@ class Service(Strict):
     environments: list[Name] | None = None
     timeout: Duration | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+    termination_grace_period: Duration | None = None
+    volumes: list[Volume] = Field(default_factory=list)
+    versions: Annotated[dict[Name, Version], Field(min_length=1)] | None = None
     extensions: dict[str, Any] = Field(default_factory=dict)
 
 
+def dependency_name(entry: str | Dependency) -> str:
+    """The name a dependsOn entry calls, in either form."""
+    return entry if isinstance(entry, str) else entry.service
+
+
 class External(Strict):
-    host: str
+    model_config = _one_of("host", "addresses")
+
+    host: str | None = None
+    addresses: Annotated[list[Cidr], Field(min_length=1)] | None = None
     port: Port
     protocol: Literal["tls", "http", "tcp"] = "tls"
 

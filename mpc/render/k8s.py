@@ -145,15 +145,28 @@ def service_fqdn(name: str, namespace: str) -> str:
     return f"{name}.{namespace}.svc.cluster.local"
 
 
-def pod_security_context(uid: int) -> dict[str, Any]:
-    """The hardened pod: non-root with a high UID (clear of host users), its group owning volumes."""
-    return {
+UNPRIVILEGED_PORT_START = "net.ipv4.ip_unprivileged_port_start"
+PRIVILEGED_BELOW = 1024
+
+
+def pod_security_context(uid: int, ports: Iterable[int] = ()) -> dict[str, Any]:
+    """The hardened pod: non-root with a high UID (clear of host users), its group owning volumes.
+
+    A container port below 1024 stays unprivileged through the safe sysctl that lowers the start of the
+    unprivileged range for this pod's network namespace (Kubernetes >= 1.22, no node configuration),
+    never through a capability: every capability stays dropped.
+    """
+    out: dict[str, Any] = {
         "runAsNonRoot": True,
         "runAsUser": uid,
         "runAsGroup": uid,
         "fsGroup": uid,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    low = [p for p in ports if p < PRIVILEGED_BELOW]
+    if low:
+        out["sysctls"] = [{"name": UNPRIVILEGED_PORT_START, "value": str(min(low))}]
+    return out
 
 
 def container_security_context(uid: int) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def plan(options: DevOptions) -> DevPlan:
         port=target.port,
         admin_port=target.admin_port,
         upstreams=target.upstreams,
-        routes=tuple((r.prefix, r.service) for r in model.gateway.routes),
+        routes=tuple((r.key, r.service) for r in model.gateway.routes),
     )
 
 

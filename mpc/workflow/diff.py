@@ -410,7 +410,7 @@ def _model_object(front: Front, kind: str, name: str) -> Any:
         "issuer": m.issuers,
         "cluster": m.clusters,
         "environment": m.environments,
-        "route": {r.prefix: r for r in m.gateway.routes},
+        "route": {r.key: r for r in m.gateway.routes},
         "gateway": {m.gateway.name: dataclasses.replace(m.gateway, routes=())},
     }
     return table[kind].get(name)
@@ -476,7 +476,7 @@ def _allowed(graph: MeshGraph) -> set[tuple[str, str]]:
 def _route_auth(side: Side) -> dict[str, tuple[str, str | None]]:
     if side.front is None:
         return {}
-    return {r.prefix: (r.service, r.auth) for r in side.front.model.gateway.routes}
+    return {r.key: (r.service, r.auth) for r in side.front.model.gateway.routes}
 
 
 def security(old: Side, new: Side) -> Security:

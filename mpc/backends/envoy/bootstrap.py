@@ -150,9 +150,13 @@ def jwks_cluster_name(issuer: str) -> str:
 
 
 def route_name(route: Route) -> str:
-    """route_auth for /auth, route_api_v1 for /api/v1, route_root for the catch-all."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", route.prefix.strip("/"))
-    return f"route_{slug or 'root'}"
+    """route_auth for /auth, route_api_v1 for /api/v1, route_root for the catch-all; an exact path is
+    route_exact_<path>, and methods follow in lower case (route_login_get_post)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", route.match.strip("/"))
+    name = f"route_{'exact_' if route.path is not None else ''}{slug or 'root'}"
+    if route.methods:
+        name += "_" + "_".join(m.lower() for m in route.methods)
+    return name
 
 
 def _percent(value: int) -> dict[str, Any]:
@@ -189,22 +193,38 @@ def _rate_limit(stat_prefix: str, limit: RateLimit | None, type_url: str = RATEL
 # --- routes ------------------------------------------------------------------------------------------
 
 
-def _match(route: Route) -> dict[str, str]:
+def _methods(methods: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A `:method` header match: a route limited to some methods lets the others fall through to later
+    routes (and to a 404 when none matches), which is Envoy's way rather than a 405."""
+    if len(methods) == 1:
+        return [{"name": ":method", "string_match": {"exact": methods[0]}}]
+    pattern = "^(" + "|".join(re.escape(m) for m in methods) + ")$"
+    return [{"name": ":method", "string_match": {"safe_regex": {"regex": pattern}}}]
+
+
+def _match(route: Route) -> dict[str, Any]:
     # The catch-all cannot be a path_separated_prefix (which must not end in '/'); every other prefix
-    # matches whole segments: /auth serves /auth and /auth/..., never /authx.
-    if route.prefix == "/":
-        return {"prefix": "/"}
-    return {"path_separated_prefix": route.prefix}
+    # matches whole segments: /auth serves /auth and /auth/..., never /authx. An exact path is `path`.
+    match: dict[str, Any]
+    if route.path is not None:
+        match = {"path": route.path}
+    elif route.match == "/":
+        match = {"prefix": "/"}
+    else:
+        match = {"path_separated_prefix": route.match}
+    if route.methods:
+        match["headers"] = _methods(route.methods)
+    return match
 
 
 def _rewrite(route: Route) -> dict[str, Any]:
     if route.rewrite is None:
         return {}
-    if route.prefix != "/" and route.rewrite.endswith("/"):
+    if route.path is None and route.match != "/" and route.rewrite.endswith("/"):
         # A plain prefix_rewrite of /data to / would turn /data/x into //x: eat the separator too.
         return {
             "regex_rewrite": {
-                "pattern": {"regex": f"^{re.escape(route.prefix)}/?"},
+                "pattern": {"regex": f"^{re.escape(route.match)}/?"},
                 "substitution": route.rewrite,
             }
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mpc.lang.model import Environment, Model
+from mpc.lang.model import Environment, Model, Service
 from mpc.render import k8s
 
 from .bootstrap import (
@@ -62,16 +62,22 @@ def in_cluster_host(host: str, namespace: str) -> str:
     return host
 
 
+def _route_port(svc: Service) -> int:
+    """The Service port the proxy dials: the service's first HTTP or gRPC port."""
+    port = svc.route_port
+    return port.port if port is not None else svc.port or 0
+
+
 def cluster_target(model: Model, env: Environment) -> Target:
     tracing = model.observability.tracing
     return Target(
         name=env.name,
         listen_address=LISTEN_ADDRESS,
-        port=model.gateway.port,
+        port=model.gateway.listen_port,
         admin_port=ADMIN_PORT,
         health_port=HEALTH_PORT,
         upstreams={
-            svc.name: Upstream(k8s.service_fqdn(svc.name, env.namespace), svc.port or 0, svc.health_port)
+            svc.name: Upstream(k8s.service_fqdn(svc.name, env.namespace), _route_port(svc), svc.health_port)
             for svc in routed_services(model)
             if env.name in svc.environments
         },
@@ -149,7 +155,7 @@ def deployment(model: Model, env: Environment, files: dict[str, str]) -> dict[st
             "info",
         ],
         "ports": [
-            {"name": _port_name(model), "containerPort": gw.port, "protocol": "TCP"},
+            {"name": _port_name(model), "containerPort": gw.listen_port, "protocol": "TCP"},
             {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},
         ],
         "readinessProbe": _probe("/ready"),
@@ -164,7 +170,7 @@ def deployment(model: Model, env: Environment, files: dict[str, str]) -> dict[st
     pod_spec: dict[str, Any] = {
         "serviceAccountName": gw.name,
         "automountServiceAccountToken": False,
-        "securityContext": k8s.pod_security_context(RUN_AS),
+        "securityContext": k8s.pod_security_context(RUN_AS, [gw.listen_port]),
         "containers": [container],
         "volumes": volumes,
         "topologySpreadConstraints": [
@@ -240,9 +246,11 @@ def network_policy(model: Model, env: Environment) -> dict[str, Any]:
     target = cluster_target(model, env)
     egress: list[dict[str, Any]] = []
     for svc in routed_services(model):
-        if svc.name not in target.upstreams or svc.port is None:
+        route_port = svc.route_port
+        if svc.name not in target.upstreams or route_port is None:
             continue
-        ports = [svc.port] + ([svc.health_port] if svc.health_port else [])
+        # A NetworkPolicy sees the pod's ports (after the Service): the target ports.
+        ports = [route_port.target_port] + ([svc.probe.port] if svc.probe is not None else [])
         egress.append(
             {"to": [{"podSelector": {"matchLabels": k8s.selector(svc.name)}}], "ports": _tcp(*ports)}
         )
@@ -282,7 +290,7 @@ def network_policy(model: Model, env: Environment) -> dict[str, Any]:
             "podSelector": {"matchLabels": k8s.selector(gw.name)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
-                {"ports": _tcp(gw.port)},  # the entry point: from anywhere
+                {"ports": _tcp(gw.listen_port)},  # the entry point: from anywhere
                 {"ports": _tcp(HEALTH_PORT, *SIDECAR_PORTS)},  # probes and metrics scrapes
             ],
             "egress": egress,

@@ -64,7 +64,7 @@ def local_target(
     return Target(
         name="local",
         listen_address=listen_address,
-        port=port if port is not None else model.gateway.port,
+        port=port if port is not None else model.gateway.listen_port,
         admin_port=admin_port,
         health_port=None,  # admin is on loopback already: /ready and /stats/prometheus are right there
         upstreams=chosen,

@@ -8,6 +8,7 @@ the services that declare it and from nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from mpc.errors import Location
@@ -26,14 +27,39 @@ class Destination:
     port: int
     protocol: str  # tls | http | tcp
     source: Location
+    addresses: tuple[str, ...] = ()  # CIDRs the entry is reached at (an external entry's `addresses`)
+
+
+def entry_host(ext: External) -> str:
+    """The ServiceEntry's host: the external entry's host, else a name of its own (Istio requires one;
+    with addresses, traffic is matched by destination address, not by this name)."""
+    return ext.host if ext.host is not None else f"{ext.name}.external"
 
 
 def egress_host(ext: External) -> str:
-    return f"./{ext.host}"
+    return f"./{entry_host(ext)}"
+
+
+def _single(cidr: str) -> bool:
+    return cidr.endswith("/32") or cidr.endswith("/128")
+
+
+def _resolution(dest: Destination) -> dict[str, Any]:
+    """DNS for a host alone; with addresses, STATIC endpoints when each is a single address, else NONE
+    (a range: connections already carry their destination address)."""
+    if not dest.addresses:
+        return {"resolution": "DNS"}
+    out: dict[str, Any] = {"addresses": list(dest.addresses)}
+    if all(_single(a) for a in dest.addresses):
+        out["resolution"] = "STATIC"
+        out["endpoints"] = [{"address": a.split("/")[0]} for a in dest.addresses]
+    else:
+        out["resolution"] = "NONE"
+    return out
 
 
 def _service_entry(scope: InEnvironment, dest: Destination) -> Generated:
-    spec = {
+    spec: dict[str, Any] = {
         "hosts": [dest.host],
         "exportTo": ["."],
         "location": "MESH_EXTERNAL",
@@ -44,8 +70,8 @@ def _service_entry(scope: InEnvironment, dest: Destination) -> Generated:
                 "protocol": PROTOCOLS[dest.protocol],
             }
         ],
-        "resolution": "DNS",
     }
+    spec.update(_resolution(dest))
     return scope.obj(NETWORKING, "ServiceEntry", dest.name, dest.source, spec)
 
 
@@ -54,7 +80,7 @@ def jwks_destinations(scope: InEnvironment) -> list[Destination]:
 
     An issuer whose JWKS host and port an `external` entry already declares needs no entry of its own.
     """
-    declared = {(e.host, e.port) for e in scope.model.external.values()}
+    declared = {(e.host, e.port) for e in scope.model.external.values() if e.host is not None}
     used = sorted({r.auth for r in scope.model.gateway.routes if r.auth is not None})
     out: dict[tuple[str, int], Destination] = {}
     for name in used:
@@ -120,7 +146,8 @@ def provider_egress_host(scope: InEnvironment) -> str | None:
 
 def service_entries(scope: Scope) -> list[Generated]:
     externals = [
-        Destination(e.name, e.host, e.port, e.protocol, e.source) for e in scope.model.external.values()
+        Destination(e.name, entry_host(e), e.port, e.protocol, e.source, e.addresses)
+        for e in scope.model.external.values()
     ]
     provider = provider_destination(scope)
     extra = [provider] if provider is not None else []
@@ -132,7 +159,7 @@ def entry_hosts(scope: ServiceScope) -> set[str]:
     identity provider when it has an OAuth2 client. (Only the master proxy names the JWKS hosts.) Read
     from the service's own entries, not the mesh's routes: per service, this must not grow with the mesh."""
     model = scope.model
-    hosts = {model.external[n].host for n in scope.service.external if n in model.external}
+    hosts = {entry_host(model.external[n]) for n in scope.service.external if n in model.external}
     provider = model.identity_provider
     if provider is not None and scope.service.oauth2_client is not None:
         host = urlsplit(provider.url).hostname

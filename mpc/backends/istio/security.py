@@ -39,7 +39,7 @@ def peer_authentications(scope: Scope) -> list[Generated]:
         {
             "selector": selector(gw.name),
             "mtls": {"mode": "STRICT"},
-            "portLevelMtls": {str(gw.port): {"mode": "PERMISSIVE"}},
+            "portLevelMtls": {str(gw.listen_port): {"mode": "PERMISSIVE"}},
         },
     )
     return [namespace_wide, listener]
@@ -58,7 +58,8 @@ def gateway_policy(scope: Scope) -> Generated:
         "rules": [
             {
                 "from": [{"source": {"ipBlocks": list(ANY_ADDRESS), "notPrincipals": ["*"]}}],
-                "to": [{"operation": {"ports": [str(gw.port)]}}],
+                # Istio evaluates after the Service: the port Envoy listens on.
+                "to": [{"operation": {"ports": [str(gw.listen_port)]}}],
             }
         ],
     }

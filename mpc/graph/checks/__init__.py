@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mpc.errors import Diagnostic
 from mpc.graph.checks.archetypes import check_archetypes, check_unreplicated_state
+from mpc.graph.checks.calls import check_calls
 from mpc.graph.checks.clusters import check_clusters
 from mpc.graph.checks.context import Check, Context
 from mpc.graph.checks.custom_resources import check_custom_resources
@@ -19,6 +20,7 @@ from mpc.graph.checks.names import check_names
 from mpc.graph.checks.placement import check_placement
 from mpc.graph.checks.references import check_references
 from mpc.graph.checks.routes import check_routes
+from mpc.graph.checks.workloads import check_workloads
 from mpc.graph.mesh import MeshGraph
 from mpc.lang import spec
 from mpc.lang.load import Document
@@ -32,6 +34,8 @@ CHECKS: tuple[Check, ...] = (
     check_images,
     check_archetypes,
     check_unreplicated_state,
+    check_workloads,
+    check_calls,
     check_clusters,
     check_custom_resources,
     check_governance,

@@ -42,14 +42,16 @@ def check_archetypes(c: Context) -> Iterable[Diagnostic]:
         if svc is None:
             continue
         arch = svc.archetype
-        if not arch.serves and raw.port is not None:
+        has_port = raw.port is not None or raw.ports is not None
+        protocols = [p.protocol for p in raw.ports] if raw.ports is not None else [raw.protocol]
+        if not arch.serves and has_port:
             yield Diagnostic(
                 Code.ARCHETYPE_REQUIREMENT,
                 f"services.{name}: archetype {arch.name!r} runs without a port",
-                c.at("services", name, "port", key=True),
+                c.at("services", name, "port" if raw.port is not None else "ports", key=True),
                 "remove port, or choose archetype web",
             )
-        if arch.serves and raw.port is None and arch.name != "worker":
+        if arch.serves and not has_port and arch.name != "worker":
             yield Diagnostic(
                 Code.ARCHETYPE_REQUIREMENT,
                 f"services.{name}: archetype {arch.name!r} needs a port",
@@ -70,14 +72,15 @@ def check_archetypes(c: Context) -> Iterable[Diagnostic]:
                 c.at("services", name, "storage", key=True),
                 "use archetype stateful, or remove storage",
             )
-        if raw.port is not None and arch.protocols and raw.protocol not in arch.protocols:
+        refused = [p for p in protocols if p not in arch.protocols]
+        if has_port and arch.protocols and refused:
             yield Diagnostic(
                 Code.ARCHETYPE_REQUIREMENT,
-                f"services.{name}: protocol {raw.protocol!r} is not allowed for archetype {arch.name!r}",
-                c.at("services", name, "protocol"),
-                "udp is for archetype iot-ingest" if raw.protocol == "udp" else "",
+                f"services.{name}: protocol {refused[0]!r} is not allowed for archetype {arch.name!r}",
+                c.at("services", name, "protocol" if raw.ports is None else "ports"),
+                "udp is for archetype iot-ingest" if refused[0] == "udp" else "",
             )
-        if raw.clustering is not None and raw.port is None:
+        if raw.clustering is not None and not has_port:
             yield Diagnostic(
                 Code.ARCHETYPE_REQUIREMENT,
                 f"services.{name}: clustering needs a port for peers to reach",
@@ -103,7 +106,7 @@ def check_archetypes(c: Context) -> Iterable[Diagnostic]:
                 c.at("services", name, "oauth2Client", key=True),
                 "add auth.provider: {kind: keycloak, url: ..., realm: ...}",
             )
-        if raw.health is not None and raw.port is None and raw.health.port is None:
+        if raw.health is not None and not has_port and raw.health.port is None:
             yield Diagnostic(
                 Code.ARCHETYPE_REQUIREMENT,
                 f"services.{name}.health needs a port to probe",

@@ -16,11 +16,22 @@ from mpc.graph.checks.context import (
 from mpc.lang.images import floating, split_image
 
 
-def check_images(c: Context) -> Iterable[Diagnostic]:
+def images(c: Context) -> Iterable[tuple[str, tuple[str, ...], str, str]]:
+    """(service, where, as written, with the registry) of every image: the service's or each version's."""
     for name, svc in c.model.services.items():
-        written = c.mesh.services[name].image  # as the user wrote it, before defaults.registry
-        where = c.at("services", name, "image")
-        if not IMAGE.match(svc.image):
+        raw = c.mesh.services[name]
+        if raw.versions:
+            for version in svc.versions:
+                where = ("services", name, "versions", version.name, "image")
+                yield name, where, raw.versions[version.name].image, version.image
+        elif raw.image is not None:
+            yield name, ("services", name, "image"), raw.image, svc.image
+
+
+def check_images(c: Context) -> Iterable[Diagnostic]:
+    for name, path, written, image in images(c):
+        where = c.at(*path)
+        if not IMAGE.match(image):
             yield Diagnostic(
                 Code.BAD_VALUE,
                 f"services.{name}.image {written!r} is not a valid image reference",
@@ -28,7 +39,7 @@ def check_images(c: Context) -> Iterable[Diagnostic]:
                 "[registry/]repository:tag or @sha256:digest; the repository is lower case",
             )
             continue
-        _, tag, digest = split_image(svc.image)
+        _, tag, digest = split_image(image)
         if c.model.governance.require_digests and not (digest or "").startswith("sha256:"):
             yield _digest_required(c, name, written, where)
         elif digest is None and tag is None:

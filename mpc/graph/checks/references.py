@@ -8,6 +8,7 @@ from mpc.errors import Code, Diagnostic, did_you_mean
 from mpc.graph.checks.context import (
     Context,
 )
+from mpc.lang.spec import dependency_name
 
 
 def check_references(c: Context) -> Iterable[Diagnostic]:
@@ -15,8 +16,11 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
     callable_names = list(m.services) + list(m.external)
     for name, svc in m.services.items():
         seen: set[str] = set()
-        for i, dep in enumerate(svc.depends_on):
+        for i, entry in enumerate(svc.depends_on):
+            dep = dependency_name(entry)
             where = c.at("services", name, "dependsOn", i)
+            if not isinstance(entry, str):
+                where = c.at("services", name, "dependsOn", i, "service")
             if dep == name:
                 yield Diagnostic(
                     Code.SELF_DEPENDENCY,
@@ -49,20 +53,21 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                 )
     issuers = list(m.auth.issuers) if m.auth else []
     for i, route in enumerate(m.gateway.routes):
+        shown = route.path if route.path is not None else route.prefix
         if route.service not in m.services:
             hint = did_you_mean(route.service, list(m.services))
             if route.service in m.external:
                 hint = "a route reaches a service of the mesh; external entries are called by services"
             yield Diagnostic(
                 Code.UNKNOWN_REFERENCE,
-                f"gateway.routes[{i}] ({route.prefix}) names no service {route.service!r}",
+                f"gateway.routes[{i}] ({shown}) names no service {route.service!r}",
                 c.at("gateway", "routes", i, "service"),
                 hint,
             )
         if route.auth is not None and route.auth not in issuers:
             yield Diagnostic(
                 Code.UNKNOWN_REFERENCE,
-                f"gateway.routes[{i}] ({route.prefix}) requires issuer {route.auth!r}, "
+                f"gateway.routes[{i}] ({shown}) requires issuer {route.auth!r}, "
                 "which auth.issuers does not define",
                 c.at("gateway", "routes", i, "auth"),
                 did_you_mean(route.auth, issuers) or "declare it under auth.issuers",
