@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from mpc.lang.model import MeshSettings, Service
+from mpc.lang import interpolate
+from mpc.lang.interpolate import SELF, Addressable
+from mpc.lang.model import MeshSettings, Service, ServiceContext
+from mpc.render import k8s
 
 ROOT = "kustomize"
 BASE = f"{ROOT}/base"
@@ -44,14 +48,62 @@ def checkov_skips(skips: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def service_ports(svc: Service) -> list[tuple[str, int, str]]:
-    """(name, port, protocol) of every port a service listens on: its own, then the peer port."""
+APP_PROTOCOL = {"http": "http", "grpc": "grpc", "tcp": "tcp", "udp": "udp"}
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """A port as Kubernetes objects name it: the Service port, the container's, the L4 protocol and the
+    appProtocol Istio selects its protocol by."""
+
+    name: str
+    port: int
+    target: int
+    protocol: str  # TCP | UDP
+    app_protocol: str
+
+
+def service_ports(svc: Service) -> list[Port]:
+    """Every port a service listens on: its declared ones, then the peer port."""
     if svc.port is None:
         return []
-    ports: list[tuple[str, int, str]] = [(svc.protocol, svc.port, PROTOCOL_K8S[svc.protocol])]
+    ports = [
+        Port(p.name, p.port, p.target_port, PROTOCOL_K8S[p.protocol], APP_PROTOCOL[p.protocol])
+        for p in svc.ports
+    ]
     if svc.peer_port is not None:
-        ports.append(("p2p", svc.peer_port, "TCP"))
+        ports.append(Port("p2p", svc.peer_port, svc.peer_port, "TCP", "tcp"))
     return ports
+
+
+def env_targets(context: ServiceContext, namespace: str) -> dict[str, Addressable]:
+    """What `${...}` in the service's env can name, as addressed from `namespace`: itself, the services it
+    calls, the external entries it calls."""
+    svc = context.service
+    targets = {
+        SELF: Addressable(k8s.service_fqdn(svc.name, namespace), tuple((p.name, p.port) for p in svc.ports))
+    }
+    for peer in context.calls:
+        ports = tuple((p.name, p.port) for p in peer.ports)
+        targets[peer.name] = Addressable(k8s.service_fqdn(peer.name, namespace), ports)
+    for name in svc.external:
+        ext = context.mesh.external.get(name)
+        if ext is not None:
+            targets[name] = Addressable(ext.dial_host, ((ext.protocol, ext.port),))
+    return targets
+
+
+def env_data(context: ServiceContext, env: tuple[tuple[str, str], ...], namespace: str) -> dict[str, str]:
+    """A service's (or version's) env, `${...}` resolved for one namespace, sorted by name."""
+    targets = env_targets(context, namespace)
+    return {k: interpolate.render(v, targets) for k, v in sorted(env)}
+
+
+def base_namespace(context: ServiceContext) -> str:
+    """The namespace a base's env values are written for: the service's first environment's (overlays of
+    the other environments patch what differs)."""
+    envs = context.service.environments
+    return context.mesh.environments[envs[0]].namespace if envs else context.mesh.namespace
 
 
 def effective_replicas(svc: Service, replicas: int) -> int:

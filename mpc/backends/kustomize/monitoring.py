@@ -29,6 +29,10 @@ API = "monitoring.coreos.com/v1"
 METRICS_PATH = "/stats/prometheus"
 SIDECAR_STATS_PORT_NAME = "http-envoy-prom"  # the container port Istio's injector declares (15090)
 SIDECAR_STATS_PORT = 15090
+# With a port marked `scrape`, the pod carries prometheus.io annotations and Istio's agent merges the
+# application's metrics with Envoy's on its own port: one endpoint, still plain text under STRICT mTLS.
+MERGED_STATS_PORT = 15020
+APP_METRICS_PATH = "/metrics"
 SCRAPE_INTERVAL = "30s"
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 ERROR_RATIO = "slo:sli_error:ratio_rate"
@@ -51,12 +55,34 @@ def _meta(
     )
 
 
+def scrape_ports(svc: Service) -> list[int]:
+    return [p.target_port for p in svc.ports if p.scrape]
+
+
+def scrape_port(svc: Service) -> int:
+    """The sidecar port Prometheus scrapes: the merged one when the application has metrics of its own."""
+    return MERGED_STATS_PORT if scrape_ports(svc) else SIDECAR_STATS_PORT
+
+
+def scrape_annotations(svc: Service) -> dict[str, str]:
+    """Istio's metrics merging reads these from the pod (the first port marked scrape)."""
+    ports = scrape_ports(svc)
+    if not ports:
+        return {}
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(ports[0]),
+        "prometheus.io/path": APP_METRICS_PATH,
+    }
+
+
 def pod_monitor(model: MeshSettings, svc: Service, wave_no: int) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"port": SIDECAR_STATS_PORT_NAME}
+    if scrape_ports(svc):
+        endpoint = {"portNumber": MERGED_STATS_PORT}
     spec = {
         "selector": {"matchLabels": k8s.selector(svc.name)},
-        "podMetricsEndpoints": [
-            {"port": SIDECAR_STATS_PORT_NAME, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}
-        ],
+        "podMetricsEndpoints": [{**endpoint, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}],
     }
     return k8s.obj(API, "PodMonitor", _meta(model, svc, svc.name, wave_no), spec=spec)
 

@@ -7,9 +7,13 @@ easy to audit: DNS, the Istio control plane, trace export, Prometheus scrapes, p
 the replicas of a clustered or stateful service, the east-west gateway of a federated environment,
 and external dependencies.
 
-External dependencies are host names, and a NetworkPolicy only knows addresses: their egress is
-allowed on the dependency's port to any address outside the private and link-local ranges (so no
-in-cluster or cloud-metadata address is opened by it); the Istio egress policy names the hosts.
+External dependencies given by host name only: a NetworkPolicy only knows addresses, so their egress
+is allowed on the dependency's port to any address outside the private and link-local ranges (so no
+in-cluster or cloud-metadata address is opened by it); the Istio egress policy names the hosts. An
+entry with `addresses` is allowed exactly those CIDRs on its port, private ones included.
+
+Ports are the pods' (target) ports: a NetworkPolicy is evaluated after the Service has translated the
+port. A narrowed dependsOn entry opens only the ports it names.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from mpc.lang.model import Environment, MeshSettings, Peer, Service, ServiceContext
+from mpc.lang.model import WHOLE_CALL, Environment, MeshSettings, Peer, PortSpec, Service, ServiceContext
 from mpc.render import k8s
 from mpc.render.k8s import ISTIO_SYSTEM
 
 from .common import PROTOCOL_K8S, WAVE_POLICY, component, scraped, service_ports, wave
-from .monitoring import SIDECAR_STATS_PORT
+from .monitoring import scrape_port
 
 NAME_KEY = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
 KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS and kube-dns both keep this label
@@ -58,9 +62,9 @@ def _port(port: int, protocol: str = "TCP") -> dict[str, Any]:
     return {"protocol": protocol, "port": port}
 
 
-def _main_port(svc: Service) -> list[dict[str, Any]]:
-    ports = service_ports(svc)
-    return [_port(ports[0][1], ports[0][2])] if ports else []
+def _pod_ports(ports: tuple[PortSpec, ...]) -> list[dict[str, Any]]:
+    """A NetworkPolicy sees the pod's side of a Service: the target ports."""
+    return [_port(p.target_port, PROTOCOL_K8S[p.protocol]) for p in ports]
 
 
 def _policy(
@@ -95,6 +99,14 @@ def _tracing_peer(model: MeshSettings) -> tuple[dict[str, Any], int] | None:
     if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
         return _namespace(parts[1]), tracing.port
     return {"ipBlock": PUBLIC}, tracing.port
+
+
+def _external_peers(addresses: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Exactly the addresses an external entry names (a private one too: naming it is the intent), else
+    the public Internet for a host alone."""
+    if addresses:
+        return [{"ipBlock": {"cidr": cidr}} for cidr in addresses]
+    return [{"ipBlock": PUBLIC}]
 
 
 def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, Any]]:
@@ -148,26 +160,45 @@ def _neighbours(context: ServiceContext, env: Environment) -> tuple[list[str], l
 
 
 def _all_ports(svc: Service) -> list[dict[str, Any]]:
-    return [_port(port, protocol) for _, port, protocol in service_ports(svc)]
+    """Every port its pods serve, declared and peer (target ports)."""
+    return [_port(p.target, p.protocol) for p in service_ports(svc)]
 
 
 def _peer_port(p: Peer) -> list[dict[str, Any]]:
-    return [_port(p.port, PROTOCOL_K8S[p.protocol])] if p.port is not None else []
+    return _pod_ports(p.call_ports()) if p.port is not None else []
+
+
+def _caller_rules(context: ServiceContext, callers: list[str]) -> list[dict[str, Any]]:
+    """One ingress rule per set of ports: callers whose calls reach the same ports share a rule."""
+    svc = context.service
+    narrowing = {p.name: p.narrowing for p in context.callers}
+    groups: dict[tuple[int, ...], list[str]] = {}
+    ports_of: dict[tuple[int, ...], tuple[PortSpec, ...]] = {}
+    for caller in callers:
+        reached = svc.call_ports(narrowing.get(caller, WHOLE_CALL))
+        key = tuple(p.target_port for p in reached)
+        groups.setdefault(key, []).append(caller)
+        ports_of[key] = reached
+    return [
+        {"from": [_pods(c) for c in members], "ports": _pod_ports(ports_of[key])}
+        for key, members in groups.items()
+    ]
 
 
 def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
     model = context.mesh
     svc = context.service
     ingress: list[dict[str, Any]] = []
-    ports = _main_port(svc)
+    ports = _pod_ports(svc.ports)
     routed = bool(context.routes)
     callers, dependencies = _neighbours(context, env)
     peers = context.peers_in(env.name) and bool(ports)
     if ports:
         if callers:
-            ingress.append({"from": [_pods(c) for c in callers], "ports": ports})
-        if routed:
-            ingress.append({"from": [_pods(model.gateway.name)], "ports": ports})
+            ingress.extend(_caller_rules(context, callers))
+        route_port = svc.route_port
+        if routed and route_port is not None:
+            ingress.append({"from": [_pods(model.gateway.name)], "ports": _pod_ports((route_port,))})
         if env.federated and (callers or routed or peers):
             # Across the clusters of a federated environment: callers, the proxy and its own peers
             # in the other clusters arrive through the east-west gateway.
@@ -179,7 +210,7 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
             )
         if scraped(model, svc):
             # Prometheus scrapes the sidecar's stats port, not the application's (see monitoring.py).
-            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(SIDECAR_STATS_PORT)]})
+            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(scrape_port(svc))]})
     if peers:
         # Its pods replicate with each other: every port it serves (the peer port among them), the same
         # ports the AuthorizationPolicy and the Sidecar open to it.
@@ -189,7 +220,8 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
         if dep.runs_in(env.name) and _peer_port(dep):
             egress.append({"to": [_pods(dep.name)], "ports": _peer_port(dep)})
     for name in sorted(svc.external):
-        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(model.external[name].port)]})
+        ext = model.external[name]
+        egress.append({"to": _external_peers(ext.addresses), "ports": [_port(ext.port)]})
     provider_port = _identity_provider_port(model)
     if svc.oauth2_client is not None and provider_port is not None:
         # The service's OAuth2 client fetches its tokens from the identity provider.

@@ -12,14 +12,33 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mpc.graph.mesh import MeshGraph
-from mpc.lang.model import Cluster, Environment, MeshSettings, Model, Overlay, Service, ServiceContext
+from mpc.lang.model import (
+    Cluster,
+    Environment,
+    MeshSettings,
+    Model,
+    Overlay,
+    Service,
+    ServiceContext,
+    Version,
+)
 from mpc.render import k8s
 from mpc.render.api import Artifact, Listing, Output, Section
 from mpc.render.k8s import kustomization, relative
 
 from . import crds, monitoring, network
-from .common import APP, CRDS, WAVE_FOUNDATION, base_dir, wants_pdb, wave
-from .workloads import pdb, resources
+from .common import APP, CRDS, WAVE_FOUNDATION, base_dir, base_namespace, env_data, wants_pdb, wave
+from .workloads import (
+    CONFIG_HASH_ANNOTATION,
+    config_data,
+    config_hash,
+    config_map_name,
+    env_of,
+    pdb,
+    resources,
+    variants,
+    workload_name,
+)
 
 GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
 NETWORK_POLICIES = "network-policies.yaml"
@@ -52,38 +71,76 @@ _POD_TEMPLATE: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+def pod_workloads(
+    svc: Service, shaped: Sequence[Mapping[str, Any]]
+) -> list[tuple[Version | None, Mapping[str, Any]]]:
+    """The objects that run the service's pods in its (archetype-shaped) base: one, or one per version."""
+    by_name = {obj.get("metadata", {}).get("name"): obj for obj in shaped if obj.get("kind") in _POD_TEMPLATE}
+    found = []
+    for version in variants(svc):
+        obj = by_name.get(workload_name(svc, version))
+        if obj is not None:
+            found.append((version, obj))
+    return found
+
+
 def main_workload(svc: Service, shaped: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The object that runs the service's pods in its (archetype-shaped) base."""
-    for obj in shaped:
-        if obj.get("kind") in _POD_TEMPLATE and obj.get("metadata", {}).get("name") == svc.name:
-            return obj
-    return None
+    found = pod_workloads(svc, shaped)
+    return found[0][1] if found else None
 
 
 def workload_patch(
-    model: MeshSettings, svc: Service, overlay: Overlay, workload: Mapping[str, Any]
+    context: ServiceContext,
+    overlay: Overlay,
+    workload: Mapping[str, Any],
+    version: Version | None = None,
 ) -> dict[str, Any]:
-    """A strategic-merge patch: the environment's replicas and resources, and GPU node selection."""
+    """A strategic-merge patch: the environment's replicas and resources, GPU node selection, and the hash
+    of what the pods read through ConfigMaps there."""
+    model, svc = context.mesh, context.service
     placement = svc.placements[overlay.environment]
-    pod: dict[str, Any] = {"containers": [{"name": svc.name, "resources": resources(placement.resources)}]}
-    if svc.archetype.gpu and placement.resources.gpu:
+    own = version.resources if version is not None else None
+    sized = own or placement.resources
+    pod: dict[str, Any] = {"containers": [{"name": svc.name, "resources": resources(sized)}]}
+    if svc.archetype.gpu and sized.gpu:
         selector = gpu_node_selector(model.clusters.get(overlay.cluster or ""))
         if selector is not None:
             pod["nodeSelector"] = selector
     path, has_replicas = _POD_TEMPLATE[workload["kind"]]
-    body: dict[str, Any] = {"spec": pod}
+    template: dict[str, Any] = {"spec": pod}
+    data = config_data(context, version, overlay.namespace)
+    if data:
+        template = {"metadata": {"annotations": {CONFIG_HASH_ANNOTATION: config_hash(data)}}, **template}
+    body: dict[str, Any] = template
     for key in reversed(path[1:]):
         body = {key: body}
     spec: dict[str, Any] = {}
     if has_replicas and svc.autoscale is None:
-        spec["replicas"] = placement.replicas
+        replicas = version.replicas if version is not None else None
+        spec["replicas"] = replicas if replicas is not None else placement.replicas
     spec.update(body)
     return {
         "apiVersion": workload["apiVersion"],
         "kind": workload["kind"],
-        "metadata": {"name": svc.name},
+        "metadata": {"name": workload_name(svc, version)},
         "spec": spec,
     }
+
+
+def config_patches(context: ServiceContext, overlay: Overlay) -> list[dict[str, Any]]:
+    """The env ConfigMaps whose `${...}` values differ in this environment's namespace from the base's."""
+    svc = context.service
+    out = []
+    for version in variants(svc):
+        env = env_of(svc, version)
+        if not env:
+            continue
+        here = env_data(context, env, overlay.namespace)
+        if here != env_data(context, env, base_namespace(context)):
+            name = config_map_name(svc, version)
+            out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": here})
+    return out
 
 
 def pdb_delete_patch(svc: Service) -> dict[str, Any]:
@@ -108,11 +165,18 @@ def service_files(
     monitoring_documents = monitoring.service_documents(context, env)
     if monitoring_documents:
         out.append(Section(f"{folder}/{MONITORING}", tuple(monitoring_documents), (Listing(folder),)))
-    workload = main_workload(svc, shaped)
-    if workload is None:
+    for patch in config_patches(context, overlay):
+        name = patch["metadata"]["name"]
+        path = f"{folder}/patches/configmap-{name}.yaml"
+        out.append(Artifact(path, patch, (Listing(folder, "patches"),)))
+    workloads = pod_workloads(svc, shaped)
+    if not workloads:
         return out  # an archetype plugin removed the pods' object: nothing to size per environment
-    patch = workload_patch(context.mesh, svc, overlay, workload)
-    out.append(Artifact(f"{folder}/patches/{svc.name}.yaml", patch, (Listing(folder, "patches"),)))
+    for version, obj in workloads:
+        patch = workload_patch(context, overlay, obj, version)
+        name = workload_name(svc, version)
+        out.append(Artifact(f"{folder}/patches/{name}.yaml", patch, (Listing(folder, "patches"),)))
+    workload = workloads[0][1]
     scalable = _POD_TEMPLATE[workload["kind"]][1]
     in_base = any(obj.get("kind") == "PodDisruptionBudget" for obj in shaped)
     here = scalable and wants_pdb(svc, svc.placements[overlay.environment].replicas)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from mpc.lang.model import MeshSettings, ResourceSpec, Service, ServiceContext
+from mpc.lang.model import MeshSettings, Probe, ResourceSpec, Service, ServiceContext, Version
 from mpc.render import k8s
 from mpc.render.api import Artifact
 from mpc.render.k8s import kustomization
@@ -13,12 +15,15 @@ from mpc.render.plugins import call_shape
 from .common import (
     RUN_AS,
     base_dir,
+    base_namespace,
     checkov_skips,
     component,
+    env_data,
     service_ports,
     wants_pdb,
     wave,
 )
+from .monitoring import scrape_annotations
 
 TMP_VOLUME = "tmp"
 STORAGE_VOLUME = "storage"
@@ -27,6 +32,8 @@ MODEL_CACHE_VOLUME = "model-cache"
 MODEL_CACHE_PATH = "/models"
 GPU_RESOURCE = "nvidia.com/gpu"
 OAUTH2_SECRET_KEY = "client-secret"
+CONFIG_HASH_ANNOTATION = "masterproxy.dev/config-hash"  # the gateway's pods carry the same
+VERSION_LABEL = "version"  # Istio's convention: DestinationRule subsets select on it
 
 FILE_NAMES = {
     "Deployment": "deployment.yaml",
@@ -39,8 +46,51 @@ FILE_NAMES = {
 }
 
 
-def config_map_name(svc: Service) -> str:
-    return f"{svc.name}-env"
+def config_map_name(svc: Service, version: Version | None = None) -> str:
+    return f"{svc.name}-{version.name}-env" if version is not None else f"{svc.name}-env"
+
+
+def files_map_name(svc: Service, volume: str) -> str:
+    return f"{svc.name}-{volume}"
+
+
+def workload_name(svc: Service, version: Version | None = None) -> str:
+    return f"{svc.name}-{version.name}" if version is not None else svc.name
+
+
+def variants(svc: Service) -> list[Version | None]:
+    """One workload per version, or one for the service when it has none."""
+    return list(svc.versions) if svc.versions else [None]
+
+
+def env_of(svc: Service, version: Version | None) -> tuple[tuple[str, str], ...]:
+    return version.env if version is not None else svc.env
+
+
+def config_data(
+    context: ServiceContext, version: Version | None, namespace: str
+) -> dict[str, dict[str, str]]:
+    """Every ConfigMap a workload reads, by name, with `${...}` resolved for one namespace."""
+    svc = context.service
+    out: dict[str, dict[str, str]] = {}
+    env = env_of(svc, version)
+    if env:
+        out[config_map_name(svc, version)] = env_data(context, env, namespace)
+    for volume in svc.volumes:
+        if volume.kind == "files":
+            out[files_map_name(svc, volume.name)] = dict(volume.files)
+    return out
+
+
+def config_hash(data: Mapping[str, Mapping[str, str]]) -> str:
+    """A digest of what the pods read through ConfigMaps: a change rolls them (a ConfigMap's own change
+    never restarts a pod, and env from one is read only at start)."""
+    digest = hashlib.sha256()
+    for name, entries in sorted(data.items()):
+        digest.update(name.encode() + b"\0")
+        for key, value in sorted(entries.items()):
+            digest.update(key.encode() + b"\0" + value.encode() + b"\0")
+    return digest.hexdigest()
 
 
 def _meta(
@@ -58,6 +108,13 @@ def _meta(
     )
 
 
+def _labels(model: MeshSettings, svc: Service, image: str, version: Version | None) -> dict[str, str]:
+    labels = k8s.labels(model, svc.name, component(svc), k8s.image_version(image))
+    if version is not None:
+        labels[VERSION_LABEL] = version.name
+    return labels
+
+
 def resources(spec: ResourceSpec) -> dict[str, Any]:
     requests: dict[str, Any] = {"cpu": str(spec.cpu), "memory": str(spec.memory)}
     limits: dict[str, Any] = {"cpu": str(spec.cpu_limit), "memory": str(spec.memory_limit)}
@@ -68,26 +125,63 @@ def resources(spec: ResourceSpec) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def _probe_handler(svc: Service) -> dict[str, Any] | None:
-    """HTTP on the health path; gRPC's own health protocol; TCP connect otherwise; nothing for UDP."""
-    if svc.health_path is not None and svc.health_port is not None:
-        return {"httpGet": {"path": svc.health_path, "port": svc.health_port}}
-    if svc.port is None or svc.protocol == "udp":
+def probe(svc: Service) -> Probe | None:
+    """The service's health check as written, else one derived from its first port: gRPC's own health
+    protocol on a gRPC port, a TCP connect otherwise, nothing for UDP or without a port."""
+    if svc.probe is not None:
+        return svc.probe
+    target = svc.target_port
+    if target is None or svc.protocol == "udp":
         return None
-    if svc.protocol == "grpc":
-        return {"grpc": {"port": svc.port}}
-    return {"tcpSocket": {"port": svc.port}}
+    return Probe("grpc" if svc.protocol == "grpc" else "tcp", None, target)
+
+
+def _probe_handler(svc: Service) -> dict[str, Any] | None:
+    found = probe(svc)
+    if found is None:
+        return None
+    if found.kind == "http":
+        get: dict[str, Any] = {"path": found.path, "port": found.port}
+        if found.headers:
+            get["httpHeaders"] = [{"name": k, "value": v} for k, v in found.headers]
+        return {"httpGet": get}
+    if found.kind == "grpc":
+        return {"grpc": {"port": found.port}}
+    return {"tcpSocket": {"port": found.port}}
 
 
 def probes(svc: Service) -> dict[str, Any]:
     handler = _probe_handler(svc)
-    if handler is None:
+    found = probe(svc)
+    if handler is None or found is None:
         return {}
+    period = found.period_s or 10
+    delay = {"initialDelaySeconds": found.initial_delay_s} if found.initial_delay_s else {}
     out: dict[str, Any] = {
-        "readinessProbe": {**handler, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
-        "livenessProbe": {**handler, "periodSeconds": 20, "timeoutSeconds": 2, "failureThreshold": 3},
+        "readinessProbe": {
+            **handler,
+            **delay,
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            **handler,
+            **delay,
+            "periodSeconds": period * 2,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
     }
-    if svc.archetype.model_cache:
+    if found.startup is not None:
+        threshold, every = found.startup
+        out["startupProbe"] = {
+            **handler,
+            "periodSeconds": every,
+            "timeoutSeconds": 2,
+            "failureThreshold": threshold,
+        }
+    elif svc.archetype.model_cache:
         # Loading a model can take minutes: hold liveness off until the first success, up to 10 minutes.
         out["startupProbe"] = {**handler, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 60}
     return out
@@ -132,37 +226,60 @@ def env(model: MeshSettings, svc: Service) -> list[dict[str, Any]]:
     return out
 
 
-def container(model: MeshSettings, svc: Service) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": svc.name, "image": svc.image, "imagePullPolicy": "Always"}
-    ports = [
-        {"name": name, "containerPort": port, "protocol": proto} for name, port, proto in service_ports(svc)
-    ]
+def container(model: MeshSettings, svc: Service, version: Version | None = None) -> dict[str, Any]:
+    image = version.image if version is not None else svc.image
+    out: dict[str, Any] = {"name": svc.name, "image": image, "imagePullPolicy": "Always"}
+    if svc.command is not None:
+        out["command"] = list(svc.command)
+    if svc.args is not None:
+        out["args"] = list(svc.args)
+    ports = [{"name": p.name, "containerPort": p.target, "protocol": p.protocol} for p in service_ports(svc)]
     if ports:
         out["ports"] = ports
-    if svc.env:
-        out["envFrom"] = [{"configMapRef": {"name": config_map_name(svc)}}]
+    if env_of(svc, version):
+        out["envFrom"] = [{"configMapRef": {"name": config_map_name(svc, version)}}]
     variables = env(model, svc)
     if variables:
         out["env"] = variables
-    out["resources"] = resources(svc.resources)
+    own = version.resources if version is not None else None
+    out["resources"] = resources(own or svc.resources)
     out.update(probes(svc))
     out["securityContext"] = k8s.container_security_context(RUN_AS)
-    mounts = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
+    mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
     if svc.archetype.stateful and svc.storage is not None:
         mounts.append({"name": STORAGE_VOLUME, "mountPath": STORAGE_PATH})
     if svc.archetype.model_cache:
         mounts.append({"name": MODEL_CACHE_VOLUME, "mountPath": MODEL_CACHE_PATH})
+    for volume in svc.volumes:
+        mount: dict[str, Any] = {"name": volume.name, "mountPath": volume.mount_path}
+        if volume.kind != "emptyDir":
+            mount["readOnly"] = True
+        mounts.append(mount)
     out["volumeMounts"] = mounts
     return out
 
 
-def pod_spec(model: MeshSettings, svc: Service) -> dict[str, Any]:
+def _volume(svc: Service, index: int) -> dict[str, Any]:
+    volume = svc.volumes[index]
+    if volume.kind == "files":
+        return {"name": volume.name, "configMap": {"name": files_map_name(svc, volume.name)}}
+    if volume.kind == "secret":
+        return {"name": volume.name, "secret": {"secretName": volume.secret}}
+    empty: dict[str, Any] = {}
+    if volume.size_limit is not None:
+        empty["sizeLimit"] = str(volume.size_limit)
+    return {"name": volume.name, "emptyDir": empty}
+
+
+def pod_spec(model: MeshSettings, svc: Service, version: Version | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": svc.name,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,  # no docker-link style variables for every Service in the namespace
-        "securityContext": k8s.pod_security_context(RUN_AS),
+        "securityContext": k8s.pod_security_context(RUN_AS, [p.target for p in service_ports(svc)]),
     }
+    if svc.termination_grace_s is not None:
+        spec["terminationGracePeriodSeconds"] = svc.termination_grace_s
     if svc.archetype.anti_affinity:
         # One replica per node: a node failure takes at most one member of the network down.
         spec["affinity"] = {
@@ -179,10 +296,11 @@ def pod_spec(model: MeshSettings, svc: Service) -> dict[str, Any]:
         # GPU nodes are tainted so ordinary pods stay off them; the GPU request itself selects GPU nodes,
         # and an overlay pins the accelerator type where the cluster declares one.
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
-    spec["containers"] = [container(model, svc)]
+    spec["containers"] = [container(model, svc, version)]
     volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {}}]
     if svc.archetype.model_cache:
         volumes.append({"name": MODEL_CACHE_VOLUME, "emptyDir": {}})
+    volumes.extend(_volume(svc, i) for i in range(len(svc.volumes)))
     spec["volumes"] = volumes
     return spec
 
@@ -206,21 +324,50 @@ def workload_skips(svc: Service) -> dict[str, str]:
     return skips
 
 
-def workload(model: MeshSettings, svc: Service, wave_no: int) -> dict[str, Any]:
+def selector(svc: Service, version: Version | None = None) -> dict[str, str]:
+    """A workload's pod selector: the service's, narrowed to the version (the Service selects them all)."""
+    out = k8s.selector(svc.name)
+    if version is not None:
+        out[VERSION_LABEL] = version.name
+    return out
+
+
+def template_annotations(svc: Service, data: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    out = {"kubectl.kubernetes.io/default-container": svc.name}
+    out.update(scrape_annotations(svc))
+    out.update(svc.annotations)
+    if data:
+        out[CONFIG_HASH_ANNOTATION] = config_hash(data)
+    return out
+
+
+def workload(context: ServiceContext, version: Version | None = None) -> dict[str, Any]:
+    model, svc, wave_no = context.mesh, context.service, context.wave
     kind = svc.archetype.workload
-    meta = _meta(model, svc, svc.name, wave_no, checkov_skips(workload_skips(svc)))
+    image = version.image if version is not None else svc.image
+    name = workload_name(svc, version)
+    meta = k8s.metadata(
+        model,
+        name,
+        svc.source,
+        labels_=_labels(model, svc, image, version),
+        annotations_={**wave(wave_no), **checkov_skips(workload_skips(svc))},
+    )
+    data = config_data(context, version, base_namespace(context))
     template_meta = {
-        "labels": k8s.labels(model, svc.name, component(svc), k8s.image_version(svc.image)),
-        "annotations": {"kubectl.kubernetes.io/default-container": svc.name},
+        "labels": _labels(model, svc, image, version),
+        "annotations": template_annotations(svc, data),
     }
     spec: dict[str, Any] = {}
     if kind == "StatefulSet":
         spec["serviceName"] = svc.name
     if svc.autoscale is None:
-        spec["replicas"] = svc.replicas  # with an HPA the replica count is the HPA's to set
+        # With an HPA the replica count is the HPA's to set.
+        own = version.replicas if version is not None else None
+        spec["replicas"] = own if own is not None else svc.replicas
     spec["revisionHistoryLimit"] = 5
-    spec["selector"] = {"matchLabels": k8s.selector(svc.name)}
-    spec["template"] = {"metadata": template_meta, "spec": pod_spec(model, svc)}
+    spec["selector"] = {"matchLabels": selector(svc, version)}
+    spec["template"] = {"metadata": template_meta, "spec": pod_spec(model, svc, version)}
     if kind == "StatefulSet" and svc.storage is not None:
         spec["volumeClaimTemplates"] = [
             {
@@ -242,13 +389,13 @@ def service_object(model: MeshSettings, svc: Service, wave_no: int) -> dict[str,
     spec["selector"] = k8s.selector(svc.name)
     spec["ports"] = [
         {
-            "name": name,
-            "port": port,
-            "targetPort": port,
-            "protocol": proto,
-            "appProtocol": k8s.APP_PROTOCOLS.get(name, "tcp"),
+            "name": p.name,
+            "port": p.port,
+            "targetPort": p.target,
+            "protocol": p.protocol,
+            "appProtocol": p.app_protocol,  # Istio selects the port's protocol by it
         }
-        for name, port, proto in service_ports(svc)
+        for p in service_ports(svc)
     ]
     return k8s.obj("v1", "Service", _meta(model, svc, svc.name, wave_no), spec=spec)
 
@@ -259,10 +406,16 @@ def service_account(model: MeshSettings, svc: Service, wave_no: int) -> dict[str
     )
 
 
-def config_map(model: MeshSettings, svc: Service, wave_no: int) -> dict[str, Any]:
-    return k8s.obj(
-        "v1", "ConfigMap", _meta(model, svc, config_map_name(svc), wave_no), data=dict(sorted(svc.env))
-    )
+def config_maps(context: ServiceContext) -> list[dict[str, Any]]:
+    """The env ConfigMap of the service (or of each version) and one per `files` volume."""
+    model, svc = context.mesh, context.service
+    data: dict[str, dict[str, str]] = {}
+    for version in variants(svc):
+        data.update(config_data(context, version, base_namespace(context)))
+    return [
+        k8s.obj("v1", "ConfigMap", _meta(model, svc, name, context.wave), data=entries)
+        for name, entries in data.items()
+    ]
 
 
 def hpa(model: MeshSettings, svc: Service, wave_no: int) -> dict[str, Any]:
@@ -297,14 +450,14 @@ def pdb(model: MeshSettings, svc: Service, wave_no: int) -> dict[str, Any]:
     return k8s.obj("policy/v1", "PodDisruptionBudget", meta, spec=spec)
 
 
-def objects(model: MeshSettings, svc: Service, wave_no: int) -> list[dict[str, Any]]:
+def objects(context: ServiceContext) -> list[dict[str, Any]]:
     """Every object of a service's base, before the archetype's own shaping."""
+    model, svc, wave_no = context.mesh, context.service, context.wave
     out = [service_account(model, svc, wave_no)]
-    if svc.env:
-        out.append(config_map(model, svc, wave_no))
+    out.extend(config_maps(context))
     if svc.has_service_object:
         out.append(service_object(model, svc, wave_no))
-    out.append(workload(model, svc, wave_no))
+    out.extend(workload(context, version) for version in variants(svc))
     if svc.autoscale is not None:
         out.append(hpa(model, svc, wave_no))
     if wants_pdb(svc, svc.replicas):
@@ -314,7 +467,7 @@ def objects(model: MeshSettings, svc: Service, wave_no: int) -> list[dict[str, A
 
 def file_name(obj: dict[str, Any], taken: set[str]) -> str:
     name = FILE_NAMES.get(obj["kind"], f"{obj['kind'].lower()}.yaml")
-    if name in taken:  # an archetype plugin may add a second object of a kind
+    if name in taken:  # versions, files volumes or an archetype plugin: a second object of a kind
         name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
     taken.add(name)
     return name
@@ -322,7 +475,7 @@ def file_name(obj: dict[str, Any], taken: set[str]) -> str:
 
 def shaped_objects(context: ServiceContext) -> list[dict[str, Any]]:
     """The base's objects after the archetype's shaping (a plugin may turn the Deployment into a CronJob)."""
-    return call_shape(context, objects(context.mesh, context.service, context.wave))
+    return call_shape(context, objects(context))
 
 
 def base(svc: Service, shaped: list[dict[str, Any]]) -> list[Artifact]:
