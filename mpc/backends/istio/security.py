@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc.lang.model import Issuer
+from mpc.lang.model import Issuer, Narrowing, PortSpec
 
 from .common import SECURITY, Generated, Scope, ServiceScope, selector
 
@@ -79,31 +79,57 @@ def route_issuers(scope: ServiceScope) -> tuple[list[Issuer], bool]:
     return issuers, bool(routes) and all(r.auth is not None for r in routes)
 
 
+def operation(ports: tuple[PortSpec, ...], narrowing: Narrowing) -> dict[str, Any]:
+    """`to.operation` of a call: the target ports (Istio evaluates after the Service has translated the
+    port), and the methods and paths a narrowed dependsOn entry names."""
+    out: dict[str, Any] = {"ports": [str(p.target_port) for p in ports]}
+    if narrowing.methods:
+        out["methods"] = list(narrowing.methods)
+    if narrowing.paths:
+        out["paths"] = list(narrowing.paths)
+    return out
+
+
+def _caller_rules(scope: ServiceScope) -> list[dict[str, Any]]:
+    """One rule per distinct operation: callers allowed the same ports, methods and paths share it."""
+    svc = scope.service
+    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    running = set(scope.callers())
+    for peer in scope.context.callers:
+        if peer.name not in running:
+            continue
+        op = operation(svc.call_ports(peer.narrowing), peer.narrowing)
+        key = repr(op)
+        groups.setdefault(key, (op, []))[1].append(scope.principal(peer.name))
+    return [
+        {"from": [{"source": {"principals": sorted(principals)}}], "to": [{"operation": op}]}
+        for op, principals in groups.values()
+    ]
+
+
 def service_policy(scope: ServiceScope) -> Generated | None:
     """One ALLOW policy per service with a port, with one rule per kind of caller; None without callers."""
     svc = scope.service
     if svc.port is None:
         return None
-    ports = [str(svc.port)]
     rules: list[dict[str, Any]] = []
-    if scope.context.routes:
+    route_port = svc.route_port
+    if scope.context.routes and route_port is not None:
         source: dict[str, Any] = {"principals": [scope.principal(scope.model.gateway.name)]}
         issuers, required = route_issuers(scope)
         if issuers and required:
             # A request principal is "<iss>/<sub>"; its presence means a token that passed the
             # RequestAuthentication, so a request without one is denied here too, not only at the proxy.
             source["requestPrincipals"] = [f"{i.issuer}/*" for i in issuers]
-        rules.append({"from": [{"source": source}], "to": [{"operation": {"ports": ports}}]})
-    callers = scope.callers()
-    if callers:
-        principals = sorted(scope.principal(c) for c in callers)
-        rules.append(
-            {"from": [{"source": {"principals": principals}}], "to": [{"operation": {"ports": ports}}]}
-        )
+        to = {"ports": [str(route_port.target_port)]}
+        rules.append({"from": [{"source": source}], "to": [{"operation": to}]})
+    rules.extend(_caller_rules(scope))
     if scope.context.peers_in(scope.env.name):
         # The pods of a service that replicates reach each other (replication, peer discovery, the
-        # ledger's p2p port) where it runs more than one: every port it serves, as in its NetworkPolicy.
-        peer_ports = sorted({svc.port, *([svc.peer_port] if svc.peer_port is not None else [])})
+        # ledger's p2p port) where it runs more than one: every port it serves, as in its NetworkPolicy
+        # (target ports: Istio evaluates after the Service).
+        own = [p.target_port for p in svc.ports]
+        peer_ports = sorted({*own, *([svc.peer_port] if svc.peer_port is not None else [])})
         rules.append(
             {
                 "from": [{"source": {"principals": [scope.principal(svc.name)]}}],

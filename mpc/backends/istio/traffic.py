@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpc.lang.model import Service
+from mpc.lang.model import PortSpec, Service
 from mpc.lang.quantities import format_duration
 from mpc.render import k8s
 
-from .common import ISTIO_SYSTEM, NETWORKING, Generated, InEnvironment, Scope, ServiceScope
+from .common import ISTIO_SYSTEM, NETWORKING, VERSION_LABEL, Generated, InEnvironment, Scope, ServiceScope
 from .external import egress_host as external_egress_host
 from .external import issuer_egress_hosts, provider_egress_host
 from .telemetry import collector_egress_host
@@ -49,31 +49,83 @@ def _max_pods(scope: InEnvironment, svc: Service) -> int:
     return placement.replicas if placement is not None else svc.replicas
 
 
+def _destination(host: str, port: int, subset: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"host": host, "port": {"number": port}}
+    if subset is not None:
+        out["subset"] = subset
+    return out
+
+
+RetryClass = tuple[str, int, str | None, dict[str, Any] | None]  # name, attempts, retryOn, match
+
+
+def _retry_classes(scope: ServiceScope) -> list[RetryClass]:
+    """The requests that retry differently, in match order: the master proxy's (its route retries, so not
+    again here), idempotent methods (anything that failed), the rest (only what never arrived)."""
+    svc = scope.service
+    if svc.retries <= 0:
+        return [("no-retries", 0, None, None)]
+    out: list[RetryClass] = []
+    if scope.context.routes:
+        out.append(("from-master-proxy", 0, None, {"sourceLabels": k8s.selector(scope.model.gateway.name)}))
+    out.append(("idempotent", svc.retries, RETRY_ON, {"method": dict(IDEMPOTENT)}))
+    out.append(("other-methods", svc.retries, RETRY_ON_UNDELIVERED, None))
+    return out
+
+
+def _route(
+    name: str, match: dict[str, Any], destinations: list[dict[str, Any]], timeout: str, retry: RetryClass
+) -> dict[str, Any]:
+    _, attempts, retry_on, _ = retry
+    out: dict[str, Any] = {"name": name}
+    if match:
+        out["match"] = [match]
+    out["route"] = destinations
+    out["timeout"] = timeout
+    # Written even as 0: without `retries` Istio applies its own default (2 attempts).
+    out["retries"] = {"attempts": attempts, **({"retryOn": retry_on} if attempts else {})}
+    return out
+
+
+def _routes_to(scope: ServiceScope, host: str, port: PortSpec, by_port: bool) -> list[dict[str, Any]]:
+    """The HTTP routes of one port: a version's header match first (whatever the weights), then the
+    weighted split over the versions (or the one destination); each in the retry classes."""
+    svc = scope.service
+    timeout = format_duration(svc.timeout_ms)
+    prefix = f"{port.name}-" if by_port else ""
+    on_port = {"port": port.port} if by_port else {}
+    out: list[dict[str, Any]] = []
+    for version in svc.versions:
+        if not version.match_headers:
+            continue
+        headers = {"headers": {k: {"exact": v} for k, v in version.match_headers}}
+        destination = [{"destination": _destination(host, port.port, version.name)}]
+        for retry in _retry_classes(scope):
+            match = {**on_port, **headers, **(retry[3] or {})}
+            name = f"{prefix}{version.name}-{retry[0]}"
+            out.append(_route(name, match, destination, timeout, retry))
+    if svc.versions:
+        split = [
+            {"destination": _destination(host, port.port, v.name), "weight": v.weight}
+            for v in svc.versions
+            if v.weight > 0
+        ]
+    else:
+        split = [{"destination": _destination(host, port.port)}]
+    for retry in _retry_classes(scope):
+        out.append(_route(f"{prefix}{retry[0]}", {**on_port, **(retry[3] or {})}, split, timeout, retry))
+    return out
+
+
 def virtual_service(scope: ServiceScope) -> Generated | None:
+    """Timeouts and safe retries of calls to the service, per HTTP port (matched by port when it has
+    several, so a request keeps the port it was sent to), and the split over its versions."""
     svc = scope.service
     if not (svc.serves_http and svc.has_service_object) or svc.port is None:
         return None
     host = scope.fqdn(svc.name)
-
-    def route(name: str, attempts: int, retry_on: str | None, match: dict[str, Any] | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": name}
-        if match is not None:
-            out["match"] = [match]
-        out["route"] = [{"destination": {"host": host, "port": {"number": svc.port}}}]
-        out["timeout"] = format_duration(svc.timeout_ms)
-        # Written even as 0: without `retries` Istio applies its own default (2 attempts).
-        out["retries"] = {"attempts": attempts, **({"retryOn": retry_on} if attempts else {})}
-        return out
-
-    http = []
-    if scope.context.routes and svc.retries > 0:
-        gateway = {"sourceLabels": k8s.selector(scope.model.gateway.name)}
-        http.append(route("from-master-proxy", 0, None, gateway))
-    if svc.retries > 0:
-        http.append(route("idempotent", svc.retries, RETRY_ON, {"method": dict(IDEMPOTENT)}))
-        http.append(route("other-methods", svc.retries, RETRY_ON_UNDELIVERED, None))
-    else:
-        http.append(route("no-retries", 0, None, None))
+    by_port = len(svc.ports) > 1
+    http = [r for p in svc.ports if p.serves_http for r in _routes_to(scope, host, p, by_port)]
     spec = {"hosts": [host], "exportTo": ["."], "http": http}
     return scope.obj(NETWORKING, "VirtualService", svc.name, svc.source, spec)
 
@@ -86,12 +138,12 @@ def destination_rule(scope: ServiceScope) -> Generated | None:
     pool: dict[str, Any] = {
         "tcp": {"maxConnections": CONNECTIONS_PER_POD * pods, "connectTimeout": CONNECT_TIMEOUT},
     }
-    if svc.protocol in ("http", "grpc"):
+    if svc.serves_http:
         pool["http"] = {
             "http1MaxPendingRequests": PENDING_PER_POD * pods,
             "http2MaxRequests": REQUESTS_PER_POD * pods,
         }
-    spec = {
+    spec: dict[str, Any] = {
         "host": scope.fqdn(svc.name),
         "exportTo": ["."],
         "trafficPolicy": {
@@ -100,6 +152,9 @@ def destination_rule(scope: ServiceScope) -> Generated | None:
             "outlierDetection": dict(OUTLIER_DETECTION),
         },
     }
+    if svc.versions:
+        # One subset per version, on the label its Deployment's pods carry.
+        spec["subsets"] = [{"name": v.name, "labels": {VERSION_LABEL: v.name}} for v in svc.versions]
     return scope.obj(NETWORKING, "DestinationRule", svc.name, svc.source, spec)
 
 
