@@ -554,7 +554,14 @@ def _service_cluster(service: Service, upstream: Upstream, target: Target) -> di
         }
         if target.health_no_traffic_interval_ms is not None:
             check["no_traffic_interval"] = duration(target.health_no_traffic_interval_ms)
-        check["http_health_check"] = {"path": service.health_path}
+        http_check: dict[str, Any] = {"path": service.health_path}
+        if service.probe is not None and service.probe.headers:
+            # The headers the service's own probe sends (e.g. a cookie that keeps checks out of sessions).
+            http_check["request_headers_to_add"] = [
+                {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                for k, v in service.probe.headers
+            ]
+        check["http_health_check"] = http_check
         cluster["health_checks"] = [check]
     return cluster
 
