@@ -37,6 +37,9 @@ _PATTERN_WORDS = {
     r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$": "a relative folder path",
     r"^[A-Z][A-Za-z0-9]*$": "a CamelCase kind such as Model",
     r"^v\d+((alpha|beta)\d+)?$": "a version such as v1 or v1beta1",
+    r"^[A-Z]+$": "an HTTP method in capitals, such as GET or POST",
+    r"^/[^\s?#*]*(/\*)?$": "an exact path, or a prefix ending in /* (e.g. /api/*)",
+    r"^[0-9.]+/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$": "an address with its prefix length, e.g. 10.20.0.3/32",
 }
 
 _SECRETISH = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL")
@@ -457,6 +460,17 @@ def _bad_names(doc: Document, reported: set[Any]) -> list[Diagnostic]:
     return found
 
 
+def _deepest(problems: list[Diagnostic]) -> list[Diagnostic]:
+    """A union of a string and a mapping (a dependsOn entry) reports a wrong type for the member the value
+    is not, beside the mapping's own errors: keep the errors inside the value, which say what is wrong."""
+    paths = [d.location.path for d in problems]
+
+    def inner(path: str) -> bool:
+        return any(p != path and (p.startswith(path + ".") or p.startswith(path + "[")) for p in paths)
+
+    return [d for d in problems if not (d.code == Code.WRONG_TYPE and inner(d.location.path))]
+
+
 def parse(doc: Document) -> Mesh:
     """Validate the document against the spec; raise MpcError with every problem found."""
     problems = _header_checks(doc) + _secret_literals(doc) + _missing_one_of(doc)
@@ -475,7 +489,7 @@ def parse(doc: Document) -> Mesh:
             seen.add(key)
             problems.append(diag)
         problems += _bad_names(doc, {d.location for d in problems})
-        raise MpcError(_merge_typos(problems)) from None
+        raise MpcError(_merge_typos(_deepest(problems))) from None
     if problems:
         raise MpcError(problems)
     return mesh

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from mpc.errors import Code, Diagnostic, did_you_mean
 from mpc.graph.checks.context import Context
 from mpc.lang import spec
+from mpc.lang.load import key_path
 
 # Kubernetes: a container port name is an IANA service name (<= 15, letters/digits/'-', one letter).
 PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -26,7 +27,7 @@ def _exclusive(c: Context, where: tuple[str | int, ...], keys: list[str], why: s
     if len(written) > 1:
         yield Diagnostic(
             Code.EXCLUSIVE_KEYS,
-            f"{'.'.join(str(p) for p in where)} sets both {written[0]!r} and {written[1]!r}",
+            f"{key_path(where)} sets both {written[0]!r} and {written[1]!r}",
             c.at(*where, written[1], key=True),
             why,
         )
@@ -111,7 +112,7 @@ def _whole_seconds(c: Context, where: tuple[str | int, ...], ms: int | None) -> 
     if ms is not None and (ms % 1000 or ms == 0):
         yield Diagnostic(
             Code.BAD_VALUE,
-            f"{'.'.join(str(p) for p in where)}: Kubernetes counts this in whole seconds, at least 1",
+            f"{key_path(where)}: Kubernetes counts this in whole seconds, at least 1",
             c.at(*where),
             f"write {max(1, round(ms / 1000))}s",
         )
@@ -125,7 +126,7 @@ def _limits(c: Context, where: tuple[str | int, ...], res: spec.Resources | None
         if request is not None and limit is not None and limit.value < request.value:
             yield Diagnostic(
                 Code.BAD_VALUE,
-                f"{'.'.join(str(p) for p in where)}.limits.{key}: {limit} is below the request {request}",
+                f"{key_path(where)}.limits.{key}: {limit} is below the request {request}",
                 c.at(*where, "limits", key),
                 "a limit is at least the request",
             )
