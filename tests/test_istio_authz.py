@@ -25,6 +25,11 @@ from test_istio_support import (
     render_text,
 )
 
+from mpc.graph.front import Front
+from mpc.lang.model import WHOLE_CALL, Narrowing
+from mpc.render import k8s
+from mpc.render.api import Artifact
+
 EXAMPLES = example_meshes()
 ACME = next(p for p in EXAMPLES if p.parent.name == "acme")
 
@@ -223,3 +228,141 @@ def test_a_route_to_a_service_of_another_environment_is_no_call_here() -> None:
     assert not any("ledger" in pair for pair in staging)
     sidecars = {d["metadata"]["name"]: d for d in objects(artifacts, "Sidecar", "acme-staging")}
     assert not any("ledger" in h for h in sidecars["local-api-gateway"]["spec"]["egress"][0]["hosts"])
+
+
+# --- narrowed calls: ports, methods, paths ----------------------------------------------------------------
+
+OTHER_METHOD = "DELETE"
+OTHER_PATH = "/not/a/declared/path"
+UNDECLARED_PORT = 1
+
+
+def _request_for(narrowing: Narrowing) -> tuple[str, str]:
+    method = narrowing.methods[0] if narrowing.methods else "GET"
+    path = narrowing.paths[0] if narrowing.paths else "/anything"
+    return method, path[:-1] + "x" if path.endswith("/*") else path
+
+
+def _check_edges(front: Front, artifacts: list[Artifact]) -> int:
+    """For every call edge: the request it allows passes; another method, path or port is denied."""
+    model = front.model
+    checked = 0
+    for env in model.environments:
+        ns = model.environments[env].namespace
+        policies = objects(artifacts, "AuthorizationPolicy", ns)
+        for svc in model.services_in(env):
+            if svc.port is None:
+                continue
+            labels = pod_labels(model, svc.name)
+            for caller in front.graph.callers(svc.name):
+                if env not in model.services[caller].environments:
+                    continue
+                narrowing = model.services[caller].narrowing.get(svc.name, WHOLE_CALL)
+                principal = k8s.principal(ns, caller)
+                method, path = _request_for(narrowing)
+                reached = svc.call_ports(narrowing)
+                for port in reached:
+                    ok = Request(caller, principal, port.target_port, None, method, path)
+                    assert allowed(policies, labels, ok), (caller, svc.name, ok)
+                others = [p for p in svc.ports if p not in reached] or [None]
+                for other in others:
+                    target = other.target_port if other is not None else UNDECLARED_PORT
+                    denied = Request(caller, principal, target, None, method, path)
+                    assert not allowed(policies, labels, denied), (caller, svc.name, denied)
+                port = reached[0].target_port
+                if narrowing.methods:
+                    wrong = Request(caller, principal, port, None, OTHER_METHOD, path)
+                    assert not allowed(policies, labels, wrong), (caller, svc.name, wrong)
+                if narrowing.paths:
+                    wrong = Request(caller, principal, port, None, method, OTHER_PATH)
+                    assert not allowed(policies, labels, wrong), (caller, svc.name, wrong)
+                checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("mesh", EXAMPLES, ids=[m.parent.name for m in EXAMPLES])
+def test_each_edge_admits_its_requests_and_nothing_beside_them(mesh: Path) -> None:
+    front, artifacts = render_file(mesh)
+    assert _check_edges(front, artifacts) == sum(
+        1
+        for env in front.model.environments
+        for svc in front.model.services_in(env)
+        if svc.port is not None
+        for caller in front.graph.callers(svc.name)
+        if env in front.model.services[caller].environments
+    )
+
+
+def test_the_cart_admits_only_its_three_calls() -> None:
+    boutique = next(p for p in EXAMPLES if p.parent.name == "online-boutique")
+    front, artifacts = render_file(boutique)
+    model = front.model
+    policies = objects(artifacts, "AuthorizationPolicy", "online-boutique")
+    labels = pod_labels(model, "cartservice")
+    for caller in ("frontend", "checkoutservice"):
+        principal = k8s.principal("online-boutique", caller)
+        for method in ("AddItem", "GetCart", "EmptyCart"):
+            call = Request(caller, principal, 7070, None, "POST", f"/hipstershop.CartService/{method}")
+            assert allowed(policies, labels, call)
+        other = Request(caller, principal, 7070, None, "POST", "/hipstershop.CartService/DropCart")
+        assert not allowed(policies, labels, other)
+        assert not allowed(
+            policies,
+            labels,
+            Request(caller, principal, 7070, None, "GET", "/hipstershop.CartService/GetCart"),
+        )
+    # The emailservice is called on its container port (8080), not the Service port (5000).
+    email = pod_labels(model, "emailservice")
+    checkout = k8s.principal("online-boutique", "checkoutservice")
+    assert allowed(policies, email, Request("checkoutservice", checkout, 8080, None))
+    assert not allowed(policies, email, Request("checkoutservice", checkout, 5000, None))
+
+
+@st.composite
+def narrowed_meshes(draw: st.DrawFn) -> str:
+    """Random acyclic meshes whose services have two ports and whose calls are narrowed at random."""
+    count = draw(st.integers(min_value=2, max_value=5))
+    names = NAMES[:count]
+    lines = [
+        "apiVersion: masterproxy.dev/v1alpha1",
+        "kind: Mesh",
+        "metadata: {name: prop}",
+        "gateway:",
+        "  name: front",
+        "  port: 80",
+        "  routes:",
+        f"    - {{prefix: /{names[0]}, service: {names[0]}}}",
+        "services:",
+    ]
+    for i, name in enumerate(names):
+        deps = draw(st.lists(st.sampled_from(names[i + 1 :]), unique=True)) if i + 1 < count else []
+        entries = []
+        for dep in deps:
+            kind = draw(st.sampled_from(["whole", "port", "methods", "paths", "all"]))
+            entry = {
+                "whole": dep,
+                "port": f"{{service: {dep}, ports: [admin]}}",
+                "methods": f"{{service: {dep}, methods: [POST, PUT]}}",
+                "paths": f"{{service: {dep}, paths: [/{dep}/*, /health]}}",
+                "all": f"{{service: {dep}, ports: [http], methods: [GET], paths: [/{dep}/items/*]}}",
+            }[kind]
+            entries.append(entry)
+        lines += [
+            f"  {name}:",
+            f"    image: ghcr.io/x/{name}:1.0.0",
+            "    ports:",
+            "      - {name: http, port: 80, targetPort: 8080}",
+            "      - {name: admin, port: 9000, targetPort: 19000}",
+            f"    dependsOn: [{', '.join(entries)}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(narrowed_meshes())
+def test_random_narrowed_meshes_admit_exactly_their_operations(text: str) -> None:
+    front, artifacts = render_text(text)
+    _check_edges(front, artifacts)
+    for env in front.model.environments:
+        assert allowed_pairs(front, artifacts, env) == expected_pairs(front, env), text

@@ -60,8 +60,10 @@ def objects(
 class Request:
     caller: str  # a workload name, or EXTERNAL
     principal: str | None  # mTLS peer identity; None for plain traffic from outside the mesh
-    port: int
+    port: int  # the workload's (target) port: Istio evaluates after the Service
     token_issuer: str | None  # the `iss` of a valid JWT the request carries
+    method: str = "POST"
+    path: str = "/"
 
 
 def _labels_match(selector: Mapping[str, Any] | None, pod_labels: Mapping[str, str]) -> bool:
@@ -97,11 +99,26 @@ def _rule_matches(rule: Mapping[str, Any], req: Request) -> bool:
     if not any(_source_matches(f["source"], req) for f in froms):
         return False
     tos = rule.get("to")
-    if tos:
-        ports = {p for t in tos for p in t.get("operation", {}).get("ports", [])}
-        if ports and str(req.port) not in ports:
-            return False
-    return True
+    return not tos or any(_operation_matches(t.get("operation", {}), req) for t in tos)
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    """Istio's path forms as mpc writes them: exact, or a prefix ending in `/*`."""
+    if pattern.endswith("/*"):
+        return path.startswith(pattern[:-1])
+    assert "*" not in pattern, f"the interpreter knows exact and /* paths only: {pattern}"
+    return path == pattern
+
+
+def _operation_matches(op: Mapping[str, Any], req: Request) -> bool:
+    # Every field present must match (AND); the values of one field are alternatives (OR).
+    unknown = set(op) - {"ports", "methods", "paths"}
+    assert not unknown, f"the interpreter does not model {unknown}"
+    if "ports" in op and str(req.port) not in op["ports"]:
+        return False
+    if "methods" in op and req.method not in op["methods"]:
+        return False
+    return "paths" not in op or any(_path_matches(p, req.path) for p in op["paths"])
 
 
 def allowed(policies: Sequence[Mapping[str, Any]], pod_labels: Mapping[str, str], req: Request) -> bool:
@@ -133,16 +150,32 @@ def allowed_pairs(front: Front, artifacts: Sequence[Artifact], env: str) -> set[
     services = [s for s in model.services_in(env)]
     callers: list[tuple[str, str | None]] = [(f"gateway:{gw}", k8s.principal(ns, gw)), (EXTERNAL, None)]
     callers += [(s.name, k8s.principal(ns, s.name)) for s in services]
-    callees = [(gw, model.gateway.port)] + [(s.name, s.port) for s in services if s.port is not None]
+    callees = [(gw, model.gateway.listen_port)] + [
+        (s.name, p.target_port) for s in services for p in s.ports if s.port is not None
+    ]
     issuers = [i.issuer for i in model.issuers.values()] or [None]
     pairs = set()
     for callee, port in callees:
         labels = pod_labels(model, callee)
         for caller, principal in callers:
             for issuer in issuers:
-                if allowed(policies, labels, Request(caller, principal, port, issuer)):
-                    pairs.add((caller, f"gateway:{callee}" if callee == gw else callee))
+                for method, path in candidate_requests(model):
+                    if allowed(policies, labels, Request(caller, principal, port, issuer, method, path)):
+                        pairs.add((caller, f"gateway:{callee}" if callee == gw else callee))
+                        break
     return pairs
+
+
+def candidate_requests(model: Model) -> list[tuple[str, str]]:
+    """(method, path) pairs that between them satisfy any narrowed call of the mesh, and one that none
+    does: a pair is allowed when some request of it passes."""
+    paths = {"/"}
+    methods = {"GET", "POST"}
+    for svc in model.services.values():
+        for narrowing in svc.narrowing.values():
+            paths.update(p[:-1] + "x" if p.endswith("/*") else p for p in narrowing.paths)
+            methods.update(narrowing.methods)
+    return [(m, p) for m in sorted(methods) for p in sorted(paths)]
 
 
 def expected_pairs(front: Front, env: str) -> set[tuple[str, str]]:

@@ -122,8 +122,9 @@ def test_each_overlay_is_the_environments_desired_state(rendered: Rendered) -> N
     model = rendered.front.model
     for overlay in model.overlays:
         objects = rendered.overlays[overlay.path]
+        # By the pods' name label: a service with versions runs one Deployment per version.
         workloads = {
-            o["metadata"]["name"]
+            o["spec"]["template"]["metadata"]["labels"][k8s.NAME_LABEL]
             for o in objects
             if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["namespace"] == overlay.namespace
         }
@@ -140,18 +141,17 @@ def test_each_overlay_is_the_environments_desired_state(rendered: Rendered) -> N
                     obj["metadata"]["name"],
                 )
         for svc in model.services_in(overlay.environment):
-            workload = next(
-                o
-                for o in objects
-                if o["kind"] == svc.archetype.workload and o["metadata"]["name"] == svc.name
-            )
+            names = [f"{svc.name}-{v.name}" for v in svc.versions] or [svc.name]
             placement = svc.placements[overlay.environment]
-            (container,) = [
-                c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == svc.name
-            ]
-            assert container["resources"]["requests"]["cpu"] == str(placement.resources.cpu)
-            if svc.autoscale is None:
-                assert workload["spec"]["replicas"] == placement.replicas
+            for workload in (
+                o for o in objects if o["kind"] == svc.archetype.workload and o["metadata"]["name"] in names
+            ):
+                (container,) = [
+                    c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == svc.name
+                ]
+                assert container["resources"]["requests"]["cpu"] == str(placement.resources.cpu)
+                if svc.autoscale is None:
+                    assert workload["spec"]["replicas"] == placement.replicas
             pdbs = [
                 o for o in objects if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"] == svc.name
             ]
@@ -272,7 +272,7 @@ def pods(objects: Sequence[Mapping[str, Any]], namespace: str, gateway: str) -> 
             for c in template["spec"]["containers"]
             for p in c.get("ports", [])
         )
-        name = obj["metadata"]["name"]
+        name = template["metadata"]["labels"][k8s.NAME_LABEL]  # the service, whichever version
         out[name] = Endpoint(name, namespace, template["metadata"]["labels"], f"10.8.0.{i + 1}", ports)
     # With the kustomize backend alone the master proxy is not rendered: stand in for its pods.
     out.setdefault(gateway, Endpoint(gateway, namespace, k8s.selector(gateway), "10.8.1.1", ()))

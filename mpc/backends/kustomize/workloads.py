@@ -465,12 +465,20 @@ def objects(context: ServiceContext) -> list[dict[str, Any]]:
     return out
 
 
-def file_name(obj: dict[str, Any], taken: set[str]) -> str:
-    name = FILE_NAMES.get(obj["kind"], f"{obj['kind'].lower()}.yaml")
-    if name in taken:  # versions, files volumes or an archetype plugin: a second object of a kind
-        name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-    taken.add(name)
-    return name
+# Kinds a service may have several of (versions, files volumes): each is named after its object, except
+# the service's own Deployment or StatefulSet and its env ConfigMap.
+_NAMED_FILES = frozenset({"Deployment", "StatefulSet", "ConfigMap"})
+
+
+def file_name(obj: dict[str, Any], taken: set[str], service: str = "") -> str:
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    out = FILE_NAMES.get(kind, f"{kind.lower()}.yaml")
+    own = name in (service, f"{service}-env")
+    if out in taken or (kind in _NAMED_FILES and not own):
+        # versions, files volumes or an archetype plugin: a second object of a kind
+        out = f"{kind.lower()}-{name}.yaml"
+    taken.add(out)
+    return out
 
 
 def shaped_objects(context: ServiceContext) -> list[dict[str, Any]]:
@@ -481,7 +489,7 @@ def shaped_objects(context: ServiceContext) -> list[dict[str, Any]]:
 def base(svc: Service, shaped: list[dict[str, Any]]) -> list[Artifact]:
     folder = base_dir(svc.name)
     taken: set[str] = set()
-    files = [(file_name(obj, taken), obj) for obj in shaped]
+    files = [(file_name(obj, taken, svc.name), obj) for obj in shaped]
     out = [Artifact(f"{folder}/{name}", obj) for name, obj in files]
     out.append(Artifact(f"{folder}/kustomization.yaml", kustomization(name for name, _ in files)))
     return out
