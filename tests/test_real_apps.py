@@ -359,3 +359,42 @@ def test_changing_env_or_files_changes_the_pod_template_hash(
         path = f"kustomize/base/reviews/deployment-reviews-{version}.yaml"
         assert before[path] != after[path], path
         assert f"+++ b/{path}" in diff and "masterproxy.dev/config-hash" in diff
+
+
+# --- mpc diff: call scopes and weights ----------------------------------------------------------------
+
+
+def test_diff_reports_a_widened_or_narrowed_call_as_a_security_change() -> None:
+    from mpc.workflow.diff import diff_texts
+    from mpc.workflow.report import markdown, to_json
+
+    text = BOUTIQUE.read_text()
+    narrowed = "      - {service: cartservice, methods: [POST], paths: *cart-calls}\n"
+    assert narrowed in text
+    widened = text.replace(narrowed, "      - cartservice\n")
+    report = diff_texts(text, widened, "old.yaml", "mesh.yaml", ("gitops",))
+    (scope,) = report.security.scopes
+    assert (scope.caller, scope.callee, scope.change) == ("checkoutservice", "cartservice", "widened")
+    assert scope.new == "every request" and scope.old.startswith("methods POST; paths /hipstershop")
+    assert report.security.changed and not report.security.calls_added  # the same pair, more requests
+    assert "**call widened**: `checkoutservice` → `cartservice`" in markdown(report)
+    assert to_json(report)["security"]["callScopes"][0]["change"] == "widened"
+    back = diff_texts(widened, text, "old.yaml", "mesh.yaml", ("gitops",))
+    assert [s.change for s in back.security.scopes] == ["narrowed"]
+
+
+def test_diff_names_weight_changes() -> None:
+    from mpc.workflow.diff import diff_texts
+    from mpc.workflow.report import markdown, to_json
+
+    text = BOOKINFO.read_text()
+    shifted = text.replace("reviews-v2:1.20.1, weight: 10}", "reviews-v2:1.20.1, weight: 50}")
+    report = diff_texts(text, shifted, "old.yaml", "mesh.yaml", ("gitops",))
+    assert {(w.version, w.old, w.new) for w in report.weights} == {("v1", 90, 50), ("v2", 10, 50)}
+    assert "- `reviews` version `v2`: 10% → 50%" in markdown(report)
+    assert to_json(report)["traffic"]["weights"][0] == {
+        "service": "reviews",
+        "version": "v1",
+        "old": 90,
+        "new": 50,
+    }

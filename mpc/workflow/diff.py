@@ -17,7 +17,8 @@ from typing import Any, Literal
 from mpc.errors import Code, Diagnostic, Location, MpcError
 from mpc.graph import draw
 from mpc.graph.front import Front
-from mpc.graph.mesh import MeshGraph, split_id
+from mpc.graph.mesh import MeshGraph, edge_narrowing, split_id
+from mpc.lang.model import Narrowing
 
 Change = Literal["added", "removed", "changed"]
 
@@ -72,14 +73,36 @@ class AuthChange:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopeChange:
+    """A call allowed in both versions whose ports, methods or paths changed (its dependsOn entry)."""
+
+    caller: str
+    callee: str
+    old: str  # what it allowed, in words ("every request", "methods POST; paths /a")
+    new: str
+    change: Literal["narrowed", "widened", "changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChange:
+    """A version's share of a service's traffic; None where the version does not exist."""
+
+    service: str
+    version: str
+    old: int | None
+    new: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Security:
     calls_added: tuple[Call, ...]
     calls_removed: tuple[Call, ...]
     auth: tuple[AuthChange, ...]
+    scopes: tuple[ScopeChange, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.calls_added or self.calls_removed or self.auth)
+        return bool(self.calls_added or self.calls_removed or self.auth or self.scopes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +170,11 @@ class DiffReport:
     def compared(self) -> bool:
         return not self.invalid
 
+    weights: tuple[WeightChange, ...] = ()  # versions whose share of the traffic changed
+
     @property
     def changed(self) -> bool:
-        return bool(self.nodes or self.edges or self.security.changed or self.outputs)
+        return bool(self.nodes or self.edges or self.security.changed or self.outputs or self.weights)
 
     def node_counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
@@ -348,6 +373,7 @@ def compare(old: Side, new: Side) -> DiffReport:
         outputs=output_changes(old, new),
         picture=picture(old.graph, new.graph, nodes, edges),
         causes=causes(old.front, new.front),
+        weights=weight_changes(old, new),
     )
 
 
@@ -479,6 +505,55 @@ def _route_auth(side: Side) -> dict[str, tuple[str, str | None]]:
     return {r.key: (r.service, r.auth) for r in side.front.model.gateway.routes}
 
 
+def _scopes(graph: MeshGraph) -> dict[tuple[str, str], Narrowing]:
+    return {
+        (split_id(u)[1], split_id(v)[1]): edge_narrowing(d)
+        for u, v, d in graph.edge_list()
+        if d["kind"] == "calls" and split_id(v)[0] == "service"
+    }
+
+
+def _within(inner: tuple[str, ...], outer: tuple[str, ...]) -> bool:
+    """Whether one dimension of a call allows no more than another (empty: everything)."""
+    return not outer or (bool(inner) and set(inner) <= set(outer))
+
+
+def scope_change(old: Narrowing, new: Narrowing) -> Literal["narrowed", "widened", "changed"] | None:
+    if old == new:
+        return None
+    dims = (("ports",), ("methods",), ("paths",))
+    pairs = [(getattr(old, d[0]), getattr(new, d[0])) for d in dims]
+    if all(_within(n, o) for o, n in pairs):
+        return "narrowed"
+    if all(_within(o, n) for o, n in pairs):
+        return "widened"
+    return "changed"
+
+
+def scope_changes(old: MeshGraph, new: MeshGraph) -> tuple[ScopeChange, ...]:
+    before, after = _scopes(old), _scopes(new)
+    out = []
+    for pair in sorted(before.keys() & after.keys()):
+        change = scope_change(before[pair], after[pair])
+        if change is not None:
+            out.append(ScopeChange(*pair, before[pair].describe(), after[pair].describe(), change))
+    return tuple(out)
+
+
+def _weights(side: Side) -> dict[tuple[str, str], int]:
+    if side.front is None:
+        return {}
+    return {(s.name, v.name): v.weight for s in side.front.model.services.values() for v in s.versions}
+
+
+def weight_changes(old: Side, new: Side) -> tuple[WeightChange, ...]:
+    """Versions whose weight changed, appeared or went, of services in both versions of the mesh."""
+    a, b = _weights(old), _weights(new)
+    both = {s for s, _ in a} & {s for s, _ in b}
+    keys = sorted(k for k in a.keys() | b.keys() if k[0] in both and a.get(k) != b.get(k))
+    return tuple(WeightChange(s, v, a.get((s, v)), b.get((s, v))) for s, v in keys)
+
+
 def security(old: Side, new: Side) -> Security:
     a, b = _allowed(old.graph), _allowed(new.graph)
     added = tuple(Call(u, v) for u, v in sorted(b - a))
@@ -493,7 +568,7 @@ def security(old: Side, new: Side) -> Security:
             "added" if was is None else "dropped" if now is None else "changed"
         )
         auth.append(AuthChange(prefix, service, was, now, kind))
-    return Security(added, removed, tuple(auth))
+    return Security(added, removed, tuple(auth), scope_changes(old.graph, new.graph))
 
 
 def blast_radius(old: Side, new: Side, nodes: Iterable[NodeChange]) -> tuple[Blast, ...]:

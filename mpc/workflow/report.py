@@ -99,6 +99,8 @@ def to_json(report: DiffReport) -> dict[str, Any]:
                 "removed": len(report.security.calls_removed),
             },
             "authChanges": len(report.security.auth),
+            "callScopes": len(report.security.scopes),
+            "weights": len(report.weights),
             "files": report.file_counts(),
         },
         "graph": {
@@ -116,6 +118,16 @@ def to_json(report: DiffReport) -> dict[str, Any]:
                 {"route": a.route, "service": a.service, "old": a.old, "new": a.new, "change": a.change}
                 for a in report.security.auth
             ],
+            "callScopes": [
+                {"from": c.caller, "to": c.callee, "old": c.old, "new": c.new, "change": c.change}
+                for c in report.security.scopes
+            ],
+        },
+        "traffic": {
+            "weights": [
+                {"service": w.service, "version": w.version, "old": w.old, "new": w.new}
+                for w in report.weights
+            ]
         },
         "blastRadius": [
             {"node": b.node, "services": list(b.services), "routes": list(b.routes)} for b in report.blast
@@ -193,6 +205,10 @@ def _summary(report: DiffReport) -> list[str]:
         lines.append(f"| **allowed calls** | {len(sec.calls_added):,} | {len(sec.calls_removed):,} | |")
     if sec.auth:
         lines.append(f"| **route auth** | | | {len(sec.auth):,} |")
+    if sec.scopes:
+        lines.append(f"| **call scopes** | | | {len(sec.scopes):,} |")
+    if report.weights:
+        lines.append(f"| version weights | | | {len(report.weights):,} |")
     files = report.file_counts()
     if any(files.values()):
         lines.append(f"| files | {files['added']:,} | {files['removed']:,} | {files['changed']:,} |")
@@ -229,6 +245,21 @@ def _security_lines(report: DiffReport) -> list[str]:
             lines.append(f"- auth added: route {route} → {service} now requires {code(a.new)}")
         else:
             lines.append(f"- **auth changed**: route {route} → {service}: {code(a.old)} → {code(a.new)}")
+    for c in sec.scopes:
+        # A widened call admits requests it did not before: as loud as a new call.
+        word = f"**call {c.change}**" if c.change != "narrowed" else "call narrowed"
+        lines.append(f"- {word}: {code(c.caller)} → {code(c.callee)}: {c.old} → {c.new}")
+    return lines
+
+
+def _share(weight: int | None) -> str:
+    return "none" if weight is None else f"{weight}%"
+
+
+def _traffic(report: DiffReport) -> list[str]:
+    lines = ["### Traffic", ""]
+    for w in report.weights:
+        lines.append(f"- {code(w.service)} version {code(w.version)}: {_share(w.old)} → {_share(w.new)}")
     return lines
 
 
@@ -377,6 +408,8 @@ def markdown(report: DiffReport) -> str:
             kept = _cut_list(security, room)
             security = kept
         lines += ["", "### Security", "", *security]
+    if report.weights:
+        lines += ["", *_traffic(report)]
     sections: list[Callable[[int], list[str]]] = []
     if report.picture.mermaid or report.picture.note:
         sections.append(lambda budget: _picture(report, budget))
