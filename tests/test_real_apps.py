@@ -398,3 +398,13 @@ def test_diff_names_weight_changes() -> None:
         "old": 90,
         "new": 50,
     }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mesh", [BOUTIQUE, BOOKINFO], ids=["online-boutique", "bookinfo"])
+def test_the_real_applications_build_with_every_validator(mesh: Path, tmp_path: Path) -> None:
+    """`mpc build --validate`: kubectl kustomize and kubernetes-validate on every overlay, Istio's schemas,
+    envoy --mode validate on every bootstrap, HCL and the GitOps objects."""
+    result = run_mpc("build", mesh, "-o", tmp_path / "out", "--validate")
+    assert result.code == 0, result.err
+    assert "warning" not in result.err, result.err
