@@ -252,7 +252,7 @@ def test_a_reference_outside_depends_on_is_a_located_error(tmp_path: Path) -> No
         result.err.replace(f"{tmp_path}/", "")
     )
     # cart is then called by nobody: a warning says so.
-    assert "warning[W302]: service 'cart'" in result.err
+    assert "warning[W303]: service 'cart'" in result.err
 
 
 # --- versions -----------------------------------------------------------------------------------------
