@@ -408,3 +408,51 @@ def test_the_real_applications_build_with_every_validator(mesh: Path, tmp_path: 
     result = run_mpc("build", mesh, "-o", tmp_path / "out", "--validate")
     assert result.code == 0, result.err
     assert "warning" not in result.err, result.err
+
+
+NARROWED_PORTS_MESH = """\
+apiVersion: masterproxy.dev/v1alpha1
+kind: Mesh
+metadata: {name: shop}
+gateway:
+  name: edge
+  port: 4000
+  routes: [{prefix: /api, service: api}]
+services:
+  api:
+    image: ghcr.io/shop/api:1.0.0
+    port: 8080
+    dependsOn: [{service: cart, ports: [grpc]}, search]
+  cart:
+    image: ghcr.io/shop/cart:1.0.0
+    ports:
+      - {name: grpc, port: 7070, protocol: grpc}
+      - {name: admin, port: 9000, targetPort: 19000}
+  search:
+    image: ghcr.io/shop/search:1.0.0
+    port: 8080
+"""
+
+
+def test_a_call_narrowed_to_ports_reaches_only_those_ports(tmp_path: Path) -> None:
+    from crdcheck import problems
+
+    out = _build(NARROWED_PORTS_MESH, tmp_path / "out")
+    objects = _overlay(out)
+    sidecar = next(o for o in objects if o["kind"] == "Sidecar" and o["metadata"]["name"] == "api")
+    listener, catch_all = sidecar["spec"]["egress"]
+    assert listener == {
+        "port": {"number": 7070, "protocol": "GRPC", "name": "grpc-7070"},
+        "hosts": ["./cart.shop.svc.cluster.local"],
+    }
+    assert "./search.shop.svc.cluster.local" in catch_all["hosts"]
+    assert "./cart.shop.svc.cluster.local" not in catch_all["hosts"]
+    assert problems(sidecar) == []  # the real CRD, CEL rules included
+    from mpc.backends.istio.validate import problems as istio_problems
+
+    assert istio_problems(sidecar) == []  # Istio's own models, unknown fields refused
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    api = Pod("shop", {"app.kubernetes.io/name": "api"})
+    cart = Pod("shop", {"app.kubernetes.io/name": "cart"})
+    assert allowed(policies, api, cart, 7070)
+    assert not allowed(policies, api, cart, 19000)

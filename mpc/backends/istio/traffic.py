@@ -158,7 +158,16 @@ def destination_rule(scope: ServiceScope) -> Generated | None:
     return scope.obj(NETWORKING, "DestinationRule", svc.name, svc.source, spec)
 
 
-def _sidecar(scope: InEnvironment, workload: str, hosts: list[str], source: Any) -> Generated:
+SIDECAR_PROTOCOLS = {"http": "HTTP", "grpc": "GRPC", "tcp": "TCP"}  # Istio has no UDP listener
+
+
+def _sidecar(
+    scope: InEnvironment,
+    workload: str,
+    hosts: list[str],
+    source: Any,
+    listeners: list[dict[str, Any]] | None = None,
+) -> Generated:
     base = [f"{ISTIO_SYSTEM}/*"]
     collector = collector_egress_host(scope)
     if collector is not None:
@@ -167,17 +176,41 @@ def _sidecar(scope: InEnvironment, workload: str, hosts: list[str], source: Any)
         base.append(collector)
     spec = {
         "workloadSelector": {"labels": k8s.selector(workload)},
-        "egress": [{"hosts": base + sorted(set(hosts))}],
+        "egress": [*(listeners or []), {"hosts": base + sorted(set(hosts))}],
         "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
     }
     return scope.obj(NETWORKING, "Sidecar", workload, source, spec)
 
 
+def _port_listeners(scope: ServiceScope) -> tuple[list[dict[str, Any]], set[str]]:
+    """Egress listeners for calls narrowed to ports: a host imported on those ports only (one listener
+    per port, shared by every host called on it), and the hosts they cover."""
+    by_port: dict[tuple[int, str], set[str]] = {}
+    covered = set()
+    for dep in scope.context.calls:
+        if not dep.narrowing.ports:
+            continue
+        host = f"./{scope.fqdn(dep.name)}"
+        covered.add(dep.name)
+        for port in dep.call_ports():
+            if port.protocol in SIDECAR_PROTOCOLS:
+                by_port.setdefault((port.port, SIDECAR_PROTOCOLS[port.protocol]), set()).add(host)
+    listeners = [
+        {
+            "port": {"number": number, "protocol": proto, "name": f"{proto.lower()}-{number}"},
+            "hosts": sorted(h),
+        }
+        for (number, proto), h in sorted(by_port.items())
+    ]
+    return listeners, covered
+
+
 def service_sidecar(scope: ServiceScope) -> Generated:
     """Egress to the services and external entries this service depends on, nothing else."""
     svc = scope.service
+    listeners, narrowed = _port_listeners(scope)
     # Listed even when a dependency does not run here: the analysis then reports it, located.
-    hosts = [f"./{scope.fqdn(dep.name)}" for dep in scope.context.calls]
+    hosts = [f"./{scope.fqdn(dep.name)}" for dep in scope.context.calls if dep.name not in narrowed]
     if scope.context.peers_in(scope.env.name) and svc.has_service_object:
         # Its pods call each other through its own (headless) Service: with REGISTRY_ONLY, a proxy that
         # does not import that host drops the traffic its policies allow.
@@ -190,7 +223,7 @@ def service_sidecar(scope: ServiceScope) -> Generated:
         provider = provider_egress_host(scope)
         if provider is not None:
             hosts.append(provider)
-    return _sidecar(scope, svc.name, hosts, svc.source)
+    return _sidecar(scope, svc.name, hosts, svc.source, listeners)
 
 
 def gateway_sidecar(scope: Scope) -> Generated:
