@@ -372,6 +372,14 @@ SPEC_EDITS: dict[str, str] = {
     "environments": "environments: [prod]",
     "timeout": "timeout: 7s",
     "retries": "retries: 1",
+    "target_port": "targetPort: 9090",
+    "ports": "ports: [{name: http, port: 8080, targetPort: 8081}]",
+    "command": "command: [/bin/api]",
+    "args": "args: [--verbose]",
+    "annotations": "annotations: {example.com/team: shop}",
+    "termination_grace_period": "terminationGracePeriod: 9s",
+    "volumes": "volumes: [{name: scratch, mountPath: /scratch, emptyDir: {}}]",
+    "versions": "versions: {v1: {image: ghcr.io/shop/api:1.0.0}, v2: {image: ghcr.io/shop/api:2.0.0}}",
     "extensions": "",
 }
 
@@ -380,6 +388,8 @@ def _variant(edit: str) -> str:
     """The minimal mesh with service `api` edited (an edit of `image` or `port` replaces that line)."""
     lines = {"image": "image: ghcr.io/shop/api:1.0.0", "port": "port: 8080"}
     key = edit.split(":", 1)[0]
+    # ports replaces port, versions replaces image (each pair excludes the other)
+    lines.pop({"ports": "port", "versions": "image"}.get(key, ""), None)
     if key in lines:
         lines[key] = edit
     elif edit:
