@@ -161,10 +161,10 @@ def _cidr_problem(cidr: str) -> str | None:
     return None
 
 
-def _uncalled(c: Context, svc: Service) -> Diagnostic | None:
+def _uncalled(svc: Service, reached: set[str]) -> Diagnostic | None:
     if not svc.has_service_object or svc.headless or svc.peer_port is not None:
         return None
-    if c.graph.callers(svc.name) or c.graph.routes_to(svc.name):
+    if svc.name in reached:
         return None
     return Diagnostic(
         Code.UNCALLED_SERVICE,
@@ -182,7 +182,10 @@ def check_calls(c: Context) -> Iterable[Diagnostic]:
                 yield from _narrowed_entry(c, name, i, entry)
         yield from _env_references(c, name, svc)
     yield from _external_entries(c)
+    # Read once: asking the graph per service would scan every edge for each of them.
+    reached = {d for svc in c.model.services.values() for d in svc.depends_on}
+    reached.update(r.service for r in c.model.gateway.routes)
     for resolved in c.model.services.values():
-        warning = _uncalled(c, resolved)
+        warning = _uncalled(resolved, reached)
         if warning is not None:
             yield warning
