@@ -309,6 +309,12 @@ class External:
     addresses: tuple[str, ...] = ()  # CIDRs; egress is allowed to exactly these
 
     @property
+    def entry_host(self) -> str:
+        """The host its ServiceEntry names: the host, else a name of its own (Istio requires one; with
+        addresses, traffic is matched by destination address, not by this name)."""
+        return self.host if self.host is not None else f"{self.name}.external"
+
+    @property
     def dial_host(self) -> str:
         """What a caller dials: the host, else the first address (a single address, written as /32)."""
         if self.host is not None:

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from mpc.lang.model import Model, Service
 
 from .authz import Request
+from .objects import PUBLIC_ADDRESS
 from .peers import OUTSIDE, Destination, Source
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -67,15 +68,31 @@ class Edge:
 @dataclass(frozen=True, slots=True)
 class ExternalTarget:
     name: str
-    host: str
+    host: str  # the host its ServiceEntry names
     port: int
     where: str
+    address: str = PUBLIC_ADDRESS  # where it is: a public address, or the first of the entry's addresses
 
 
 def service_ports(svc: Service) -> frozenset[int]:
-    """The ports a service's pods listen on (target ports): its own and its peer port."""
-    ports = {p for p in (svc.port, svc.peer_port) if p is not None}
+    """The ports a service's pods listen on (target ports): its declared ones and its peer port."""
+    ports = {p.target_port for p in svc.ports} | ({svc.peer_port} if svc.peer_port is not None else set())
     return frozenset(ports)
+
+
+def call_edge(svc: Service, callee: Service, where: str) -> Edge:
+    """A dependsOn edge: every port of the callee, or the ports, methods and paths its entry narrows to."""
+    narrowing = svc.narrowing.get(callee.name)
+    if narrowing is None:
+        return Edge(svc.name, callee.name, service_ports(callee), where)
+    return Edge(
+        svc.name,
+        callee.name,
+        frozenset(p.target_port for p in callee.call_ports(narrowing)),
+        where,
+        methods=frozenset(narrowing.methods) or None,
+        paths=frozenset(narrowing.paths) or None,
+    )
 
 
 def _url_target(name: str, url: str, where: str) -> ExternalTarget | None:
@@ -119,8 +136,7 @@ def _service_edges(model: Model, env: str, svc: Service) -> list[Edge]:
         callee = model.services.get(dep)
         if callee is None or env not in callee.environments:
             continue
-        where = svc.dependency_sources[dep].path
-        out.append(Edge(svc.name, dep, service_ports(callee), where))
+        out.append(call_edge(svc, callee, svc.dependency_sources[dep].path))
     for name in svc.external:
         ext = model.external.get(name)
         if ext is not None:
@@ -143,11 +159,12 @@ def _route_edges(model: Model, env: str) -> list[Edge]:
             tokens.add(issuer.issuer if issuer is not None else None)
         # A route without auth forwards requests with or without a token; the proxy checks none.
         any_token = None in tokens
+        route_port = svc.route_port
         out.append(
             Edge(
                 gw,
                 svc.name,
-                service_ports(svc),
+                frozenset({route_port.target_port}) if route_port is not None else service_ports(svc),
                 routes[0].source.path,
                 tokens=None if any_token else frozenset(tokens),
             )
@@ -156,7 +173,16 @@ def _route_edges(model: Model, env: str) -> list[Edge]:
 
 
 def _external_targets(model: Model) -> list[ExternalTarget]:
-    out = [ExternalTarget(e.name, e.host, e.port, e.source.path) for e in model.external.values()]
+    out = [
+        ExternalTarget(
+            e.name,
+            e.entry_host,
+            e.port,
+            e.source.path,
+            e.addresses[0].split("/")[0] if e.addresses else PUBLIC_ADDRESS,
+        )
+        for e in model.external.values()
+    ]
     used = sorted({r.auth for r in model.gateway.routes if r.auth is not None})
     for name in used:
         issuer = model.issuers.get(name)
@@ -174,7 +200,7 @@ def _external_targets(model: Model) -> list[ExternalTarget]:
 
 def intent(model: Model, env: str) -> Intent:
     gw = model.gateway
-    edges: list[Edge] = [Edge(OUTSIDE, gw.name, frozenset({gw.port}), gw.source.path)]
+    edges: list[Edge] = [Edge(OUTSIDE, gw.name, frozenset({gw.listen_port}), gw.source.path)]
     for svc in model.services_in(env):
         edges.extend(_service_edges(model, env, svc))
     edges.extend(_route_edges(model, env))
@@ -194,4 +220,4 @@ def intent(model: Model, env: str) -> Intent:
         canonical.setdefault((target.host, target.port), target)
     alias = {t.name: canonical[(t.host, t.port)].name for t in externals}
     edges = [replace(e, target=alias.get(e.target, e.target)) if e.target in alias else e for e in edges]
-    return Intent(env, tuple(edges), tuple(canonical.values()), gw.name, gw.port)
+    return Intent(env, tuple(edges), tuple(canonical.values()), gw.name, gw.listen_port)

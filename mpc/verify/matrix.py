@@ -101,7 +101,7 @@ def _workload_ports(view: ClusterView, model: Model, pod: Workload) -> dict[int,
         for number in service_ports(svc):
             ports.setdefault(number, ("UDP" if svc.protocol == "udp" else "TCP", declared_http))
     if pod.name == model.gateway.name:
-        ports.setdefault(model.gateway.port, ("TCP", True))
+        ports.setdefault(model.gateway.listen_port, ("TCP", True))
     ports.setdefault(OTHER_PORT, ("TCP", False))
     return ports
 
@@ -116,7 +116,7 @@ def destinations(
     seen: set[tuple[str, int]] = set()
     for target in intended.externals:
         seen.add((target.host, target.port))
-        out.append(Destination(target.name, target.port, "TCP", host=target.host))
+        out.append(Destination(target.name, target.port, "TCP", host=target.host, address=target.address))
     namespace = pods[0].namespace if pods else ""
     for entry in view.objects("ServiceEntry", "networking.istio.io"):
         if str((entry.get("metadata") or {}).get("namespace")) != namespace:

@@ -231,8 +231,8 @@ def _rewrite(route: Route) -> dict[str, Any]:
     return {"prefix_rewrite": route.rewrite}
 
 
-def _method_match() -> dict[str, Any]:
-    regex = "|".join(IDEMPOTENT_METHODS)
+def _method_match(methods: tuple[str, ...] = IDEMPOTENT_METHODS) -> dict[str, Any]:
+    regex = "|".join(methods)
     return {"name": ":method", "string_match": {"safe_regex": {"regex": regex}}}
 
 
@@ -242,13 +242,18 @@ def _routes(route: Route, target: Target) -> list[dict[str, Any]]:
     policy = general.get("route", {}).get("retry_policy")
     if policy is None:
         return [general]
+    general["route"]["retry_policy"] = {"retry_on": RETRY_ON_UNDELIVERED, "num_retries": route.retries}
+    # A route limited to some methods: its twin takes the idempotent ones among them (the method match
+    # replaces the route's own, being narrower); none idempotent, no twin.
+    methods = tuple(m for m in IDEMPOTENT_METHODS if not route.methods or m in route.methods)
+    if not methods:
+        return [general]
     idempotent = {
         **general,
         "name": general["name"] + IDEMPOTENT_SUFFIX,
-        "match": {**general["match"], "headers": [_method_match()]},
+        "match": {**general["match"], "headers": [_method_match(methods)]},
         "route": {**general["route"], "retry_policy": dict(policy)},
     }
-    general["route"]["retry_policy"] = {"retry_on": RETRY_ON_UNDELIVERED, "num_retries": route.retries}
     return [idempotent, general]
 
 

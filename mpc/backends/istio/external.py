@@ -31,9 +31,7 @@ class Destination:
 
 
 def entry_host(ext: External) -> str:
-    """The ServiceEntry's host: the external entry's host, else a name of its own (Istio requires one;
-    with addresses, traffic is matched by destination address, not by this name)."""
-    return ext.host if ext.host is not None else f"{ext.name}.external"
+    return ext.entry_host
 
 
 def egress_host(ext: External) -> str:
