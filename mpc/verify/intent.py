@@ -4,7 +4,8 @@ Every allowed flow is an Edge: a caller (a service, the master proxy, or the out
 destination (a service or an external host), narrowed to ports, methods, paths and the tokens requests
 carry, each a set or None for "any". Everything else is meant to be refused:
 
-- a service to each service and external entry it `dependsOn`, on every port of it;
+- a service to each service and external entry it `dependsOn`, on every port of it (target ports), or
+  on the ports, methods and paths its entry narrows the call to;
 - the master proxy to each service a route names, carrying the token the route requires (none, or one
   of its issuer's; the proxy refuses the request otherwise);
 - the pods of a service to each other where they are peers (Service.peers_in), on every port;
