@@ -489,3 +489,12 @@ def test_verify_knows_the_narrowed_calls(tmp_path: Path) -> None:
         if entry["allowed"] != entry["meant"]
     ]
     assert wrong and {pair[0] for pair in wrong} <= {"frontend", "checkoutservice"}
+
+
+def test_the_graph_carries_the_narrowing_on_the_edge() -> None:
+    result = run_mpc("graph", BOUTIQUE, "--format", "json")
+    assert result.code == 0, result.err
+    edges = {(e["from"], e["to"]): e for e in json.loads(result.out)["edges"] if e["kind"] == "calls"}
+    cart = edges[("service:frontend", "service:cartservice")]
+    assert cart["methods"] == ["POST"] and len(cart["paths"]) == 3
+    assert "methods" not in edges[("service:frontend", "service:adservice")]  # a whole call
