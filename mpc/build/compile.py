@@ -15,7 +15,7 @@ import contextlib
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mpc.build.cache import Cache, Piece
 from mpc.build.digest import ContextDigests, Undigestable, unit_key
@@ -24,12 +24,14 @@ from mpc.build.parallel import split_map
 from mpc.build.serialize import Serializer, join_documents
 from mpc.errors import PluginError
 from mpc.graph.context import service_contexts
-from mpc.graph.front import Front
 from mpc.graph.mesh import node_id
 from mpc.lang.model import MeshSettings, ServiceContext
 from mpc.render.api import Artifact, Listing, Output, Section, ServiceBackend
 from mpc.render.link import link
 from mpc.render.plugins import Installed, Plugin, guarded
+
+if TYPE_CHECKING:
+    from mpc.graph.front import Front
 
 
 class BackendBug(Exception):

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mpc.errors import Code, Diagnostic, Severity, did_you_mean
 from mpc.lang.archetypes import Archetype
-from mpc.lang.load import Document, PathKey
-from mpc.lang.parse import dotted
-from mpc.lang.spec import Mesh
+from mpc.lang.load import Document, PathKey, dotted
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
+
+    from mpc.lang.spec import Mesh
 
 Schema = Mapping[str, Any]
 

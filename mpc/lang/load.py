@@ -60,6 +60,11 @@ def parse_key_path(text: str) -> PathKey:
     return tuple(int(index) if index else key for key, index in _KEY_PART.findall(text))
 
 
+def dotted(path: PathKey) -> str:
+    """A key path as diagnostics name it: `services.api.port`, or "the top level"."""
+    return key_path(path) or "the top level"
+
+
 @dataclass(slots=True)
 class Document:
     """Plain data (dict/list/str/int/float/bool/None) plus 1-based positions by path."""

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mpc.errors import Code, Diagnostic, MpcError, did_you_mean
-from mpc.lang.load import Document, PathKey, key_path
+from mpc.lang.load import Document, PathKey, dotted
 from mpc.lang.names import name_problem, named, suggest_label
 from mpc.lang.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
 
@@ -43,10 +43,6 @@ _PATTERN_WORDS = {
 }
 
 _SECRETISH = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL")
-
-
-def dotted(path: PathKey) -> str:
-    return key_path(path) or "the top level"
 
 
 def _short(value: Any) -> str:

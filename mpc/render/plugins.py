@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mpc.errors import Code, Diagnostic, Location, MpcError, PluginError, did_you_mean
 from mpc.lang.archetypes import Archetype
 from mpc.lang.extensions import Owner, Schema
-from mpc.lang.parse import dotted
+from mpc.lang.load import dotted
 from mpc.render.api import Backend
 
 if TYPE_CHECKING:

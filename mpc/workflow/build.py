@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mpc import __version__
 from mpc.build.cache import Cache, tree_key
@@ -27,13 +28,14 @@ from mpc.build.lock import LOCK_NAME, Lock
 from mpc.build.parallel import detach
 from mpc.build.swap import Summary, build_lock, current, look, output_folder, plan, write_tree
 from mpc.errors import Diagnostic, Location, OutputRejected, Severity
-from mpc.graph.front import Front
 from mpc.lang.load import load_bytes
 from mpc.render.api import Artifact, ValidatingBackend, Validator
 from mpc.render.k8s import SOURCE_ANNOTATION
 from mpc.render.plugins import Installed, guarded
-from mpc.workflow.front import analyse, display_name, read_mesh
-from mpc.workflow.verify import verify_front
+from mpc.workflow.source import display_name, read_mesh
+
+if TYPE_CHECKING:
+    from mpc.graph.front import Front
 
 Progress = Callable[[str], None]
 # The backends whose objects mpc verify reads: the NetworkPolicies and overlays, and the Istio policies.
@@ -67,6 +69,10 @@ class Source:
         return cls(name, read_mesh(mesh, name))
 
     def analyse(self, installed: Installed) -> Front:
+        # Imported here: the parser and its checks are the heaviest imports of a build, and a rebuild
+        # that the user cache proves current never needs them.
+        from mpc.workflow.front import analyse
+
         return analyse(load_bytes(self.text, self.name), installed)
 
 
@@ -233,6 +239,8 @@ def _validate(
         # disagreement is mpc's bug, like a validator's refusal. A tree built with fewer backends lacks
         # layers on purpose (`--backend kustomize` writes no Istio policy), so it is not verified.
         progress("verifying the policies")
+        from mpc.workflow.verify import verify_front  # only `--validate` reads the tree back
+
         report = verify_front(front, tree)
         if report.disagreements:
             raise OutputRejected(report.disagreements)

@@ -1,54 +1,19 @@
-"""The mesh as the commands read it: from a file or standard input, bounded, analysed with the plugins."""
+"""The mesh as the commands analyse it: read (mpc.workflow.source), parsed and checked with the plugins."""
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpc.errors import Code, Diagnostic, Location, MpcError
 from mpc.graph.front import Front
 from mpc.graph.front import analyse as analyse_with
-from mpc.lang.load import MAX_BYTES, Document, load_bytes, load_text, too_large
+from mpc.lang.load import Document, load_bytes, load_text
 from mpc.render.api import Artifact
 from mpc.render.plugins import Installed
-
-STDIN = "-"
-
-
-def read_mesh(path: str | Path, display: str | None = None) -> bytes:
-    """A mesh file's bytes, read no further than MAX_BYTES (a FIFO or /dev/zero cannot make mpc read on).
-
-    `-` reads standard input.
-    """
-    name = display or str(path)
-    try:
-        if str(path) == STDIN:
-            data = sys.stdin.buffer.read(MAX_BYTES + 1)
-        else:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    raise IsADirectoryError(21, "Is a directory")
-                with os.fdopen(fd, "rb", closefd=False) as stream:
-                    data = stream.read(MAX_BYTES + 1)
-            finally:
-                os.close(fd)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise MpcError(
-            [Diagnostic(Code.UNREADABLE, f"cannot read the file: {reason}", Location(name))]
-        ) from None
-    if len(data) > MAX_BYTES:
-        raise MpcError([too_large(name)])
-    return data
-
-
-def display_name(path: str | Path) -> str:
-    return "<stdin>" if str(path) == STDIN else str(path)
+from mpc.workflow.source import STDIN as STDIN
+from mpc.workflow.source import display_name as display_name
+from mpc.workflow.source import read_mesh as read_mesh
 
 
 def analyse(doc: Document, installed: Installed | None = None) -> Front:
