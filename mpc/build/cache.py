@@ -25,7 +25,7 @@ import hashlib
 import marshal
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,56 +178,47 @@ class Cache:
                 db.execute("BEGIN")
                 db.executemany("INSERT OR REPLACE INTO units VALUES (?, ?, ?)", rows)
 
-    def tree(self, key: str) -> dict[str, str] | None:
-        """The files (path -> sha256) a build of this input wrote, when one is recorded."""
+    def _get(self, table: str, key: str, valid: Callable[[Any, Any], bool]) -> Any:
+        """The value of one record, when its checksum holds and every entry is `valid`; marked used."""
         with self._guard() as db:
             if db is None:
                 return None
-            row = db.execute("SELECT value FROM trees WHERE key = ?", (key,)).fetchone()
+            row = db.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()
             if row is None:
                 return None
             try:
                 value = _open(row[0])
             except (ValueError, EOFError, TypeError):
                 return None
-            if isinstance(value, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-            ):
-                db.execute("UPDATE trees SET used = ? WHERE key = ?", (int(time.time()), key))
+            if isinstance(value, dict) and all(valid(k, v) for k, v in value.items()):
+                db.execute(f"UPDATE {table} SET used = ? WHERE key = ?", (int(time.time()), key))
                 return value
         return None
 
-    def put_tree(self, key: str, files: Mapping[str, str]) -> None:
+    def _put(self, table: str, key: str, value: Mapping[str, Any]) -> None:
         with self._guard() as db:
             if db is None:
                 return
             db.execute(
-                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", (key, _seal(dict(files)), int(time.time()))
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
+                (key, _seal(dict(value)), int(time.time())),
             )
+
+    def tree(self, key: str) -> dict[str, str] | None:
+        """The files (path -> sha256) a build of this input wrote, when one is recorded."""
+        found: dict[str, str] | None = self._get("trees", key, _is_digest)
+        return found
+
+    def put_tree(self, key: str, files: Mapping[str, str]) -> None:
+        self._put("trees", key, files)
 
     def folder(self, path: str) -> dict[str, tuple[str, int, int, int, int]] | None:
         """What mpc last saw of the files it wrote into the folder at `path` (its real path)."""
-        with self._guard() as db:
-            if db is None:
-                return None
-            row = db.execute("SELECT value FROM folders WHERE key = ?", (path,)).fetchone()
-            if row is None:
-                return None
-            try:
-                value = _open(row[0])
-            except (ValueError, EOFError, TypeError):
-                return None
-            if isinstance(value, dict) and all(_is_seen(k, v) for k, v in value.items()):
-                return value
-        return None
+        found: dict[str, tuple[str, int, int, int, int]] | None = self._get("folders", path, _is_seen)
+        return found
 
     def put_folder(self, path: str, seen: Mapping[str, tuple[str, int, int, int, int]]) -> None:
-        with self._guard() as db:
-            if db is None:
-                return
-            db.execute(
-                "INSERT OR REPLACE INTO folders VALUES (?, ?, ?)", (path, _seal(dict(seen)), int(time.time()))
-            )
+        self._put("folders", path, seen)
 
     def finish(self) -> None:
         """Mark the units this build reused as used now; prune what nothing used for PRUNE_AFTER."""
@@ -254,6 +245,10 @@ class Cache:
             with contextlib.suppress(Exception):
                 self._db.close()
         self._db = None
+
+
+def _is_digest(key: Any, value: Any) -> bool:
+    return isinstance(key, str) and isinstance(value, str)
 
 
 def _is_seen(key: Any, value: Any) -> bool:
