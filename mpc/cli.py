@@ -97,11 +97,13 @@ def validate(meshes: tuple[Path, ...]) -> None:
     from mpc.workflow.front import display_name, front_file
 
     problems: list[Diagnostic] = []  # every file is checked: a hook over several files reports them all
+    omitted = 0
     for mesh in meshes:
         try:
             front = front_file(mesh)
         except MpcError as exc:
             problems.extend(exc.diagnostics)
+            omitted += exc.omitted
             continue
         if front.warnings:
             _err(_diagnostics(list(front.warnings)))
@@ -112,7 +114,7 @@ def validate(meshes: tuple[Path, ...]) -> None:
         )
         _out(f"{display_name(mesh)}: ok ({counts})")
     if problems:
-        raise MpcError(problems)
+        raise MpcError(problems, omitted)
 
 
 @cli.command(short_help="print the dependency graph (dot, mermaid or json)")
@@ -555,7 +557,9 @@ def main(argv: list[str] | None = None) -> int:
             return code
     except MpcError as exc:
         _err(_diagnostics(exc.diagnostics))
-        n = sum(1 for d in exc.diagnostics if d.severity.value == "error")
+        if exc.omitted:
+            _err(f"... and {exc.omitted} more")
+        n = exc.errors
         _err(f"mpc: {n} error{'s' if n != 1 else ''}")
         return EXIT_INVALID
     except EnvironmentFailure as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -53,12 +54,31 @@ class Diagnostic:
         return "\n".join(lines)
 
 
-class MpcError(Exception):
-    """The user's input is wrong: carries every diagnostic found, sorted by position."""
+# Diagnostics reported for one input: a file with a hundred thousand mistakes is answered with the
+# first ones by position and a count of the rest, in seconds, not with a megabyte of text.
+MAX_REPORTED = 200
 
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
-        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+class MpcError(Exception):
+    """The user's input is wrong: the diagnostics found, sorted by position, at most MAX_REPORTED of them.
+
+    `omitted` counts those left out (here, or by a stage that stopped describing them once the cap was
+    reached); the message ends with "... and N more".
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic], omitted: int = 0) -> None:
+        ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.diagnostics = ordered[:MAX_REPORTED]
+        self.omitted = omitted + len(ordered) - len(self.diagnostics)
+        lines = [d.render() for d in self.diagnostics]
+        if self.omitted:
+            lines.append(f"... and {self.omitted} more")
+        super().__init__("\n".join(lines))
+
+    @property
+    def errors(self) -> int:
+        """How many errors were found (warnings aside), the omitted ones included."""
+        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR) + self.omitted
 
 
 class OutputRejected(Exception):
@@ -97,8 +117,12 @@ class EnvironmentFailure(Exception):
         return cls(str(where), error.strerror or str(error))
 
 
-def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
-    """A hint naming the closest known name, or listing the choices when there are few."""
+def did_you_mean(name: str, candidates: Collection[str]) -> str:
+    """A hint naming the closest known name, or listing the choices when there are few.
+
+    Its cost grows with the candidates: where it may be asked many times over a large pool, go through
+    a Suggestions budget.
+    """
     import difflib
 
     pool = sorted(candidates)
@@ -110,6 +134,29 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) 
     if len(pool) <= 8:
         return "known: " + ", ".join(pool)
     return ""
+
+
+# Candidate names "did you mean" may compare against in one analysis (a comparison of two similar names
+# costs microseconds): hints for a score of typos in a mesh of ten thousand services, and a bound of about
+# a second on a file of a hundred thousand unknown names, each of which would otherwise be compared with
+# every one of forty thousand services (hours).
+HINT_BUDGET = 200_000
+
+
+class Suggestions:
+    """`did_you_mean` under one budget of comparisons: once spent, hints are left out (the diagnostics
+    themselves never are). One per analysis; never shared between runs."""
+
+    def __init__(self, budget: int = HINT_BUDGET) -> None:
+        self.left = budget
+
+    def __call__(self, name: str, candidates: Collection[str]) -> str:
+        cost = len(candidates) + 1
+        if cost > self.left:
+            self.left = 0
+            return ""
+        self.left -= cost
+        return did_you_mean(name, candidates)
 
 
 class Code(StrEnum):

@@ -38,6 +38,12 @@ _KEY_WORDS = {
 }
 _NO_TAGS = "remove the tag; mesh.yaml is plain data"
 _TRUE = frozenset({"true", "yes", "on", "y"})  # YAML 1.1 spellings too, for a `%YAML 1.1` file
+# The YAML versions the parser implements; another `%YAML` directive is refused before it is parsed.
+YAML_VERSIONS = ("1.1", "1.2")
+_DIRECTIVE = re.compile(r"%YAML[ \t]+(1\.\d+)\b")
+# Control characters have no place in a value mpc writes into YAML, HCL, CODEOWNERS or a terminal; tab and
+# newline are text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def key_path(path: PathKey) -> str:
@@ -169,9 +175,16 @@ class _Builder:
     def mapping(self, node: Any, path: PathKey, via_alias: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
         merged: list[Any] = []
+        merge_key: Any = None
         for key_node, value_node in node.value:
             key_tag = _tag(key_node)
             if key_tag == _STD + "merge":
+                if merge_key is not None:
+                    self.errors.append(
+                        _duplicate(self.doc.file, "<<", self.loc(key_node), self.loc(merge_key))
+                    )
+                    continue
+                merge_key = key_node
                 if value_node.id == "sequence":
                     merged.extend(value_node.value)
                 else:
@@ -197,19 +210,10 @@ class _Builder:
             key = str(key_node.value)
             if key in out:
                 first = self.doc.key_pos.get((*path, key))
-                notes: tuple[tuple[Location, str], ...] = ()
-                if first is not None:
-                    notes = ((Location(self.doc.file, *first), "first defined here"),)
-                self.errors.append(
-                    Diagnostic(
-                        Code.DUPLICATE_KEY,
-                        f"duplicate key {key!r}",
-                        self.loc(key_node),
-                        "a key may appear once per mapping; remove or rename one",
-                        notes=notes,
-                    )
-                )
+                earlier = Location(self.doc.file, *first) if first is not None else None
+                self.errors.append(_duplicate(self.doc.file, key, self.loc(key_node), earlier))
                 continue
+            self.text(key_node, key)
             if not via_alias:
                 mark = key_node.start_mark
                 self.doc.key_pos[(*path, key)] = (mark.line + 1, mark.column + 1)
@@ -223,9 +227,33 @@ class _Builder:
                     "write <<: *anchor where the anchor is a mapping, or write the keys out",
                 )
                 continue
-            for key, value in self.mapping(source, path, True).items():
+            for key, value in self.merge(source, path).items():
                 out.setdefault(key, value)
         return out
+
+    def merge(self, source: Any, path: PathKey) -> dict[str, Any]:
+        """The keys a merge key brings in: built as an alias (counted), never from a mapping it is in."""
+        if id(source) in self.open:
+            raise _Recursive(source)
+        self.expanded += 1
+        if self.expanded > MAX_ALIAS_EXPANSION:
+            raise _AliasBomb(source)
+        self.open.add(id(source))
+        try:
+            return self.mapping(source, path, True)
+        finally:
+            self.open.discard(id(source))
+
+    def text(self, node: Any, value: str) -> None:
+        """A string as written: refused when it holds a control character."""
+        found = _CONTROL.search(value)
+        if found is not None:
+            self.error(
+                Code.BAD_VALUE,
+                node,
+                f"the text contains the control character U+{ord(found.group()):04X}",
+                "remove it: values in mesh.yaml are plain text (tab and newline are allowed)",
+            )
 
     def scalar(self, node: Any, tag: str) -> Any:
         text: str = node.value
@@ -242,9 +270,26 @@ class _Builder:
         if kind == "int":
             return _int(text)
         if kind == "float":
-            return _float(text)
+            number = _float(text)
+            if isinstance(number, float) and not math.isfinite(number):
+                self.error(
+                    Code.BAD_VALUE,
+                    node,
+                    f"{text} is not a finite number",
+                    "write a number; no generated file can hold infinity or NaN",
+                )
+            return number
         # str and timestamp stay text: mesh.yaml has no use for dates as values.
+        self.text(node, text)
         return text
+
+
+def _duplicate(file: str, key: str, where: Location, first: Location | None) -> Diagnostic:
+    notes = ((first, "first defined here"),) if first is not None else ()
+    hint = "a key may appear once per mapping; remove or rename one"
+    if key == "<<":
+        hint = "merge several mappings with one key: <<: [*first, *second]"
+    return Diagnostic(Code.DUPLICATE_KEY, f"duplicate key {key!r}", where, hint, notes=notes)
 
 
 def _int(text: str) -> int | str:
@@ -322,6 +367,9 @@ def load_text(text: str, file: str) -> Document:
     deep = _nesting(text) if text.count("[") + text.count("{") > MAX_DEPTH else None
     if deep is not None:
         raise MpcError([_too_deep(Location(file, *deep))])
+    version = _unsupported_version(text, file)
+    if version is not None:
+        raise MpcError([version])
     fast = compose_fast(text)  # libyaml when installed; None: ruamel composes (and words any error)
     if fast is not None:
         try:
@@ -423,6 +471,25 @@ def load_bytes(raw: bytes, file: str) -> Document:
             ]
         ) from None
     return load_text(text.removeprefix("\ufeff"), file)
+
+
+def _unsupported_version(text: str, file: str) -> Diagnostic | None:
+    """A `%YAML` directive naming a version the parser does not implement (it would fail an assertion)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line.startswith("%"):
+            return None  # directives come first; the document has begun
+        match = _DIRECTIVE.match(line)
+        if match is not None and match.group(1) not in YAML_VERSIONS:
+            return Diagnostic(
+                Code.NOT_YAML,
+                f"YAML version {match.group(1)} is not supported",
+                Location(file, number, match.start(1) + 1),
+                "remove the %YAML line (mesh.yaml is YAML 1.2), or write %YAML 1.2",
+            )
+    return None
 
 
 def _syntax(exc: Any, file: str) -> Diagnostic:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mpc.errors import Code, Diagnostic, MpcError, did_you_mean
-from mpc.lang.load import Document, PathKey, dotted
+from mpc.errors import MAX_REPORTED, Code, Diagnostic, Location, MpcError, Suggestions
+from mpc.lang.load import Document, PathKey, dotted, key_path
 from mpc.lang.names import name_problem, named, suggest_label
 from mpc.lang.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
 
@@ -150,7 +150,7 @@ def _doc_path(doc: Document, loc: tuple[Any, ...], kind: str) -> PathKey:
     return tuple(path)
 
 
-def _diagnostic(doc: Document, err: Any) -> Diagnostic:
+def _diagnostic(doc: Document, err: Any, suggest: Suggestions) -> Diagnostic:
     kind: str = err["type"]
     path = _doc_path(doc, tuple(err["loc"]), kind)
     ctx = err.get("ctx") or {}
@@ -164,7 +164,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
             Code.UNKNOWN_KEY,
             f"unknown key {key!r} in {dotted(parent)}",
             doc.location(path, key=True),
-            _unknown_hint(parent, key, known),
+            _unknown_hint(parent, key, known, suggest),
         )
     if kind in ("missing", "union_tag_not_found"):
         key = str(ctx.get("discriminator", "")).strip("'") if kind == "union_tag_not_found" else str(path[-1])
@@ -178,7 +178,7 @@ def _diagnostic(doc: Document, err: Any) -> Diagnostic:
     if kind in ("literal_error", "union_tag_invalid"):
         expected = str(ctx.get("expected", ctx.get("expected_tags", "")))
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
-        hint = did_you_mean(str(value), choices) if isinstance(value, str) else ""
+        hint = suggest(str(value), choices) if isinstance(value, str) else ""
         hint = _CHOICE_HINTS.get(
             (str(path[0]), str(path[-1]), str(value)), hint if hint.startswith("did") else ""
         )
@@ -419,10 +419,10 @@ def _missing_one_of(doc: Document) -> list[Diagnostic]:
     return found
 
 
-def _unknown_hint(parent: PathKey, key: str, known: list[str]) -> str:
+def _unknown_hint(parent: PathKey, key: str, known: list[str], suggest: Suggestions) -> str:
     if parent == ("gateway", "tls"):
         return "tls names a Kubernetes TLS Secret (tls: {secret: NAME}); key material never goes in mesh.yaml"
-    return did_you_mean(key, known) if known else "this section takes no keys of its own"
+    return suggest(key, known) if known else "this section takes no keys of its own"
 
 
 def _merge_typos(problems: list[Diagnostic]) -> list[Diagnostic]:
@@ -459,33 +459,70 @@ def _bad_names(doc: Document, reported: set[Any]) -> list[Diagnostic]:
 def _deepest(problems: list[Diagnostic]) -> list[Diagnostic]:
     """A union of a string and a mapping (a dependsOn entry) reports a wrong type for the member the value
     is not, beside the mapping's own errors: keep the errors inside the value, which say what is wrong."""
-    paths = [d.location.path for d in problems]
+    outer: set[str] = set()  # every path some other problem lies inside
+    for d in problems:
+        path = d.location.path
+        for i, ch in enumerate(path):
+            if ch in ".[" and i:
+                outer.add(path[:i])
+    return [d for d in problems if not (d.code == Code.WRONG_TYPE and d.location.path in outer)]
 
-    def inner(path: str) -> bool:
-        return any(p != path and (p.startswith(path + ".") or p.startswith(path + "[")) for p in paths)
 
-    return [d for d in problems if not (d.code == Code.WRONG_TYPE and inner(d.location.path))]
+# pydantic's error kinds by the code they become, for telling apart errors at one place before any
+# message is worded (only the reported ones are).
+_KIND_CODES = {
+    "extra_forbidden": Code.UNKNOWN_KEY,
+    "missing": Code.MISSING_KEY,
+    "union_tag_not_found": Code.MISSING_KEY,
+    "literal_error": Code.NOT_A_CHOICE,
+    "union_tag_invalid": Code.NOT_A_CHOICE,
+    **dict.fromkeys(_TYPE_WORDS, Code.WRONG_TYPE),
+}
+
+
+def _distinct(doc: Document, errors: list[Any], skip: set[Location]) -> list[tuple[Location, Any]]:
+    """pydantic's errors, one per problem, in the order of their positions.
+
+    A union reports one error per member at the same place: the first of each kind is kept. Finding
+    where an error is costs a few lookups; wording it (and its hint) costs more, so that is left to
+    the errors that are reported.
+    """
+    seen: set[tuple[int, int, str, str]] = set()
+    out: list[tuple[Location, Any]] = []
+    for err in errors:
+        kind = err["type"]
+        path = _doc_path(doc, tuple(err["loc"]), kind)
+        code = _KIND_CODES.get(kind, Code.BAD_VALUE)
+        if code is Code.UNKNOWN_KEY:
+            where, same = doc.location(path, key=True), key_path(path)
+        elif code is Code.MISSING_KEY:
+            parent = path if kind == "union_tag_not_found" else path[:-1]
+            where, same = doc.location(parent, key=True), key_path(path)
+        else:
+            where, same = doc.location(path), ""
+        key = (where.line, where.col, code, same)
+        if key in seen or where in skip:
+            continue
+        seen.add(key)
+        out.append((where, err))
+    out.sort(key=lambda pair: (pair[0].line, pair[0].col))
+    return out
 
 
 def parse(doc: Document) -> Mesh:
-    """Validate the document against the spec; raise MpcError with every problem found."""
+    """Validate the document against the spec; raise MpcError with the problems found (the first
+    MAX_REPORTED by position described, the rest counted)."""
     problems = _header_checks(doc) + _secret_literals(doc) + _missing_one_of(doc)
     skip_paths = {d.location for d in problems}
     try:
         mesh = Mesh.model_validate(doc.data)
     except ValidationError as exc:
-        # A union reports one error per member at the same place: keep the first of each kind.
-        seen: set[tuple[int, int, str, str]] = set()
-        for err in exc.errors(include_url=False):
-            diag = _diagnostic(doc, err)
-            same = diag.message if diag.code in (Code.UNKNOWN_KEY, Code.MISSING_KEY) else ""
-            key = (diag.location.line, diag.location.col, diag.code, same)
-            if key in seen or diag.location in skip_paths:
-                continue
-            seen.add(key)
-            problems.append(diag)
+        found = _distinct(doc, exc.errors(include_url=False), skip_paths)
+        reported = found[: max(0, MAX_REPORTED - len(problems))]
+        suggest = Suggestions()
+        problems.extend(_diagnostic(doc, err, suggest) for _, err in reported)
         problems += _bad_names(doc, {d.location for d in problems})
-        raise MpcError(_merge_typos(_deepest(problems))) from None
+        raise MpcError(_merge_typos(_deepest(problems)), omitted=len(found) - len(reported)) from None
     if problems:
         raise MpcError(problems)
     return mesh

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from mpc.errors import Diagnostic, Location
+from mpc.errors import Diagnostic, Location, Suggestions
 from mpc.graph.mesh import MeshGraph
 from mpc.lang import spec
 from mpc.lang.load import Document
@@ -32,6 +32,7 @@ class Context:
         self.doc = doc
         self.model = model
         self.graph = graph
+        self.suggest = Suggestions()  # every check's "did you mean" draws on one budget
 
     def at(self, *path: str | int, key: bool = False) -> Location:
         return self.doc.location(tuple(path), key=key)

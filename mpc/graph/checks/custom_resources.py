@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from mpc.errors import Code, Diagnostic, did_you_mean
+from mpc.errors import Code, Diagnostic
 from mpc.graph.checks.context import (
     Context,
 )
@@ -160,7 +160,7 @@ def _instances(c: Context, i: int, cr: CustomResource) -> Iterable[Diagnostic]:
                     Code.CUSTOM_RESOURCE_INSTANCE,
                     f"{cr.kind} {inst.name!r}: spec has no field {field!r}",
                     c.at("customResources", i, "instances", j, "spec", field, key=True),
-                    did_you_mean(field, declared) or "declare it under this entry's `fields`",
+                    c.suggest(field, declared) or "declare it under this entry's `fields`",
                 )
         for err in sorted(validator.iter_errors(dict(inst.spec)), key=lambda e: list(map(str, e.path))):
             path = ("customResources", i, "instances", j, "spec", *err.path)

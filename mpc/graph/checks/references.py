@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mpc.errors import Code, Diagnostic, did_you_mean
+from mpc.errors import Code, Diagnostic
 from mpc.graph.checks.context import (
     Context,
 )
@@ -33,7 +33,7 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     Code.UNKNOWN_REFERENCE,
                     f"services.{name}.dependsOn: no service or external entry named {dep!r}",
                     where,
-                    did_you_mean(dep, callable_names),
+                    c.suggest(dep, callable_names),
                 )
             elif dep in seen:
                 yield Diagnostic(
@@ -49,13 +49,13 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     Code.UNKNOWN_REFERENCE,
                     f"services.{name}.environments: no environment named {env_ref!r}",
                     c.at("services", name, "environments", i),
-                    did_you_mean(env_ref, list(c.model.environments)) or "declare it under environments",
+                    c.suggest(env_ref, c.model.environments) or "declare it under environments",
                 )
     issuers = list(m.auth.issuers) if m.auth else []
     for i, route in enumerate(m.gateway.routes):
         shown = route.path if route.path is not None else route.prefix
         if route.service not in m.services:
-            hint = did_you_mean(route.service, list(m.services))
+            hint = c.suggest(route.service, m.services)
             if route.service in m.external:
                 hint = "a route reaches a service of the mesh; external entries are called by services"
             yield Diagnostic(
@@ -70,7 +70,7 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                 f"gateway.routes[{i}] ({shown}) requires issuer {route.auth!r}, "
                 "which auth.issuers does not define",
                 c.at("gateway", "routes", i, "auth"),
-                did_you_mean(route.auth, issuers) or "declare it under auth.issuers",
+                c.suggest(route.auth, issuers) or "declare it under auth.issuers",
             )
     for env_name, env in m.environments.items():
         for i, cluster in enumerate(env.clusters):
@@ -79,7 +79,7 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     Code.UNKNOWN_REFERENCE,
                     f"environments.{env_name}.clusters: no cluster named {cluster!r}",
                     c.at("environments", env_name, "clusters", i),
-                    did_you_mean(cluster, list(m.clusters)) or "declare it under clusters",
+                    c.suggest(cluster, m.clusters) or "declare it under clusters",
                 )
     if m.observability:
         for i, slo in enumerate(m.observability.slos):
@@ -88,7 +88,7 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     Code.UNKNOWN_REFERENCE,
                     f"observability.slos[{i}]: no service named {slo.service!r}",
                     c.at("observability", "slos", i, "service"),
-                    did_you_mean(slo.service, list(m.services)),
+                    c.suggest(slo.service, m.services),
                 )
             if slo.availability is None and slo.latency_p99 is None:
                 yield Diagnostic(
@@ -100,7 +100,7 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
     if m.governance:
         for env_key in m.governance.min_replicas:
             if env_key not in c.model.environments:
-                hint = did_you_mean(env_key, list(c.model.environments))
+                hint = c.suggest(env_key, c.model.environments)
                 if not m.environments:
                     hint = f"the mesh declares no environments (its one is 'default'); declare {env_key!r}"
                 yield Diagnostic(
@@ -115,5 +115,5 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     Code.UNKNOWN_PROTECTED,
                     f"governance.protected: no service named {name!r}",
                     c.at("governance", "protected", i),
-                    did_you_mean(name, callable_names),
+                    c.suggest(name, callable_names),
                 )
