@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from mpc.errors import MAX_REPORTED, Code, Diagnostic, Location, MpcError, Suggestions
 from mpc.lang.load import Document, PathKey, dotted, key_path
 from mpc.lang.names import name_problem, named, suggest_label
+from mpc.lang.secrets import find_secrets
 from mpc.lang.spec import API_VERSION, SUPPORTED_API_VERSIONS, Mesh
 
 _TYPE_WORDS = {
@@ -41,8 +42,6 @@ _PATTERN_WORDS = {
     r"^/[^\s?#*]*(/\*)?$": "an exact path, or a prefix ending in /* (e.g. /api/*)",
     r"^[0-9.]+/\d{1,2}$|^[0-9a-fA-F:]+/\d{1,3}$": "an address with its prefix length, e.g. 10.20.0.3/32",
 }
-
-_SECRETISH = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL")
 
 
 def _short(value: Any) -> str:
@@ -337,43 +336,6 @@ def _header_checks(doc: Document) -> list[Diagnostic]:
     return found
 
 
-def _secret_literals(doc: Document) -> list[Diagnostic]:
-    """Secrets must be references; a literal in `secrets` or a secret-looking `env` entry is refused."""
-    found: list[Diagnostic] = []
-    services = doc.data.get("services")
-    if not isinstance(services, dict):
-        return found
-    for name, body in services.items():
-        if not isinstance(body, dict):
-            continue
-        secrets = body.get("secrets")
-        if isinstance(secrets, dict):
-            for key, value in secrets.items():
-                if not isinstance(value, dict):
-                    found.append(
-                        Diagnostic(
-                            Code.SECRET_LITERAL,
-                            f"services.{name}.secrets.{key} is a literal value",
-                            doc.location(("services", name, "secrets", key)),
-                            f"reference an existing Secret: {key}: {{secret: NAME, key: KEY}}",
-                        )
-                    )
-        env = body.get("env")
-        if isinstance(env, dict):
-            for key, value in env.items():
-                upper = str(key).upper()
-                if any(word in upper for word in _SECRETISH) and value not in (None, ""):
-                    found.append(
-                        Diagnostic(
-                            Code.SECRET_LITERAL,
-                            f"services.{name}.env.{key} looks like a secret written as a literal",
-                            doc.location(("services", name, "env", key)),
-                            f"move it to secrets: {key}: {{secret: NAME, key: KEY}}",
-                        )
-                    )
-    return found
-
-
 # Mappings that need one of several keys (the first is the one a mesh usually writes): where they are,
 # the keys, and the hint. Checked on the document, so they are reported beside pydantic's errors.
 _ONE_OF: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = (
@@ -512,7 +474,7 @@ def _distinct(doc: Document, errors: list[Any], skip: set[Location]) -> list[tup
 def parse(doc: Document) -> Mesh:
     """Validate the document against the spec; raise MpcError with the problems found (the first
     MAX_REPORTED by position described, the rest counted)."""
-    problems = _header_checks(doc) + _secret_literals(doc) + _missing_one_of(doc)
+    problems = _header_checks(doc) + find_secrets(doc) + _missing_one_of(doc)
     skip_paths = {d.location for d in problems}
     try:
         mesh = Mesh.model_validate(doc.data)
