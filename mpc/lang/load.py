@@ -209,8 +209,8 @@ class _Builder:
                 continue
             key = str(key_node.value)
             if key in out:
-                first = self.doc.key_pos.get((*path, key))
-                earlier = Location(self.doc.file, *first) if first is not None else None
+                at = self.doc.key_pos.get((*path, key))
+                earlier = Location(self.doc.file, *at) if at is not None else None
                 self.errors.append(_duplicate(self.doc.file, key, self.loc(key_node), earlier))
                 continue
             self.text(key_node, key)
