@@ -89,17 +89,21 @@ def test_one_bootstrap_per_environment_with_namespaced_upstreams() -> None:
 def test_routes_match_whole_segments_and_carry_the_route_policy() -> None:
     boot = _by_path(_render(ACME))["envoy/local-api-gateway/prod/bootstrap.yaml"].content
     routes = {r["name"]: r for r in _routes(boot)}
-    # A route that retries comes twice: its idempotent methods first (they alone retry a 503).
+    # A route that retries comes twice: its idempotent methods first (they alone retry a 503). The mesh
+    # has protected routes: a path with `;` parameters is refused before any route matches.
     assert list(routes) == [
+        "route_path_parameters",
         "route_auth_idempotent",
         "route_auth",
         "route_brain_idempotent",
         "route_brain",
         "route_data",
     ]
-    assert routes["route_auth"]["match"] == {"path_separated_prefix": "/auth"}
+    assert routes["route_path_parameters"]["direct_response"]["status"] == 400
+    assert routes["route_auth"]["match"] == {"path_separated_prefix": "/auth", "case_sensitive": False}
     assert routes["route_auth_idempotent"]["match"] == {
         "path_separated_prefix": "/auth",
+        "case_sensitive": False,
         "headers": [
             {"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD|OPTIONS|PUT|DELETE"}}}
         ],
@@ -250,7 +254,7 @@ def test_cross_checks_find_missing_clusters_collisions_and_jwt_requirements() ->
     boot = build_bootstrap(model, cluster_target(model, model.environments["prod"]))
     assert check_bootstrap(boot, locator(model), "b") == []
     broken = copy.deepcopy(boot)
-    routes = _routes(broken)
+    routes = [r for r in _routes(broken) if r["name"] != "route_path_parameters"]
     # [auth_idempotent, auth, brain_idempotent, brain, data]
     routes[1]["route"]["cluster"] = "svc_nowhere"
     routes[4]["match"] = dict(routes[3]["match"])

@@ -660,3 +660,171 @@ def test_a_method_limited_route_lets_other_methods_fall_through(routes_live: Rou
     for method in ("GET", "DELETE"):
         reply = routes_live.call("/items/7", method)
         assert reply.status == 200 and reply.json()["service"] == "data", method
+
+
+# --- the JWT requirement cannot be dodged by spelling the path differently (issue 17, item 4) ---------
+
+BYPASS_MESH = f"""\
+apiVersion: masterproxy.dev/v1alpha1
+kind: Mesh
+metadata: {{name: bypass, owners: ["@example/platform"]}}
+gateway:
+  name: bypass-gateway
+  port: 4000
+  hosts: ["{HOST}"]
+  routes:
+    - {{prefix: /admin, service: app, auth: test-id}}
+    - {{prefix: /, service: app}}
+auth:
+  issuers:
+    test-id: {{issuer: {ISSUER}, jwksUri: https://id.test/realms/test/certs, audiences: [{AUDIENCE}]}}
+services:
+  app: {{image: ghcr.io/example/app:0.1.0, port: 8080}}
+"""
+
+# Each names /admin/secret to some server behind the proxy: Tomcat and Spring drop `;` parameters, most
+# servers decode percent-encoding and resolve dot segments, some match paths in any case.
+BYPASS_PATHS = (
+    "/ADMIN/secret",
+    "/Admin/secret",
+    "/aDmIn",
+    "/admin;x/secret",
+    "/admin;jsessionid=1/secret",
+    "/;x/admin/secret",
+    "/public/..;/admin/secret",
+    "/%61dmin/secret",
+    "/%41DMIN/secret",
+    "/adm%69n/secret",
+    "/public/../admin/secret",
+    "/public/%2e%2e/admin/secret",
+    "/public/%2E%2E/admin/secret",
+    "/public/.%2e/admin/secret",
+    "/./admin/secret",
+    "//admin/secret",
+    "/public//../admin/secret",
+    "/public\\..\\admin/secret",
+    "/admin%2fsecret",
+    "/public%2f..%2fadmin/secret",
+)
+
+
+def _raw(port: int, path: str, headers: dict[str, str] | None = None) -> Reply:
+    """A request with the path exactly as written (http.client would refuse or rewrite some)."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {HOST}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in header_lines if ": " in line)
+    return Reply(int(status_line.split()[1]), {k.lower(): v for k, v in fields.items()}, body)
+
+
+@dataclass
+class Bypass:
+    port: int
+    keys: Keys
+    seen: list[tuple[str, str | None]]  # (path, authorization) of every request the app received
+
+
+@pytest.fixture(scope="module")
+def bypass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bypass]:
+    tmp = tmp_path_factory.mktemp("bypass")
+    keys = _keys()
+    seen: list[tuple[str, str | None]] = []
+
+    class App(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("authorization")))
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    app, jwks = _server(App), _jwks_server(keys.jwks)
+    mesh = tmp / "mesh.yaml"
+    mesh.write_text(BYPASS_MESH)
+    port, admin_port = _free_port(), _free_port()
+    options = DevOptions(
+        mesh,
+        upstreams={"app": Upstream("127.0.0.1", int(app.server_address[1]))},
+        jwks={"test-id": f"http://127.0.0.1:{jwks.server_address[1]}/realms/test/certs"},
+        port=port,
+        admin_port=admin_port,
+        out=tmp / "bootstrap.yaml",
+        base_id=(os.getpid() + 13) % 100_000,
+    )
+    dev = plan(options)
+    write(dev)
+    log = tmp / "envoy.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(command(dev, str(ENVOY)), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(admin_port, proc, log)
+        yield Bypass(port, keys, seen)
+    finally:
+        _stop(proc)
+        for server in (app, jwks):
+            server.shutdown()
+            server.server_close()
+
+
+def _served_as(path: str) -> str:
+    """The path a lenient server serves for what it received: `;` parameters dropped, percent-decoded,
+    backslashes as slashes, empty and dot segments resolved, in lower case."""
+    from urllib.parse import unquote
+
+    segments: list[str] = []
+    raw = path.split("?", 1)[0].replace("\\", "/")
+    for part in raw.split("/"):
+        part = unquote(part.split(";", 1)[0]).lower()
+        for piece in part.split("/"):
+            if piece in ("", "."):
+                continue
+            if piece == "..":
+                segments = segments[:-1]
+            else:
+                segments.append(piece)
+    return "/" + "/".join(segments)
+
+
+def _protected(path: str) -> bool:
+    served = _served_as(path)
+    return served == "/admin" or served.startswith("/admin/")
+
+
+@pytest.mark.parametrize("path", BYPASS_PATHS)
+def test_a_protected_prefix_spelt_otherwise_never_reaches_the_upstream_without_a_token(
+    bypass: Bypass, path: str
+) -> None:
+    assert _protected(path), "each path names the protected prefix to a lenient server"
+    before = len(bypass.seen)
+    reply = _raw(bypass.port, path)
+    hops = 0
+    while reply.status in (301, 302, 307, 308) and hops < 3:  # an escaped slash is redirected, unescaped
+        reply = _raw(bypass.port, reply.headers["location"])
+        hops += 1
+    received = bypass.seen[before:]
+    # Refused, or asked for a token, or passed on as a path that is not the protected one after all
+    # (the proxy forwards the path it normalised and routed).
+    assert reply.status in (400, 401) or not any(_protected(p) for p, _ in received), (path, received)
+    assert not any(_protected(p) and auth is None for p, auth in received), (path, received)
+
+
+def test_the_protected_prefix_in_another_case_still_serves_with_a_token(bypass: Bypass) -> None:
+    token = {"Authorization": f"Bearer {bypass.keys.good}"}
+    for path in ("/admin/secret", "/ADMIN/secret"):
+        assert _raw(bypass.port, path, token).status == 200, path
+    # The open route stays open, and only a path with `;` parameters is refused outright.
+    assert _raw(bypass.port, "/public/page").status == 200
+    assert _raw(bypass.port, "/public;x").status == 400
+    assert _raw(bypass.port, "/admin%3Bx/secret").status == 400  # a server that decodes twice
+    assert all(authorization is not None for path, authorization in bypass.seen if _protected(path))

@@ -205,26 +205,47 @@ def _methods(methods: tuple[str, ...]) -> list[dict[str, Any]]:
 def _match(route: Route) -> dict[str, Any]:
     # The catch-all cannot be a path_separated_prefix (which must not end in '/'); every other prefix
     # matches whole segments: /auth serves /auth and /auth/..., never /authx. An exact path is `path`.
+    # Both in any case: a server that reads /ADMIN as /admin must not receive it through another route
+    # than /admin's, without its token.
     match: dict[str, Any]
     if route.path is not None:
-        match = {"path": route.path}
+        match = {"path": route.path, "case_sensitive": False}
     elif route.match == "/":
         match = {"prefix": "/"}
     else:
-        match = {"path_separated_prefix": route.match}
+        match = {"path_separated_prefix": route.match, "case_sensitive": False}
     if route.methods:
         match["headers"] = _methods(route.methods)
     return match
+
+
+# Servers such as Tomcat and Spring drop `;` path parameters (`/admin;x/secret` is /admin/secret to them,
+# `/public/..;/admin` is /admin), which Envoy's path normalisation keeps: such a path would reach a
+# protected prefix by an open route. Where a route requires a token, a path holding one is refused.
+PATH_PARAMETERS_ROUTE = "route_path_parameters"
+PATH_PARAMETERS = "(?i).*(;|%3b).*"
+
+
+def _path_parameters_route() -> dict[str, Any]:
+    return {
+        "name": PATH_PARAMETERS_ROUTE,
+        "match": {"safe_regex": {"regex": PATH_PARAMETERS}},
+        "direct_response": {
+            "status": 400,
+            "body": {"inline_string": "path parameters (;) are not accepted\n"},
+        },
+    }
 
 
 def _rewrite(route: Route) -> dict[str, Any]:
     if route.rewrite is None:
         return {}
     if route.path is None and route.match != "/" and route.rewrite.endswith("/"):
-        # A plain prefix_rewrite of /data to / would turn /data/x into //x: eat the separator too.
+        # A plain prefix_rewrite of /data to / would turn /data/x into //x: eat the separator too (in the
+        # case the route matched).
         return {
             "regex_rewrite": {
-                "pattern": {"regex": f"^{re.escape(route.match)}/?"},
+                "pattern": {"regex": f"(?i)^{re.escape(route.match)}/?"},
                 "substitution": route.rewrite,
             }
         }
@@ -292,11 +313,10 @@ def _route(route: Route, target: Target) -> dict[str, Any]:
 
 def _virtual_host(model: Model, target: Target) -> dict[str, Any]:
     gw = model.gateway
-    vhost: dict[str, Any] = {
-        "name": gw.name,
-        "domains": list(gw.hosts),
-        "routes": [out for r in gw.routes for out in _routes(r, target)],
-    }
+    routes = [out for r in gw.routes for out in _routes(r, target)]
+    if any(r.auth is not None for r in gw.routes):
+        routes.insert(0, _path_parameters_route())
+    vhost: dict[str, Any] = {"name": gw.name, "domains": list(gw.hosts), "routes": routes}
     if gw.cors is not None:
         cors = gw.cors
         vhost["typed_per_filter_config"] = {

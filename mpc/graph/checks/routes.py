@@ -36,6 +36,11 @@ def _key(route: spec.Route) -> Key | None:
     return None
 
 
+def _folded(key: Key) -> Key:
+    """The proxy matches paths in any case: /API is /api."""
+    return (key[0], key[1].lower())
+
+
 def _candidates(key: Key) -> list[Key]:
     """Every earlier match that may cover this one: covering prefixes, and for a path the same path."""
     exact, text = key
@@ -85,7 +90,7 @@ def check_routes(c: Context) -> Iterable[Diagnostic]:
             continue
         field = "path" if key[0] else "prefix"
         where = c.at("gateway", "routes", i, field)
-        earlier = sorted(j for k in _candidates(key) for j in earlier_of.get(k, ()))
+        earlier = sorted(j for k in _candidates(_folded(key)) for j in earlier_of.get(k, ()))
         for j in earlier:
             first = routes[j]
             first_key = _key(first)
@@ -93,12 +98,12 @@ def check_routes(c: Context) -> Iterable[Diagnostic]:
             if not _methods_cover(first, route):
                 continue
             first_at = c.at("gateway", "routes", j, "path" if first_key[0] else "prefix")
-            if first_key == key and set(first.methods or []) == set(route.methods or []):
+            if _folded(first_key) == _folded(key) and set(first.methods or []) == set(route.methods or []):
                 yield Diagnostic(
                     Code.DUPLICATE_ROUTE,
                     f"gateway.routes[{i}]: {_what(route, key)} is already routed",
                     where,
-                    f"each {field} may be routed once",
+                    f"each {field} may be routed once, in any case (the proxy matches /API as /api)",
                     notes=((first_at, f"first routed here, to {first.service!r}"),),
                 )
                 break
@@ -112,7 +117,7 @@ def check_routes(c: Context) -> Iterable[Diagnostic]:
                 notes=((first_at, f"{first_key[1]!r} is routed here"),),
             )
             break
-        earlier_of.setdefault(key, []).append(i)
+        earlier_of.setdefault(_folded(key), []).append(i)
         svc = c.model.services.get(route.service)
         if svc is not None and not svc.serves_http:
             why = "has no port" if svc.port is None else f"speaks {svc.protocol}"
