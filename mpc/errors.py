@@ -203,6 +203,7 @@ class Code(StrEnum):
     UNDECLARED_CALL = "E317"
     EXCLUSIVE_KEYS = "E318"
     NARROWING_NOT_HTTP = "E319"
+    PLAIN_HTTP = "E320"
     # E4xx: governance
     NO_OWNER = "E401"
     REGISTRY_NOT_ALLOWED = "E402"
@@ -265,6 +266,7 @@ CODES: dict[Code, str] = {
     Code.UNDECLARED_CALL: "an env reference names a service or external entry that dependsOn does not list",
     Code.EXCLUSIVE_KEYS: "two keys that exclude each other are both set",
     Code.NARROWING_NOT_HTTP: "methods or paths narrow a call to a port that does not speak HTTP",
+    Code.PLAIN_HTTP: "signing keys or an identity provider over plain HTTP from outside the cluster",
     Code.NO_OWNER: "a service has no owner",
     Code.REGISTRY_NOT_ALLOWED: "an image comes from a registry that is not allowed",
     Code.TOO_FEW_REPLICAS: "fewer replicas than the environment's minimum",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mpc.errors import Location
+from mpc.lang.hosts import NOT_PUBLIC, Place
 from mpc.lang.images import split_image
 from mpc.lang.model import MeshSettings
 
@@ -30,6 +31,7 @@ APP_PROTOCOLS: Mapping[str, str] = {"http": "http", "grpc": "grpc", "tcp": "tcp"
 
 ISTIO_SYSTEM = "istio-system"
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
 
 
 def kustomization(
@@ -134,6 +136,26 @@ def image_version(image: str) -> str | None:
     if tag is None:
         return None
     return tag[:63]
+
+
+def egress_peer(place: Place, namespace: str) -> dict[str, Any]:
+    """Who a host is, for a NetworkPolicy egress rule from `namespace` (mpc.lang.hosts.place says).
+
+    A service of the cluster: the pods of its namespace. An address: that address. A name on the
+    Internet: its addresses are unknown here, so any public address.
+    """
+    if place.in_cluster:
+        return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: place.namespace or namespace}}}
+    if place.address is not None:
+        bits = 128 if ":" in place.address else 32
+        return {"ipBlock": {"cidr": f"{place.address}/{bits}"}}
+    return {"ipBlock": public()}
+
+
+def public() -> dict[str, Any]:
+    """Any address outside the private ranges and the link-local one, where cloud metadata servers hand
+    out credentials (a NetworkPolicy ipBlock)."""
+    return {"cidr": "0.0.0.0/0", "except": list(NOT_PUBLIC)}
 
 
 def principal(namespace: str, service_account: str) -> str:

@@ -23,6 +23,7 @@ from mpc.backends.envoy.bootstrap import Upstream, build_bootstrap
 from mpc.backends.envoy.checks import check_bootstrap
 from mpc.backends.envoy.local import ADMIN_PORT, LOOPBACK, local_target
 from mpc.errors import EnvironmentFailure, MpcError
+from mpc.lang.hosts import parse_url
 from mpc.render import yamlwriter
 from mpc.workflow.front import front_file
 
@@ -52,8 +53,12 @@ def parse_upstream(text: str) -> tuple[str, Upstream]:
 def parse_jwks(text: str) -> tuple[str, str]:
     """`acme-id=http://127.0.0.1:5556/certs`: fetch that issuer's keys from a local URL instead."""
     name, sep, uri = text.partition("=")
-    if not sep or not name or not uri.startswith(("http://", "https://")):
+    if not sep or not name:
         raise ValueError(f"{text!r} is not ISSUER=URL, e.g. acme-id=http://127.0.0.1:5556/certs")
+    try:
+        parse_url(uri)
+    except ValueError as exc:
+        raise ValueError(f"{uri!r} is not a URL the proxy can fetch: {exc}") from None
     return name, uri
 
 

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from mpc.lang.hosts import parse_url
 from mpc.lang.model import Issuer, Model, RateLimit, Route, Service
 
 # Type URLs, spelled once.
@@ -102,10 +102,9 @@ class Jwks:
 
     @classmethod
     def from_uri(cls, uri: str) -> Jwks:
-        parts = urlsplit(uri)
-        tls = parts.scheme == "https"
-        host = parts.hostname or ""
-        return cls(uri, host, parts.port or (443 if tls else 80), tls)
+        """From a URL validation accepted (mpc.lang.hosts.parse_url raises ValueError on any other)."""
+        url = parse_url(uri)
+        return cls(uri, url.host, url.port, url.tls)
 
 
 @dataclass(frozen=True, slots=True)

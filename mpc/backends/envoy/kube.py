@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from mpc.lang.hosts import place
 from mpc.lang.model import Environment, Model, Service
 from mpc.render import k8s
 
@@ -37,29 +38,12 @@ CONFIG_HASH_ANNOTATION = "masterproxy.dev/config-hash"
 # Istio's sidecar: pilot-agent (rewritten probes, merged metrics) and its Envoy's own stats.
 SIDECAR_PORTS = (15020, 15090)
 ISTIOD_XDS_PORT = 15012
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 CHECKOV_SKIPS = {
     "checkov.io/skip1": (
         "CKV_K8S_43=pinned to the exact Envoy release tag the bootstrap is validated against; "
         "pin its digest with a kustomize images entry where registry policy asks for digests"
     )
 }
-
-
-def in_cluster_host(host: str, namespace: str) -> str:
-    """A Kubernetes short name as a full service name: `jaeger.obs` -> `jaeger.obs.svc.cluster.local`.
-
-    A name with no dot is a service of the gateway's own namespace; one with a single dot is
-    `<service>.<namespace>`; anything longer is taken as written (a public or full name).
-    """
-    if host.endswith(".svc.cluster.local") or all(c.isdigit() or c == "." for c in host):
-        return host
-    dots = host.count(".")
-    if dots == 0:
-        return k8s.service_fqdn(host, namespace)
-    if dots == 1:
-        return f"{host}.svc.cluster.local"
-    return host
 
 
 def _route_port(svc: Service) -> int:
@@ -82,7 +66,10 @@ def cluster_target(model: Model, env: Environment) -> Target:
             if env.name in svc.environments
         },
         jwks={i.name: Jwks.from_uri(i.jwks_uri) for i in required_issuers(model)},
-        tracing=Upstream(in_cluster_host(tracing.host, env.namespace), tracing.port) if tracing else None,
+        # The collector's endpoint may use Kubernetes' short form (`jaeger.observability`): dialled in full.
+        tracing=Upstream(place(tracing.host, short_form=True).dial(env.namespace), tracing.port)
+        if tracing
+        else None,
         tls=ListenerTls(model.gateway.tls_secret, f"{CONFIG_DIR}/{SDS_KEY}", CONFIG_DIR, TLS_DIR)
         if model.gateway.tls_secret
         else None,
@@ -231,16 +218,6 @@ def _tcp(*ports: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": p} for p in sorted(set(ports))]
 
 
-def _peer(host: str, namespace: str) -> dict[str, Any]:
-    """Who a host name is, for a NetworkPolicy: pods of a namespace, or addresses outside the cluster."""
-    full = in_cluster_host(host, namespace)
-    if full.endswith(".svc.cluster.local"):
-        ns = full.removesuffix(".svc.cluster.local").split(".")[-1]
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-    # A public name: its addresses are unknown here; allow the Internet but not the private ranges.
-    return {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}
-
-
 def network_policy(model: Model, env: Environment) -> dict[str, Any]:
     gw = model.gateway
     target = cluster_target(model, env)
@@ -254,11 +231,15 @@ def network_policy(model: Model, env: Environment) -> dict[str, Any]:
         egress.append(
             {"to": [{"podSelector": {"matchLabels": k8s.selector(svc.name)}}], "ports": _tcp(*ports)}
         )
+    # Where the bootstrap fetches keys and sends traces, read by the same classifier that chose the
+    # addresses the bootstrap dials (a JWKS URL's host as written, the collector in Kubernetes' short form).
     for issuer in required_issuers(model):
         jwks = target.jwks[issuer.name]
-        egress.append({"to": [_peer(jwks.host, env.namespace)], "ports": _tcp(jwks.port)})
+        to = k8s.egress_peer(place(jwks.host, short_form=False), env.namespace)
+        egress.append({"to": [to], "ports": _tcp(jwks.port)})
     if target.tracing is not None:
-        egress.append({"to": [_peer(target.tracing.host, env.namespace)], "ports": _tcp(target.tracing.port)})
+        to = k8s.egress_peer(place(target.tracing.host, short_form=True), env.namespace)
+        egress.append({"to": [to], "ports": _tcp(target.tracing.port)})
     egress.append(
         {
             "to": [

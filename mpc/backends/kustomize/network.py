@@ -19,8 +19,8 @@ port. A narrowed dependsOn entry opens only the ports it names.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
+from mpc.lang.hosts import parse_url, place
 from mpc.lang.model import WHOLE_CALL, Environment, MeshSettings, Peer, PortSpec, Service, ServiceContext
 from mpc.render import k8s
 from mpc.render.k8s import ISTIO_SYSTEM
@@ -28,17 +28,13 @@ from mpc.render.k8s import ISTIO_SYSTEM
 from .common import PROTOCOL_K8S, WAVE_POLICY, component, scraped, service_ports, wave
 from .monitoring import scrape_port
 
-NAME_KEY = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
+NAME_KEY = k8s.NAMESPACE_NAME_LABEL
 KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS and kube-dns both keep this label
 ISTIOD = {"app": "istiod"}
 ISTIOD_PORT = 15012  # xDS and certificate signing over mTLS
 EAST_WEST_GATEWAY = {"istio": "eastwestgateway"}
 EAST_WEST_PORT = 15443  # Istio's multi-network passthrough port
 PROMETHEUS_NAMESPACE = "monitoring"
-PUBLIC = {
-    "cidr": "0.0.0.0/0",
-    "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
-}
 EGRESS_ONLY = ("Egress",)  # these add egress only; the default deny keeps ingress closed
 
 
@@ -50,12 +46,13 @@ def _pods(name: str) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": k8s.selector(name)}}
 
 
-def _identity_provider_port(model: MeshSettings) -> int | None:
+def _identity_provider(model: MeshSettings, env: Environment) -> tuple[dict[str, Any], int] | None:
+    """Where a service's OAuth2 client fetches its tokens: the identity provider, as place() reads it."""
     provider = model.identity_provider
     if provider is None:
         return None
-    url = urlsplit(provider.url)
-    return url.port or (443 if url.scheme == "https" else 80)
+    url = parse_url(provider.url)
+    return k8s.egress_peer(place(url.host, short_form=False), env.namespace), url.port
 
 
 def _port(port: int, protocol: str = "TCP") -> dict[str, Any]:
@@ -90,23 +87,21 @@ def _mesh_meta(model: MeshSettings, env: Environment, name: str) -> dict[str, An
     )
 
 
-def _tracing_peer(model: MeshSettings) -> tuple[dict[str, Any], int] | None:
+def _tracing_peer(model: MeshSettings, env: Environment) -> tuple[dict[str, Any], int] | None:
     tracing = model.observability.tracing
     if tracing is None:
         return None
-    parts = tracing.host.split(".")
-    # `name.namespace` or `name.namespace.svc[.cluster.local]` is in-cluster; anything else is outside.
-    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
-        return _namespace(parts[1]), tracing.port
-    return {"ipBlock": PUBLIC}, tracing.port
+    return k8s.egress_peer(place(tracing.host, short_form=True), env.namespace), tracing.port
 
 
-def _external_peers(addresses: tuple[str, ...]) -> list[dict[str, Any]]:
+def _external_peers(addresses: tuple[str, ...], host: str | None, env: Environment) -> list[dict[str, Any]]:
     """Exactly the addresses an external entry names (a private one too: naming it is the intent), else
-    the public Internet for a host alone."""
+    where its host leads (mpc.lang.hosts.place: the public Internet for a name outside the cluster)."""
     if addresses:
         return [{"ipBlock": {"cidr": cidr}} for cidr in addresses]
-    return [{"ipBlock": PUBLIC}]
+    if host is None:
+        return [{"ipBlock": k8s.public()}]
+    return [k8s.egress_peer(place(host, short_form=False), env.namespace)]
 
 
 def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, Any]]:
@@ -137,7 +132,7 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
             EGRESS_ONLY,
         ),
     ]
-    tracing = _tracing_peer(model)
+    tracing = _tracing_peer(model, env)
     if tracing is not None:
         peer, port = tracing
         out.append(
@@ -221,11 +216,11 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
             egress.append({"to": [_pods(dep.name)], "ports": _peer_port(dep)})
     for name in sorted(svc.external):
         ext = model.external[name]
-        egress.append({"to": _external_peers(ext.addresses), "ports": [_port(ext.port)]})
-    provider_port = _identity_provider_port(model)
-    if svc.oauth2_client is not None and provider_port is not None:
+        egress.append({"to": _external_peers(ext.addresses, ext.host, env), "ports": [_port(ext.port)]})
+    provider = _identity_provider(model, env)
+    if svc.oauth2_client is not None and provider is not None:
         # The service's OAuth2 client fetches its tokens from the identity provider.
-        egress.append({"to": [{"ipBlock": PUBLIC}], "ports": [_port(provider_port)]})
+        egress.append({"to": [provider[0]], "ports": [_port(provider[1])]})
     if env.federated and (dependencies or peers):
         egress.append({"ports": [_port(EAST_WEST_PORT)]})
     if peers:

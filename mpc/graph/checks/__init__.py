@@ -15,6 +15,7 @@ from mpc.graph.checks.context import Check, Context
 from mpc.graph.checks.custom_resources import check_custom_resources
 from mpc.graph.checks.cycles import check_cycles
 from mpc.graph.checks.governance import check_governance
+from mpc.graph.checks.hosts import check_hosts
 from mpc.graph.checks.images import check_images
 from mpc.graph.checks.names import check_names
 from mpc.graph.checks.placement import check_placement
@@ -31,6 +32,7 @@ CHECKS: tuple[Check, ...] = (
     check_references,
     check_cycles,
     check_routes,
+    check_hosts,
     check_images,
     check_archetypes,
     check_unreplicated_state,
