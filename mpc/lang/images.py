@@ -85,6 +85,13 @@ def split_image(image: str) -> tuple[str, str | None, str | None]:
     return image, tag, digest
 
 
+def image_version(image: str) -> str | None:
+    """The tag of an image as the app.kubernetes.io/version label carries it (at most 63 characters);
+    None for a digest-only image. Validation refuses a tag that would make an invalid label value."""
+    _, tag, _ = split_image(image)
+    return None if tag is None else tag[:63]
+
+
 def floating(tag: str) -> bool:
     """A tag that moves with new releases: a word like `alpine` or `stable`, a bare major like `16` or
     `v2`, or a mix of them (`16-alpine`, `lts-slim`). `7.4.1-alpine` names one release and does not, nor

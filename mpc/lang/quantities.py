@@ -10,6 +10,12 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d
 DURATION_PATTERN = r"^(?:\d+h)?(?:\d+m(?!s))?(?:\d+(?:\.\d+)?s)?(?:\d+ms)?$"
 
 
+# Longer than any timeout or interval a mesh needs (a rate limit per week fits) and far inside what
+# Envoy, Istio and Prometheus accept (Envoy refuses durations past 10,000 years).
+MAX_DURATION_MS = 30 * 24 * 3_600_000
+MAX_DURATION = "720h"
+
+
 def parse_duration_ms(value: object) -> int:
     """`250ms`, `15s`, `1.5s`, `2m`, `1h30m` -> milliseconds. Raises ValueError with a mesh-term message."""
     if isinstance(value, bool) or not isinstance(value, str):
@@ -25,6 +31,8 @@ def parse_duration_ms(value: object) -> int:
     total += Decimal(millis or 0)
     if total != total.to_integral_value():
         raise ValueError(f"{value!r} is finer than a millisecond")
+    if total > MAX_DURATION_MS:
+        raise ValueError(f"{value!r} is longer than {MAX_DURATION} (30 days)")
     return int(total)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
 from mpc.lang.names import MAX_NAME, NAME_PATTERN
@@ -51,6 +51,11 @@ Plural = Annotated[
 ]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Kubernetes counts (replicas, autoscaling bounds) are 32-bit; no count in a mesh comes near.
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1  # Envoy's token bucket sizes
+# Envoy's local rate limit refills its bucket at most every 50ms.
+MIN_FILL_INTERVAL_MS = 50
 PathPrefix = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
 AbsolutePath = Annotated[str, Field(pattern=r"^/[^\s?#]*$")]
 # An HTTP method as Envoy and Istio match it: upper case letters (RFC 9110 tokens in practice).
@@ -106,13 +111,13 @@ class Limits(Strict):
 class Resources(Strict):
     cpu: QuantityValue | None = None
     memory: QuantityValue | None = None
-    gpu: Annotated[int, Field(ge=0)] | None = None
+    gpu: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     limits: Limits | None = None
 
 
 class Defaults(Strict):
     namespace: Namespace | None = None
-    replicas: Annotated[int, Field(ge=0)] = 2
+    replicas: Annotated[int, Field(ge=0, le=INT32_MAX)] = 2
     resources: Resources = Field(
         default_factory=lambda: Resources.model_validate({"cpu": "100m", "memory": "128Mi"})
     )
@@ -126,8 +131,15 @@ class Tls(Strict):
 
 
 class RateLimit(Strict):
-    requests: Annotated[int, Field(ge=1)]
+    requests: Annotated[int, Field(ge=1, le=UINT32_MAX)]
     per: Duration
+
+    @field_validator("per")
+    @classmethod
+    def _fill_interval(cls, per: int) -> int:
+        if per < MIN_FILL_INTERVAL_MS:
+            raise ValueError(f"{per}ms is shorter than {MIN_FILL_INTERVAL_MS}ms, the proxy's shortest refill")
+        return per
 
 
 class Cors(Strict):
@@ -186,13 +198,13 @@ class Auth(Strict):
 
 
 class Autoscale(Strict):
-    min: Annotated[int, Field(ge=1)]
-    max: Annotated[int, Field(ge=1)]
+    min: Annotated[int, Field(ge=1, le=INT32_MAX)]
+    max: Annotated[int, Field(ge=1, le=INT32_MAX)]
     cpu: Annotated[int, Field(ge=1, le=100)] = 80
 
 
 class Startup(Strict):
-    failure_threshold: Annotated[int, Field(ge=1)] = 30
+    failure_threshold: Annotated[int, Field(ge=1, le=INT32_MAX)] = 30
     period: Duration = 10_000
 
 
@@ -259,7 +271,7 @@ class Version(Strict):
     weight: Annotated[int, Field(ge=0, le=100)] | None = None
     match: VersionMatch | None = None
     env: dict[str, EnvValue] = Field(default_factory=dict)
-    replicas: Annotated[int, Field(ge=0)] | None = None
+    replicas: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     resources: Resources | None = None
 
 
@@ -273,7 +285,7 @@ class Service(Strict):
     ports: Annotated[list[ServicePort], Field(min_length=1)] | None = None
     archetype: str = "web"
     depends_on: list[Name | Dependency] = Field(default_factory=list)
-    replicas: Annotated[int, Field(ge=0)] | None = None
+    replicas: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     resources: Resources | None = None
     autoscale: Autoscale | None = None
     health: Health | None = None
@@ -311,22 +323,22 @@ class External(Strict):
 
 class GpuSpec(Strict):
     type: str
-    count: Annotated[int, Field(ge=1)] = 1
+    count: Annotated[int, Field(ge=1, le=INT32_MAX)] = 1
 
 
 class GkeNodePool(Strict):
     machine_type: str
-    min: Annotated[int, Field(ge=0)] = 1
-    max: Annotated[int, Field(ge=1)] = 3
+    min: Annotated[int, Field(ge=0, le=INT32_MAX)] = 1
+    max: Annotated[int, Field(ge=1, le=INT32_MAX)] = 3
     gpu: GpuSpec | None = None
     spot: bool = False
 
 
 class DoNodePool(Strict):
     size: str
-    count: Annotated[int, Field(ge=1)] | None = None
-    min: Annotated[int, Field(ge=1)] | None = None
-    max: Annotated[int, Field(ge=1)] | None = None
+    count: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
+    min: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
+    max: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
 
 
 class GkeCluster(Strict):
@@ -349,7 +361,7 @@ Cluster = Annotated[GkeCluster | DoCluster, Field(discriminator="provider")]
 
 class Environment(Strict):
     clusters: list[Name] = Field(default_factory=list)
-    replicas: Annotated[int, Field(ge=0)] | None = None
+    replicas: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     resources: Resources | None = None
     namespace: Namespace | None = None
 
@@ -380,7 +392,7 @@ class Governance(Strict):
     require_owners: bool = False
     allowed_registries: list[str] = Field(default_factory=list)
     require_digests: bool = False
-    min_replicas: dict[Name, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    min_replicas: dict[Name, Annotated[int, Field(ge=0, le=INT32_MAX)]] = Field(default_factory=dict)
     protected: list[Name] = Field(default_factory=list)
 
 

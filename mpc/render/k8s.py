@@ -13,7 +13,7 @@ from typing import Any
 
 from mpc.errors import Location
 from mpc.lang.hosts import NOT_PUBLIC, Place
-from mpc.lang.images import split_image
+from mpc.lang.images import image_version as version
 from mpc.lang.model import MeshSettings
 
 SOURCE_ANNOTATION = "masterproxy.dev/source"
@@ -132,10 +132,7 @@ def obj(api_version: str, kind: str, meta: Mapping[str, Any], **body: Any) -> di
 
 def image_version(image: str) -> str | None:
     """The tag of an image, for app.kubernetes.io/version (a digest-only image has none)."""
-    _, tag, _ = split_image(image)
-    if tag is None:
-        return None
-    return tag[:63]
+    return version(image)
 
 
 def egress_peer(place: Place, namespace: str) -> dict[str, Any]:

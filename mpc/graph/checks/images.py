@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from mpc.errors import Code, Diagnostic, Location, Severity
 from mpc.graph.checks.context import (
     IMAGE,
+    LABEL_PART,
     Context,
 )
-from mpc.lang.images import floating, split_image
+from mpc.lang.images import floating, image_version, split_image
 
 
 def images(c: Context) -> Iterable[tuple[str, tuple[str, ...], str, str]]:
@@ -40,6 +41,16 @@ def check_images(c: Context) -> Iterable[Diagnostic]:
             )
             continue
         _, tag, digest = split_image(image)
+        version = image_version(image)
+        if version is not None and not LABEL_PART.match(version):
+            yield Diagnostic(
+                Code.BAD_VALUE,
+                f"services.{name}.image: the tag {tag!r} cannot be the label app.kubernetes.io/version "
+                f"({version!r} does not start and end with a letter or digit)",
+                where,
+                "tag the image so it starts and ends with a letter or digit (its first 63 characters "
+                "become the label), e.g. 1.0 or 1.0-rc1",
+            )
         if c.model.governance.require_digests and not (digest or "").startswith("sha256:"):
             yield _digest_required(c, name, written, where)
         elif digest is None and tag is None:
