@@ -204,6 +204,7 @@ class Code(StrEnum):
     EXCLUSIVE_KEYS = "E318"
     NARROWING_NOT_HTTP = "E319"
     PLAIN_HTTP = "E320"
+    RESERVED_NAME = "E321"
     # E4xx: governance
     NO_OWNER = "E401"
     REGISTRY_NOT_ALLOWED = "E402"
@@ -267,6 +268,7 @@ CODES: dict[Code, str] = {
     Code.EXCLUSIVE_KEYS: "two keys that exclude each other are both set",
     Code.NARROWING_NOT_HTTP: "methods or paths narrow a call to a port that does not speak HTTP",
     Code.PLAIN_HTTP: "signing keys or an identity provider over plain HTTP from outside the cluster",
+    Code.RESERVED_NAME: "a name would give an object or file that another name, or mpc, gives too",
     Code.NO_OWNER: "a service has no owner",
     Code.REGISTRY_NOT_ALLOWED: "an image comes from a registry that is not allowed",
     Code.TOO_FEW_REPLICAS: "fewer replicas than the environment's minimum",

@@ -17,7 +17,6 @@ Two questions, asked of the whole document once, before the schema:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from mpc.errors import Code, Diagnostic
@@ -48,6 +47,10 @@ _VALUE_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 # scheme://userinfo@host: userinfo is a user and a password, or (over HTTP) a token used as the user.
 _USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://([^/?#@\s]*)@")
 _TOKEN_AS_USER = frozenset({"http", "https"})
+# Every value is searched for this first: only what matches is looked at closely.
+_TRIGGER = re.compile(
+    r"://|-----BEGIN|Bearer|Basic|gh[pousr]_|github_pat_|glpat-|xox|_live_|_test_|AKIA|ASIA|AIza|sk-"
+)
 
 
 def secret_name(name: str) -> bool:
@@ -79,23 +82,38 @@ def secret_value(text: str) -> str | None:
     return None
 
 
-def _walk(node: Any, path: PathKey) -> Iterator[tuple[PathKey, Any]]:
-    stack: list[tuple[PathKey, Any]] = [(path, node)]
-    while stack:
-        here, value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(((*here, k), v) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend(((*here, i), v) for i, v in enumerate(value))
-        else:
-            yield here, value
-
-
-def _named_place(path: PathKey) -> bool:
-    """Where mesh.yaml takes free-form names with literal values."""
-    if len(path) == 4 and path[0] == "services" and path[2] == "env":
+def _named(path: PathKey) -> bool:
+    """Whether the mapping at `path` takes free-form names with literal values: a service's `env`, a
+    custom resource instance's `spec` (at any depth)."""
+    if len(path) == 3 and path[0] == "services" and path[2] == "env":
         return True
-    return len(path) >= 6 and path[0] == "customResources" and path[2] == "instances" and path[4] == "spec"
+    return len(path) >= 5 and path[0] == "customResources" and path[2] == "instances" and path[4] == "spec"
+
+
+def _skipped(path: PathKey) -> bool:
+    """services.NAME.secrets: references (a literal there is reported on its own)."""
+    return len(path) == 3 and path[0] == "services" and path[2] == "secrets"
+
+
+def _scan(node: Any, path: PathKey, named: bool, found: list[tuple[PathKey, str]]) -> None:
+    """(path, finding) for every secret below `node`. Paths are made only for containers and findings:
+    a mesh of ten thousand services has a hundred thousand values."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                here = (*path, key)
+                if not _skipped(here):
+                    _scan(value, here, named or _named(here), found)
+            elif isinstance(value, str) and _TRIGGER.search(value) and (what := secret_value(value)):
+                found.append(((*path, key), f"holds {what}"))
+            elif named and value not in (None, "") and secret_name(str(key)):
+                found.append(((*path, key), "looks like a secret written as a literal"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if isinstance(value, (dict, list)):
+                _scan(value, (*path, i), named, found)
+            elif isinstance(value, str) and _TRIGGER.search(value) and (what := secret_value(value)):
+                found.append(((*path, i), f"holds {what}"))
 
 
 def _hint(path: PathKey) -> str:
@@ -135,12 +153,7 @@ def find_secrets(doc: Document) -> list[Diagnostic]:
                         f"reference an existing Secret: {key}: {{secret: NAME, key: KEY}}",
                     )
                 )
-    for path, value in _walk(data, ()):
-        if len(path) >= 3 and path[0] == "services" and path[2] == "secrets":
-            continue  # references (or a literal, reported above)
-        what = secret_value(value) if isinstance(value, str) else None
-        if what is not None:
-            found.append(_literal(doc, path, f"holds {what}"))
-        elif _named_place(path) and value not in (None, "") and secret_name(str(path[-1])):
-            found.append(_literal(doc, path, "looks like a secret written as a literal"))
+    findings: list[tuple[PathKey, str]] = []
+    _scan(data, (), False, findings)
+    found.extend(_literal(doc, path, message) for path, message in findings)
     return found

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mpc.graph.reserved import ALLOW_NOTHING, MTLS_DEFAULT
 from mpc.lang.model import Issuer, Narrowing, PortSpec
 
 from .common import SECURITY, Generated, Scope, ServiceScope, selector
-
-ALLOW_NOTHING = "allow-nothing"
 
 # The master proxy's listener is the mesh's front door: its clients (browsers, load balancers) have no
 # mesh identity and speak plain HTTP or TLS that Envoy itself terminates. Istio can name such a source
@@ -28,7 +27,7 @@ def peer_authentications(scope: Scope) -> list[Generated]:
     model = scope.model
     gw = model.gateway
     namespace_wide = scope.obj(
-        SECURITY, "PeerAuthentication", "default", scope.env.source, {"mtls": {"mode": "STRICT"}}
+        SECURITY, "PeerAuthentication", MTLS_DEFAULT, scope.env.source, {"mtls": {"mode": "STRICT"}}
     )
     # Port-level exceptions need a workload selector; the rest of the proxy's ports stay STRICT.
     listener = scope.obj(

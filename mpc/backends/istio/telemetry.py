@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mpc.graph.reserved import TELEMETRY_DEFAULT
 from mpc.render import yamlwriter
 
 from .common import TELEMETRY, Generated, InEnvironment
@@ -86,4 +87,4 @@ def telemetry(scope: InEnvironment) -> Generated | None:
         spec["metrics"] = [{"providers": [{"name": obs.metrics}]}]
     if not spec:
         return None
-    return scope.obj(TELEMETRY, "Telemetry", "mesh-default", scope.env.source, spec)
+    return scope.obj(TELEMETRY, "Telemetry", TELEMETRY_DEFAULT, scope.env.source, spec)

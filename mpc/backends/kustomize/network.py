@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mpc.graph.reserved import ALLOW_DNS, ALLOW_ISTIO, ALLOW_TRACING, DEFAULT_DENY
 from mpc.lang.hosts import parse_url, place
 from mpc.lang.model import WHOLE_CALL, Environment, MeshSettings, Peer, PortSpec, Service, ServiceContext
 from mpc.render import k8s
@@ -106,9 +107,9 @@ def _external_peers(addresses: tuple[str, ...], host: str | None, env: Environme
 
 def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, Any]]:
     out = [
-        _policy(_mesh_meta(model, env, "mesh-default-deny"), {}, [], []),
+        _policy(_mesh_meta(model, env, DEFAULT_DENY), {}, [], []),
         _policy(
-            _mesh_meta(model, env, "mesh-allow-dns"),
+            _mesh_meta(model, env, ALLOW_DNS),
             {},
             [],
             [
@@ -120,7 +121,7 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
             EGRESS_ONLY,
         ),
         _policy(
-            _mesh_meta(model, env, "mesh-allow-istio-control-plane"),
+            _mesh_meta(model, env, ALLOW_ISTIO),
             {},
             [],
             [
@@ -137,7 +138,7 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
         peer, port = tracing
         out.append(
             _policy(
-                _mesh_meta(model, env, "mesh-allow-tracing"),
+                _mesh_meta(model, env, ALLOW_TRACING),
                 {},
                 [],
                 [{"to": [peer], "ports": [_port(port)]}],

@@ -46,7 +46,7 @@ MONITORING = "monitoring.yaml"
 
 
 def namespace(model: MeshSettings, env: Environment) -> dict[str, Any]:
-    labels = {"istio-injection": "enabled", **k8s.mesh_labels(model)}
+    labels = {**k8s.mesh_labels(model), "istio-injection": "enabled"}  # the mesh's labels never switch it off
     meta = k8s.metadata(model, env.namespace, env.source, labels_=labels, annotations_=wave(WAVE_FOUNDATION))
     return k8s.obj("v1", "Namespace", meta)
 

@@ -20,6 +20,7 @@ from mpc.graph.checks.images import check_images
 from mpc.graph.checks.names import check_names
 from mpc.graph.checks.placement import check_placement
 from mpc.graph.checks.references import check_references
+from mpc.graph.checks.reserved import check_reserved
 from mpc.graph.checks.routes import check_routes
 from mpc.graph.checks.workloads import check_workloads
 from mpc.graph.mesh import MeshGraph
@@ -29,6 +30,7 @@ from mpc.lang.model import Model
 
 CHECKS: tuple[Check, ...] = (
     check_names,
+    check_reserved,
     check_references,
     check_cycles,
     check_routes,

@@ -14,6 +14,7 @@ from mpc.graph.checks.context import (
     SECRET_KEY,
     Context,
 )
+from mpc.graph.reserved import reserved_label, system_namespace
 from mpc.lang.names import name_problem, named, suggest_label
 
 
@@ -62,7 +63,8 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
     namespaces: list[tuple[str, tuple[str | int, ...], str]] = []
     if m.defaults.namespace is not None:
         namespaces.append((m.defaults.namespace, ("defaults", "namespace"), ""))
-    base_ok = m.defaults.namespace is None or NAMESPACE.match(m.defaults.namespace)
+    base = m.defaults.namespace
+    base_ok = base is None or (NAMESPACE.match(base) and not system_namespace(base))
     for env_name, env in c.model.environments.items():
         if env.implicit:
             continue
@@ -72,7 +74,21 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
             namespaces.append(
                 (env.namespace, ("environments", env_name), f"set environments.{env_name}.namespace")
             )
+    implicit = next((e for e in c.model.environments.values() if e.implicit), None)
+    if implicit is not None and m.defaults.namespace is None and system_namespace(implicit.namespace):
+        # The mesh's name is its namespace (its form is checked with the name).
+        namespaces.append((implicit.namespace, ("metadata", "name"), "set defaults.namespace"))
     for ns, path, hint in namespaces:
+        if system_namespace(ns):
+            yield Diagnostic(
+                Code.RESERVED_NAME,
+                f"namespace {ns!r} belongs to the platform (Kubernetes, Istio, monitoring or GitOps)",
+                c.at(*path, key=path[-1] not in ("namespace", "name")),
+                hint
+                or "give the mesh a namespace of its own: mpc labels it for sidecars and denies all "
+                "traffic there but for the graph's edges",
+            )
+            continue
         if len(ns) > MAX_K8S_NAME or not NAMESPACE.match(ns):
             too_long = len(ns) > MAX_K8S_NAME
             why = f"longer than {MAX_K8S_NAME} characters" if too_long else "not a DNS-1123 label"
@@ -83,6 +99,16 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
                 hint or suggest_label(ns),
             )
     for key, value in m.metadata.labels.items():
+        if reserved_label(key):
+            yield Diagnostic(
+                Code.RESERVED_NAME,
+                f"metadata.labels: {key!r} is a label mpc, Kubernetes or Istio sets (it changes what a "
+                "label on every object means)",
+                c.at("metadata", "labels", key, key=True),
+                "choose a key of your own, e.g. acme.dev/team; mpc sets its labels itself "
+                "(istio-injection, app.kubernetes.io/*)",
+            )
+            continue
         prefix, _, name = key.rpartition("/")
         bad_key = (
             not name
