@@ -46,7 +46,8 @@ MONITORING = "monitoring.yaml"
 
 
 def namespace(model: MeshSettings, env: Environment) -> dict[str, Any]:
-    labels = {**k8s.mesh_labels(model), "istio-injection": "enabled"}  # the mesh's labels never switch it off
+    labels = {"istio-injection": "enabled", **k8s.mesh_labels(model)}
+    labels["istio-injection"] = "enabled"  # whatever metadata.labels says: sidecars carry mTLS and policy
     meta = k8s.metadata(model, env.namespace, env.source, labels_=labels, annotations_=wave(WAVE_FOUNDATION))
     return k8s.obj("v1", "Namespace", meta)
 
