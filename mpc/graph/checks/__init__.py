@@ -14,6 +14,7 @@ from mpc.graph.checks.clusters import check_clusters
 from mpc.graph.checks.context import Check, Context
 from mpc.graph.checks.custom_resources import check_custom_resources
 from mpc.graph.checks.cycles import check_cycles
+from mpc.graph.checks.gitops import check_gitops
 from mpc.graph.checks.governance import check_governance
 from mpc.graph.checks.hosts import check_hosts
 from mpc.graph.checks.images import check_images
@@ -41,6 +42,7 @@ CHECKS: tuple[Check, ...] = (
     check_workloads,
     check_calls,
     check_clusters,
+    check_gitops,
     check_custom_resources,
     check_governance,
     check_placement,

@@ -42,11 +42,3 @@ def check_clusters(c: Context) -> Iterable[Diagnostic]:
                         f"clusters.{cname}.nodePools.{pname}: min is above max",
                         c.at("clusters", cname, "nodePools", pname, key=True),
                     )
-    if c.mesh.gitops is not None:
-        parts = c.mesh.gitops.path.split("/")
-        if any(p in (".", "..") for p in parts):
-            yield Diagnostic(
-                Code.BAD_VALUE,
-                "gitops.path must stay inside the repository ('.' and '..' are not allowed)",
-                c.at("gitops", "path"),
-            )

@@ -25,6 +25,7 @@ UNAPPROVED = "unapproved"
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_LABEL = 63
 MAX_SUBDOMAIN = 253
+MAX_FILE_NAME = 240  # kustomize/crds/<name>-instances.yaml within a file name's 255 bytes
 
 
 def check_custom_resources(c: Context) -> Iterable[Diagnostic]:
@@ -115,6 +116,15 @@ def _names(c: Context, i: int, cr: CustomResource) -> Iterable[Diagnostic]:
             c.at("customResources", i, "kind"),
             f"shorten the kind to at most {MAX_LABEL - len('List')} characters",
         )
+    long_label = next((label for label in cr.group.split(".") if len(label) > MAX_LABEL), None)
+    if long_label is not None:
+        yield Diagnostic(
+            Code.CRD_NAME,
+            f"customResources[{i}].group: the label {long_label[:20]}... has {len(long_label)} characters; a "
+            f"DNS name's labels have at most {MAX_LABEL}",
+            c.at("customResources", i, "group"),
+            "a domain you own, e.g. group: acme.dev",
+        )
     if len(cr.crd_name) > MAX_SUBDOMAIN:
         yield Diagnostic(
             Code.CRD_NAME,
@@ -122,6 +132,14 @@ def _names(c: Context, i: int, cr: CustomResource) -> Iterable[Diagnostic]:
             f"a Kubernetes object name has at most {MAX_SUBDOMAIN}",
             c.at("customResources", i, "group"),
             "shorten the group or the plural",
+        )
+    elif len(cr.crd_name) > MAX_FILE_NAME:
+        yield Diagnostic(
+            Code.CRD_NAME,
+            f"customResources[{i}]: the CRD's name {cr.plural}.{cr.group} has {len(cr.crd_name)} characters; "
+            f"mpc names a file <name>-instances.yaml after it, and a file name holds 255 bytes",
+            c.at("customResources", i, "group"),
+            f"shorten the group or the plural to a name of at most {MAX_FILE_NAME} characters",
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from mpc.errors import Code, Diagnostic
@@ -11,8 +12,30 @@ from mpc.graph.checks.context import (
 from mpc.graph.checks.placement import replicas_source
 from mpc.lang.images import Rule, full_name
 
+# A CODEOWNERS owner: @user, @org/team, or an e-mail address (one token: no spaces, newlines or '#').
+OWNER = re.compile(
+    r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$"
+    r"|^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$"
+)
+
+
+def _owners(c: Context) -> Iterable[Diagnostic]:
+    """Owners become CODEOWNERS lines: anything but one owner would add lines of its own."""
+    lists: list[tuple[tuple[str, ...], list[str]]] = [(("metadata", "owners"), c.mesh.metadata.owners)]
+    lists += [(("services", n, "owners"), s.owners) for n, s in c.mesh.services.items() if s.owners]
+    for path, owners in lists:
+        for i, owner in enumerate(owners):
+            if not OWNER.match(owner):
+                yield Diagnostic(
+                    Code.BAD_VALUE,
+                    f"{'.'.join(path)}[{i}]: {owner!r} is not a code owner",
+                    c.at(*path, i),
+                    "@user, @org/team or an e-mail address, one per entry (they become CODEOWNERS lines)",
+                )
+
 
 def check_governance(c: Context) -> Iterable[Diagnostic]:
+    yield from _owners(c)
     gov = c.model.governance
     for name, svc in c.model.services.items():
         if gov.require_owners and not svc.owners:
