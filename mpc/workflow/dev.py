@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ from mpc.backends.envoy.binary import INSTALL_HINT, find_envoy
 from mpc.backends.envoy.bootstrap import Upstream, build_bootstrap
 from mpc.backends.envoy.checks import check_bootstrap
 from mpc.backends.envoy.local import ADMIN_PORT, LOOPBACK, local_target
+from mpc.build.files import write_new
 from mpc.errors import EnvironmentFailure, MpcError
 from mpc.lang.hosts import parse_url
 from mpc.render import yamlwriter
@@ -91,12 +93,11 @@ class DevPlan:
     routes: tuple[tuple[str, str], ...]  # (prefix, service)
 
     @property
-    def path(self) -> Path:
-        if self.options.out is not None:
-            return self.options.out
-        return Path(tempfile.gettempdir()) / f"mpc-dev-{self.gateway}" / "bootstrap.yaml"
+    def path(self) -> Path | None:
+        """Where the bootstrap is written: `--out`, or None for a private folder made when it is."""
+        return self.options.out
 
-    def describe(self) -> list[str]:
+    def describe(self, path: Path) -> list[str]:
         """What the developer gets, as lines for the CLI to show."""
         lines = [
             f"{self.gateway} on http://{LOOPBACK}:{self.port} (admin http://{LOOPBACK}:{self.admin_port})"
@@ -106,7 +107,7 @@ class DevPlan:
             lines.append(
                 f"  {prefix:<16} -> {service} at {up.host}:{up.port}" if up else f"  {prefix} -> {service}"
             )
-        lines.append(f"bootstrap: {self.path}")
+        lines.append(f"bootstrap: {path}")
         return lines
 
 
@@ -139,32 +140,57 @@ def plan(options: DevOptions) -> DevPlan:
 
 
 def write(dev: DevPlan) -> Path:
-    path = dev.path
+    """Write the bootstrap and return its path: `--out`, else a new private folder (mode 0700, a name no
+    other user can guess or prepare) under the temporary directory. Nothing is written through a link:
+    the file is made beside its final name (O_EXCL, O_NOFOLLOW) and renamed over it."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(dev.text, encoding="utf-8")
-        os.replace(tmp, path)
+        if dev.options.out is None:
+            path = Path(tempfile.mkdtemp(prefix="mpc-dev-")) / "bootstrap.yaml"
+        else:
+            path = dev.options.out
+            path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+        try:
+            write_new(str(tmp), dev.text.encode("utf-8"), 0o644)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
     except (FileExistsError, NotADirectoryError) as exc:
-        raise EnvironmentFailure(str(exc.filename or path), "a file is in the way of this folder") from None
+        where = exc.filename or dev.options.out
+        raise EnvironmentFailure(str(where), "a file is in the way of this folder") from None
     except OSError as exc:
-        raise EnvironmentFailure.of(exc, str(exc.filename or path)) from None
+        raise EnvironmentFailure.of(
+            exc, str(exc.filename or dev.options.out or tempfile.gettempdir())
+        ) from None
     return path
+
+
+@contextlib.contextmanager
+def bootstrap_file(dev: DevPlan) -> Iterator[Path]:
+    """The bootstrap, written for as long as Envoy runs; a private folder made for it is removed after."""
+    path = write(dev)
+    try:
+        yield path
+    finally:
+        if dev.options.out is None:
+            shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def envoy_binary(dev: DevPlan) -> str:
     envoy = dev.options.envoy or find_envoy()
     if envoy is None or not Path(envoy).is_file():
         raise EnvoyNotInstalled(dev.options.envoy)
+    if not os.access(envoy, os.X_OK):
+        raise EnvironmentFailure(envoy, "is not an executable file (--envoy names the envoy binary)")
     return envoy
 
 
-def command(dev: DevPlan, envoy: str) -> list[str]:
+def command(dev: DevPlan, envoy: str, path: Path | None = None) -> list[str]:
     """The Envoy command line; hot restart is off so several Envoys (and tests) can run side by side."""
     args = [
         envoy,
         "--config-path",
-        str(dev.path),
+        str(path or dev.path),
         "--disable-hot-restart",
         "--log-level",
         dev.options.log_level,
@@ -174,10 +200,12 @@ def command(dev: DevPlan, envoy: str) -> list[str]:
     return args
 
 
-def run(dev: DevPlan, envoy: str) -> int:
-    """Write the bootstrap and run Envoy (from envoy_binary) in the foreground until it exits; its code."""
-    write(dev)
-    proc = subprocess.Popen(command(dev, envoy))
+def run(dev: DevPlan, envoy: str, path: Path) -> int:
+    """Run Envoy (from envoy_binary) on the written bootstrap in the foreground until it exits; its code."""
+    try:
+        proc = subprocess.Popen(command(dev, envoy, path))
+    except OSError as exc:  # not a program this machine can run (a text file, another architecture)
+        raise EnvironmentFailure.of(exc, envoy) from exc
     with _forward_signals(proc):
         try:
             return proc.wait()
