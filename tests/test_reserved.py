@@ -44,6 +44,9 @@ FIXED = (
 )
 
 
+PATHS = ("/a/b", "/a_b", "/a_b_idempotent", "/path_parameters", "/c", "/c_idempotent", "/d", "/e")
+
+
 def _affixed(stem: str) -> list[str]:
     return [affix + stem if affix.endswith("-") else stem + affix for affix in AFFIXES]
 
@@ -71,9 +74,23 @@ def hostile_mesh(draw: st.DrawFn) -> dict[str, Any]:
     replicas = [draw(st.sampled_from([None, None, 1, 2])) for _ in services]
     env_replicas = [draw(st.sampled_from([1, 1, None, 3])) for _ in envs]
     first, *rest = services
+    # Paths whose routes' names meet: /a/b and /a_b, the twin of a retrying route, mpc's own route.
+    paths = draw(
+        st.lists(st.sampled_from(PATHS), min_size=len(services), max_size=len(services), unique=True)
+    )
     routes = [
-        {"prefix": f"/r{i}", "service": s, "auth": issuers[i % len(issuers)]} for i, s in enumerate(services)
+        {"prefix": p, "service": s, "auth": issuers[i % len(issuers)], "retries": i % 2}
+        for i, (p, s) in enumerate(zip(paths, services, strict=True))
     ]
+    # A second service in versions (a Deployment and an env ConfigMap each) with a `files` volume (a
+    # ConfigMap): names that meet the first's `-env` and the other services'.
+    second: dict[str, Any] = {"port": 8080}
+    if draw(st.booleans()):
+        version = draw(names)
+        second["versions"] = {version: {"image": "ghcr.io/acme/x:1.0.0", "env": {"A": "b"}}}
+        second["volumes"] = [{"name": draw(names), "mountPath": "/etc/x", "files": {"x.conf": "x"}}]
+    else:
+        second["image"] = "ghcr.io/acme/x:1.0.0"
     return {
         "apiVersion": "masterproxy.dev/v1alpha1",
         "kind": "Mesh",
@@ -96,7 +113,7 @@ def hostile_mesh(draw: st.DrawFn) -> dict[str, Any]:
                 "autoscale": {"min": 2, "max": 4},
             },
             **{
-                s: {"image": "ghcr.io/acme/x:1.0.0", "port": 8080}
+                s: ({"image": "ghcr.io/acme/x:1.0.0", "port": 8080} if i > 1 else dict(second))
                 | ({"replicas": replicas[i]} if replicas[i] is not None else {})
                 for i, s in enumerate(rest, start=1)
             },
@@ -274,3 +291,53 @@ def test_a_mesh_named_like_a_system_namespace_is_refused_when_it_names_the_names
 def test_every_claim_names_a_kind_or_a_file() -> None:
     assert len({(c.kind, c.template) for c in CLAIMS}) == len(CLAIMS)
     assert all(c.purpose for c in CLAIMS if "{" not in c.template)
+
+
+def test_the_table_names_every_object_and_route_of_the_examples() -> None:
+    """Every object of a claimed kind and every route of the proxy's bootstraps that the examples render
+    is a value of some claim: a backend that names something new must add it to the table."""
+    import itertools
+
+    import yaml as pyyaml
+    from conftest import example_meshes
+
+    from mpc.graph.checks import reserved as check
+    from mpc.graph.checks.context import Context
+    from mpc.graph.reserved import ENVOY_ROUTE
+    from mpc.workflow.front import front_file
+
+    kinds = {c.kind for c in CLAIMS}
+    for mesh in example_meshes():
+        front = front_file(mesh)
+        names = check._names(Context(front.mesh, front.doc, front.model, front.graph))
+        values: dict[str, set[str]] = {}
+        for claim in CLAIMS:
+            variables = check._variables(claim.template)
+            for filling in itertools.product(*(names[v] for v in variables)):
+                values.setdefault(claim.kind, set()).add(
+                    claim.template.format(**{n.family: n.value for n in filling})
+                )
+        unclaimed = set()
+        for path, data in compile_tree(front, Installed(), ()).files.items():
+            if not path.endswith(".yaml"):
+                continue
+            for doc in pyyaml.safe_load_all(data):
+                if not isinstance(doc, dict) or "metadata" not in doc:
+                    if isinstance(doc, dict) and path.endswith("bootstrap.yaml"):
+                        for listener in doc["static_resources"]["listeners"]:
+                            for chain in listener["filter_chains"]:
+                                hcm = chain["filters"][0]["typed_config"]
+                                for vhost in hcm["route_config"]["virtual_hosts"]:
+                                    if vhost["name"] == front.model.gateway.name:
+                                        unclaimed |= {
+                                            (ENVOY_ROUTE, r["name"])
+                                            for r in vhost["routes"]
+                                            if r["name"] not in values[ENVOY_ROUTE]
+                                        }
+                    continue
+                kind = doc["kind"]
+                if "toolkit.fluxcd.io" in doc.get("apiVersion", "") and kind == "Kustomization":
+                    kind = "Kustomization.kustomize.toolkit.fluxcd.io"
+                if kind in kinds and doc["metadata"]["name"] not in values[kind]:
+                    unclaimed.add((kind, doc["metadata"]["name"]))
+        assert unclaimed == set(), f"{mesh.parent.name}: names no claim gives: {sorted(unclaimed)}"

@@ -11,11 +11,13 @@ kind and name into one namespace.
 
 Template variables: service, gateway, external, issuer, provider (auth.provider.kind), cluster, env,
 overlay (`<env>` or `<env>-<cluster>`), overlay_dir (`<env>` or `<env>/<cluster>`), mesh, crd (a custom
-resource definition's name, `<plural>.<group>`).
+resource definition's name, `<plural>.<group>`), versioned (`<service>-<version>`), files
+(`<service>-<volume>` of a `files` volume), route (a gateway route's name, route_name()).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Fixed names of mpc's own objects in each environment's namespace.
@@ -28,6 +30,19 @@ MTLS_DEFAULT = "default"
 TELEMETRY_DEFAULT = "mesh-default"
 
 FILE = "file"  # the kind of a Claim on a path of the output tree
+ENVOY_ROUTE = "route of the master proxy"  # a name in its bootstrap (stats, access logs, mpc's checks)
+PATH_PARAMETERS_ROUTE = "route_path_parameters"
+IDEMPOTENT_SUFFIX = "_idempotent"  # the twin of a retrying route for its idempotent methods
+
+
+def route_name(match: str, exact: bool, methods: tuple[str, ...]) -> str:
+    """route_auth for /auth, route_api_v1 for /api/v1, route_root for the catch-all; an exact path is
+    route_exact_<path>, and methods follow in lower case (route_login_get_post)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", match.strip("/"))
+    name = f"route_{'exact_' if exact else ''}{slug or 'root'}"
+    if methods:
+        name += "_" + "_".join(m.lower() for m in methods)
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +89,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("ConfigMap", "{gateway}"),
     Claim("PodMonitor", "{service}"),
     Claim("PrometheusRule", "{service}-slo"),
+    # Versions (a Deployment each, and its env ConfigMap) and `files` volumes (a ConfigMap each)
+    Claim("Deployment", "{versioned}"),
+    Claim("ConfigMap", "{versioned}-env"),
+    Claim("ConfigMap", "{files}"),
+    # Routes of the master proxy's bootstrap, named after their paths
+    Claim(ENVOY_ROUTE, "{route}"),
+    Claim(ENVOY_ROUTE, "{route}" + IDEMPOTENT_SUFFIX),
+    Claim(ENVOY_ROUTE, PATH_PARAMETERS_ROUTE, "the refusal of paths with ; parameters"),
     # GitOps engines (their own namespaces)
     Claim("Application", "{mesh}-{overlay}"),
     Claim("Application", "{mesh}-apps", "the root application of applications"),
@@ -89,6 +112,9 @@ CLAIMS: tuple[Claim, ...] = (
         )
     ),
     Claim(FILE, "kustomize/overlays/{overlay_dir}/app/patches/{service}.yaml"),
+    Claim(FILE, "kustomize/overlays/{overlay_dir}/app/patches/{versioned}.yaml"),
+    Claim(FILE, "kustomize/overlays/{overlay_dir}/app/patches/configmap-{service}-env.yaml"),
+    Claim(FILE, "kustomize/overlays/{overlay_dir}/app/patches/configmap-{versioned}-env.yaml"),
     Claim(FILE, "kustomize/overlays/{overlay_dir}/app/patches/{service}-pdb.yaml"),
     Claim(FILE, "kustomize/overlays/{overlay_dir}/app/{service}-pdb.yaml"),
     Claim(FILE, "istio/{env}/services/{service}.yaml"),

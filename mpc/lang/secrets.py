@@ -85,8 +85,10 @@ def secret_value(text: str) -> str | None:
 def _named(path: PathKey) -> bool:
     """Whether the mapping at `path` takes free-form names with literal values: a service's `env`, a
     custom resource instance's `spec` (at any depth)."""
-    if len(path) == 3 and path[0] == "services" and path[2] == "env":
-        return True
+    if path[:1] == ("services",) and (
+        path[2:] == ("env",) or (path[2:3] == ("versions",) and path[4:] == ("env",))
+    ):
+        return True  # services.NAME.env, services.NAME.versions.VERSION.env
     return len(path) >= 5 and path[0] == "customResources" and path[2] == "instances" and path[4] == "spec"
 
 
@@ -118,7 +120,7 @@ def _scan(node: Any, path: PathKey, named: bool, found: list[tuple[PathKey, str]
 
 def _hint(path: PathKey) -> str:
     name = str(path[-1])
-    if path[0] == "services" and len(path) == 4 and path[2] == "env":
+    if path[0] == "services" and len(path) in (4, 6) and path[-2] == "env":
         return f"move it to secrets: {name}: {{secret: NAME, key: KEY}}"
     if path[0] == "customResources":
         return "keep the value in a Kubernetes Secret the resource's controller reads; mesh.yaml is committed"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mpc.graph import reserved
 from mpc.lang.hosts import parse_url
 from mpc.lang.model import Issuer, Model, RateLimit, Route, Service
 
@@ -58,7 +59,7 @@ IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 RETRY_ON = "connect-failure,refused-stream,retriable-status-codes"
 RETRY_ON_UNDELIVERED = "connect-failure,refused-stream"
 RETRIABLE_STATUS_CODES = (503,)
-IDEMPOTENT_SUFFIX = "_idempotent"
+IDEMPOTENT_SUFFIX = reserved.IDEMPOTENT_SUFFIX
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
 
 # One JSON object per request on stdout: what log collectors on Kubernetes pick up.
@@ -149,13 +150,8 @@ def jwks_cluster_name(issuer: str) -> str:
 
 
 def route_name(route: Route) -> str:
-    """route_auth for /auth, route_api_v1 for /api/v1, route_root for the catch-all; an exact path is
-    route_exact_<path>, and methods follow in lower case (route_login_get_post)."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", route.match.strip("/"))
-    name = f"route_{'exact_' if route.path is not None else ''}{slug or 'root'}"
-    if route.methods:
-        name += "_" + "_".join(m.lower() for m in route.methods)
-    return name
+    """route_auth for /auth, route_exact_login_post for POST /login (mpc.graph.reserved.route_name)."""
+    return reserved.route_name(route.match, route.path is not None, route.methods)
 
 
 def _percent(value: int) -> dict[str, Any]:
@@ -221,7 +217,7 @@ def _match(route: Route) -> dict[str, Any]:
 # Servers such as Tomcat and Spring drop `;` path parameters (`/admin;x/secret` is /admin/secret to them,
 # `/public/..;/admin` is /admin), which Envoy's path normalisation keeps: such a path would reach a
 # protected prefix by an open route. Where a route requires a token, a path holding one is refused.
-PATH_PARAMETERS_ROUTE = "route_path_parameters"
+PATH_PARAMETERS_ROUTE = reserved.PATH_PARAMETERS_ROUTE
 PATH_PARAMETERS = "(?i).*(;|%3b).*"
 
 

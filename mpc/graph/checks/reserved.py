@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mpc.errors import Code, Diagnostic, Location
 from mpc.graph.checks.context import Context
-from mpc.graph.reserved import CLAIMS, FILE, Claim
+from mpc.graph.reserved import CLAIMS, FILE, Claim, route_name
 from mpc.lang.load import Document
 
 
@@ -73,6 +73,9 @@ _NOUNS = {
     "provider": "provider",
     "overlay": "environment or the cluster",
     "crd": "custom resource",
+    "versioned": "version",
+    "files": "volume",
+    "route": "route's path",
 }
 
 
@@ -113,6 +116,27 @@ def _names(c: Context) -> dict[str, list[_Name]]:
         _Name("crd", cr.crd_name, doc, ("customResources", i), "custom resource", key=False)
         for i, cr in enumerate(c.model.custom_resources)
     ]
+    out["versioned"], out["files"] = [], []
+    for service, body in m.services.items():
+        for version in body.versions or {}:
+            home = ("services", service, "versions", version)
+            shown = f"version {version!r} of service {service!r}"
+            out["versioned"].append(
+                _Name("versioned", f"{service}-{version}", doc, home, "version", shown=shown)
+            )
+        for i, volume in enumerate(body.volumes):
+            if volume.files is not None:
+                home = ("services", service, "volumes", i, "name")
+                shown = f"volume {volume.name!r} of service {service!r}"
+                out["files"].append(
+                    _Name("files", f"{service}-{volume.name}", doc, home, "volume", key=False, shown=shown)
+                )
+    out["route"] = []
+    for i, route in enumerate(m.gateway.routes):
+        match, exact = (route.path, True) if route.path is not None else (route.prefix or "/", False)
+        name = route_name(match, exact, tuple(route.methods or ()))
+        home = ("gateway", "routes", i, "path" if exact else "prefix")
+        out["route"].append(_Name("route", name, doc, home, "route", key=False, shown=f"route {match!r}"))
     return out
 
 
@@ -152,11 +176,16 @@ def _claims() -> list[Claim]:
     return [claim for claim in CLAIMS if claim.kind in kinds]
 
 
+# Pairs of roles E310 reports when one name plays both (a service named like the gateway or like an
+# external entry): not reported again here.
+_E310 = (frozenset({"service", "gateway"}), frozenset({"service", "external"}))
+
+
 def _same_entity(a: _Use, b: _Use) -> bool:
-    """Two uses of one name in two roles that E310 reports already (a service named like the gateway or
-    like an external entry), or of one name through two templates of one family."""
-    values = {n.value for n in (*a.names, *b.names)}
-    return len(values) == 1 and len(a.names) == len(b.names) == 1
+    if len(a.names) != 1 or len(b.names) != 1:
+        return False
+    x, y = a.names[0], b.names[0]
+    return x.value == y.value and frozenset({x.family, y.family}) in _E310
 
 
 def _position(use: _Use) -> tuple[int, int]:
