@@ -103,7 +103,7 @@ def validate(meshes: tuple[Path, ...]) -> None:
             front = front_file(mesh)
         except MpcError as exc:
             problems.extend(exc.diagnostics)
-            omitted += exc.omitted
+            omitted += exc.omitted_errors
             continue
         if front.warnings:
             _err(_diagnostics(list(front.warnings)))
@@ -549,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    from mpc.errors import EnvironmentFailure, MpcError, OutputRejected, PluginError
+    from mpc.errors import EnvironmentFailure, MpcError, OutputRejected, PluginError, omitted_line
 
     # A build allocates millions of objects that live until the process ends; at the default thresholds
     # the collector walks them again and again (half the render time at 10,000 services). As mypy does:
@@ -566,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     except MpcError as exc:
         _err(_diagnostics(exc.diagnostics))
         if exc.omitted:
-            _err(f"... and {exc.omitted} more")
+            _err(omitted_line(exc.omitted, exc.omitted_errors))
         n = exc.errors
         _err(f"mpc: {n} error{'s' if n != 1 else ''}")
         return EXIT_INVALID

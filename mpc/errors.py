@@ -67,18 +67,34 @@ class MpcError(Exception):
     """
 
     def __init__(self, diagnostics: list[Diagnostic], omitted: int = 0) -> None:
-        ordered = sorted(diagnostics, key=Diagnostic.sort_key)
-        self.diagnostics = ordered[:MAX_REPORTED]
-        self.omitted = omitted + len(ordered) - len(self.diagnostics)
+        # Errors first: warnings are reported only where the cap leaves room.
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+        kept = sorted(errors, key=Diagnostic.sort_key)[:MAX_REPORTED]
+        if len(kept) < MAX_REPORTED:
+            warnings = [d for d in diagnostics if d.severity is not Severity.ERROR]
+            kept += sorted(warnings, key=Diagnostic.sort_key)[: MAX_REPORTED - len(kept)]
+        self.diagnostics = sorted(kept, key=Diagnostic.sort_key)
+        self.omitted = omitted + len(diagnostics) - len(kept)
+        self.omitted_errors = omitted + len(errors) - sum(1 for d in kept if d.severity is Severity.ERROR)
         lines = [d.render() for d in self.diagnostics]
         if self.omitted:
-            lines.append(f"... and {self.omitted} more")
+            lines.append(omitted_line(self.omitted, self.omitted_errors))
         super().__init__("\n".join(lines))
 
     @property
     def errors(self) -> int:
         """How many errors were found (warnings aside), the omitted ones included."""
-        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR) + self.omitted
+        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR) + self.omitted_errors
+
+
+def omitted_line(omitted: int, errors: int) -> str:
+    """`... and 99800 more`, naming the warnings among them when there are any."""
+    warnings = omitted - errors
+    if not warnings:
+        return f"... and {omitted} more"
+    if not errors:
+        return f"... and {warnings} more warning{'s' if warnings != 1 else ''}"
+    return f"... and {errors} more, and {warnings} warning{'s' if warnings != 1 else ''}"
 
 
 class OutputRejected(Exception):

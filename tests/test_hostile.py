@@ -61,7 +61,7 @@ def _unknown_dependencies(services: int, errors: int) -> str:
     lines = [HEAD]
     for s in range(services):
         deps = ", ".join(f"svc-{s * per + k:06d}x" for k in range(per) if s * per + k < errors)
-        lines.append(f"  svc-{s:06d}: {{image: 'r.io/a/b:1', port: 80, dependsOn: [{deps}]}}\n")
+        lines.append(f"  svc-{s:06d}: {{archetype: worker, image: 'r.io/a/b:1.0.0', dependsOn: [{deps}]}}\n")
     return "".join(lines)
 
 
@@ -88,6 +88,20 @@ def test_a_hundred_thousand_errors_are_reported_capped_in_seconds(tmp_path: Path
     assert lines[-1] == f"mpc: {errors} errors"
     # Seconds of CPU (a busy test machine stretches the wall clock, not this).
     assert spent < 45, f"{spent:.1f} s of CPU"
+
+
+def test_the_cap_reports_errors_before_warnings_and_counts_each() -> None:
+    from mpc.errors import Diagnostic, Location, MpcError, Severity
+
+    warnings = [
+        Diagnostic("W303", "w", Location("m", i + 1, 1), severity=Severity.WARNING) for i in range(300)
+    ]
+    errors = [Diagnostic("E301", "e", Location("m", 1000 + i, 1)) for i in range(250)]
+    exc = MpcError([*warnings, *errors])
+    assert [d.code for d in exc.diagnostics] == ["E301"] * MAX_REPORTED
+    assert (exc.errors, exc.omitted, exc.omitted_errors) == (250, 350, 50)
+    assert str(exc).endswith("... and 50 more, and 300 warnings")
+    assert str(MpcError(errors[:10] + warnings)).endswith("... and 110 more warnings")
 
 
 def test_a_few_errors_are_all_reported_with_hints(tmp_path: Path) -> None:

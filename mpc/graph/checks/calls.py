@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mpc.errors import Code, Diagnostic, Severity, did_you_mean
+from mpc.errors import Code, Diagnostic, Severity
 from mpc.graph.checks.context import Context
 from mpc.lang import interpolate, spec
 from mpc.lang.model import Service
@@ -47,7 +47,7 @@ def _narrowed_entry(c: Context, name: str, i: int, entry: spec.Dependency) -> It
                 Code.UNKNOWN_REFERENCE,
                 f"services.{name}.dependsOn[{i}].ports: {entry.service!r} has no port {port!r}",
                 c.at(*at, "ports", j),
-                did_you_mean(str(port), names) if isinstance(port, str) else "known: " + ", ".join(names),
+                c.suggest(str(port), names) if isinstance(port, str) else "known: " + ", ".join(names),
             )
         reached.extend(found)
     if not entry.ports:
@@ -87,12 +87,12 @@ def _ports_of(c: Context, name: str) -> list[str] | None:
 def _reference_problem(c: Context, name: str, ref: interpolate.Reference) -> tuple[Code, str, str] | None:
     svc = c.mesh.services[name]
     target = name if ref.name == interpolate.SELF else ref.name
-    known = [*c.mesh.services, *c.mesh.external, interpolate.SELF]
     if target not in c.mesh.services and target not in c.mesh.external:
+        known = [*c.mesh.services, *c.mesh.external, interpolate.SELF]  # only on the way to an error
         return (
             Code.UNKNOWN_REFERENCE,
             f"no service or external entry named {ref.name!r}",
-            did_you_mean(ref.name, known),
+            c.suggest(ref.name, known),
         )
     deps = {spec.dependency_name(d) for d in svc.depends_on}
     if ref.name != interpolate.SELF and target not in deps:
@@ -116,7 +116,7 @@ def _reference_problem(c: Context, name: str, ref: interpolate.Reference) -> tup
             return (
                 Code.UNKNOWN_REFERENCE,
                 f"{ref.name!r} has no port named {ref.port!r}",
-                did_you_mean(ref.port or "", ports or []),
+                c.suggest(ref.port or "", ports or []),
             )
     return None
 

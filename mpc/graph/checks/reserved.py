@@ -182,9 +182,13 @@ _E310 = (frozenset({"service", "gateway"}), frozenset({"service", "external"}))
 
 
 def _same_entity(a: _Use, b: _Use) -> bool:
+    """One name reported by a check of its own: in two roles (E310), or written twice (two routes of one
+    path and methods, two custom resources of one plural and group: E303)."""
     if len(a.names) != 1 or len(b.names) != 1:
         return False
     x, y = a.names[0], b.names[0]
+    if x.family == y.family:
+        return x.who == y.who
     return x.value == y.value and frozenset({x.family, y.family}) in _E310
 
 

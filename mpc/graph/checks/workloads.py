@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from mpc.errors import Code, Diagnostic, did_you_mean
+from mpc.errors import Code, Diagnostic
 from mpc.graph.checks.context import Context
 from mpc.lang import spec
 from mpc.lang.load import key_path
@@ -100,7 +100,7 @@ def _health(c: Context, name: str, svc: spec.Service) -> Iterable[Diagnostic]:
                 Code.UNKNOWN_REFERENCE,
                 f"services.{name}.health.port: no port named {health.port!r}",
                 c.at(*at, "port"),
-                did_you_mean(health.port, known) or "name a declared port, or give a number",
+                c.suggest(health.port, known) or "name a declared port, or give a number",
             )
     for key, value in (("initialDelay", health.initial_delay), ("period", health.period)):
         yield from _whole_seconds(c, (*at, key), value)
