@@ -144,7 +144,7 @@ def _variables(template: str) -> list[str]:
     return [field for _, field, _, _ in string.Formatter().parse(template) if field]
 
 
-def _uses(claim: Claim, names: dict[str, list[_Name]]) -> Iterable[tuple[str, tuple[_Name, ...]]]:
+def _uses(claim: Claim, names: dict[str, list[_Name]]) -> Iterable[tuple[str, _Name | tuple[_Name, ...]]]:
     """(value, the names that fill it) for every value the claim takes in this mesh."""
     variables = _variables(claim.template)
     # A folder variable (an environment) only repeats the same folder once per value, and no other
@@ -153,24 +153,25 @@ def _uses(claim: Claim, names: dict[str, list[_Name]]) -> Iterable[tuple[str, tu
     if len(variables) == 1:  # most claims, over every service: spelt out for speed
         before, after = claim.template.split("{" + variables[0] + "}")
         for n in domains[0]:
-            yield before + n.value + after, (n,)
+            yield before + n.value + after, n
         return
     for filling in itertools.product(*domains):
         yield claim.template.format(**{n.family: n.value for n in filling}), filling
 
 
 def _claims() -> list[Claim]:
-    """The claims worth expanding: a kind whose templates are the same as another's meets the same
-    names (Deployment, Service, ServiceAccount... are all `{service}` and `{gateway}`), so only the
-    first such kind is expanded."""
-    templates: dict[str, set[str]] = {}
+    """The claims worth expanding. A kind with one claim of at most one variable gives every name its own
+    value (nothing to meet); a kind whose templates are another's meets the same names (Deployment,
+    Service, ServiceAccount... are all `{service}` and `{gateway}`), so only the first is expanded."""
+    templates: dict[str, list[str]] = {}
     for claim in CLAIMS:
-        templates.setdefault(claim.kind, set()).add(claim.template)
+        templates.setdefault(claim.kind, []).append(claim.template)
     seen: set[frozenset[str]] = set()
     kinds: set[str] = set()
     for kind, group in templates.items():
         key = frozenset(group)
-        if kind == FILE or key not in seen:
+        alone = len(group) == 1 and len(_variables(group[0])) <= 1
+        if kind == FILE or (key not in seen and not alone):
             kinds.add(kind)
         seen.add(key)
     return [claim for claim in CLAIMS if claim.kind in kinds]
@@ -222,18 +223,23 @@ def _diagnostic(kind: str, value: str, a: _Use, b: _Use) -> Diagnostic:
 
 def check_reserved(c: Context) -> Iterable[Diagnostic]:
     names = _names(c)
-    taken: dict[tuple[str, str], tuple[Claim, tuple[_Name, ...]]] = {}
+    taken: dict[str, dict[str, tuple[Claim, _Name | tuple[_Name, ...]]]] = {}
     reported: set[Location] = set()  # one diagnostic per name: the first collision found
     for claim in _claims():
+        seen = taken.setdefault(claim.kind, {})
         for value, filling in _uses(claim, names):
-            key = (claim.kind, value)
-            first = taken.setdefault(key, (claim, filling))
-            if first[1] is filling:
+            first = seen.get(value)
+            if first is None:
+                seen[value] = (claim, filling)
                 continue
-            earlier, use = _Use(*first), _Use(claim, filling)
+            earlier, use = _Use(first[0], _tuple(first[1])), _Use(claim, _tuple(filling))
             if _same_entity(earlier, use):
                 continue
             found = _diagnostic(claim.kind, value, earlier, use)
             if found.location not in reported:
                 reported.add(found.location)
                 yield found
+
+
+def _tuple(filling: _Name | tuple[_Name, ...]) -> tuple[_Name, ...]:
+    return filling if isinstance(filling, tuple) else (filling,)
