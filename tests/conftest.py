@@ -4,12 +4,16 @@ import io
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from mpc.graph.front import Front
+from mpc.render.api import Artifact
+from mpc.workflow.diff import DiffReport
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -101,3 +105,24 @@ def envoy_binary() -> str | None:
     if candidate.exists():
         return str(candidate)
     return shutil.which("envoy")
+
+
+def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
+    """Plain artifacts as the bytes a build writes for them, by path."""
+    from mpc.build.serialize import Serializer
+
+    serializer = Serializer()
+    return {art.path: serializer.content(art.path, art.content) for art in artifacts}
+
+
+def diff_texts(
+    old_text: str | None, new_text: str, old_label: str, new_label: str, backends: tuple[str, ...] = ()
+) -> DiffReport:
+    """`mpc diff` of two versions given as text; `old_text` None means the mesh is new."""
+    from mpc.workflow.diff import diff_sides
+    from mpc.workflow.front import front_text
+
+    def old() -> Front | None:
+        return front_text(old_text, old_label) if old_text is not None else None
+
+    return diff_sides(old, lambda: front_text(new_text, new_label), old_label, new_label, backends)

@@ -74,7 +74,7 @@ def _port_matches(ports: Sequence[Mapping[str, Any]] | None, port: int, protocol
     return any(p.get("port", port) == port and p.get("protocol", "TCP") == protocol for p in ports)
 
 
-def _side_allows(
+def side_allows(
     policies: Iterable[Mapping[str, Any]], pod: Pod, direction: str, other: Endpoint, port: int, protocol: str
 ) -> bool:
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
@@ -100,8 +100,8 @@ def allowed(
     policies: Sequence[Mapping[str, Any]], source: Pod, target: Endpoint, port: int, protocol: str = "TCP"
 ) -> bool:
     """Whether the policies let `source` open a connection to `target` on `port`."""
-    if not _side_allows(policies, source, "Egress", target, port, protocol):
+    if not side_allows(policies, source, "Egress", target, port, protocol):
         return False
     if isinstance(target, Pod):
-        return _side_allows(policies, target, "Ingress", source, port, protocol)
+        return side_allows(policies, target, "Ingress", source, port, protocol)
     return True

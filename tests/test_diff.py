@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT, run_mpc
+from conftest import EXAMPLES, ROOT, diff_texts, run_mpc
 
 from mpc.graph.draw import MAX_CHARS
-from mpc.workflow.diff import diff_texts, file_change
+from mpc.workflow.diff import file_change
 from mpc.workflow.report import LIMIT, json_text, markdown
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, to_files
 from realtools import kustomize_docs
 
-from mpc.build.serialize import to_files
 from mpc.graph.front import Front
 from mpc.render.api import Artifact
 from mpc.workflow.front import front_text, render

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import example_meshes
+from conftest import example_meshes, to_files
 from realtools import kustomize_docs
 from ruamel.yaml import YAML
 from test_istio_support import render_file
 
-from mpc.build.serialize import to_files
 from mpc.render.link import link as link_overlays
 
 ACME = next(p for p in example_meshes() if p.parent.name == "acme")

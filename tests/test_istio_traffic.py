@@ -187,3 +187,18 @@ def test_readme_documents_what_the_platform_sets() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "REGISTRY_ONLY" in readme
     assert "create-remote-secret" in readme and "15443" in readme
+
+
+def test_a_jwks_served_in_the_cluster_gets_no_external_entry() -> None:
+    """A JWKS host in the cluster is a Service: no MESH_EXTERNAL ServiceEntry, and the master proxy's
+    Sidecar imports it from its own namespace (the same classifier as the bootstrap and the policies)."""
+    text = (ROOT / "examples" / "acme" / "mesh.yaml").read_text()
+    text = text.replace(
+        "jwksUri: https://id.acme.dev/realms/acme/protocol/openid-connect/certs",
+        "jwksUri: http://keycloak.identity.svc.cluster.local:8080/realms/acme/protocol/openid-connect/certs",
+    )
+    _, artifacts = render_text(text)
+    entries = _by_name(objects(artifacts, "ServiceEntry", NS))
+    assert "jwks-acme-id" not in entries
+    sidecars = _by_name(objects(artifacts, "Sidecar", NS))
+    assert "identity/keycloak.identity.svc.cluster.local" in _egress(sidecars["local-api-gateway"])

@@ -6,7 +6,6 @@ the graph's edges, and runs the backend's own `validate` hook on good and broken
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +14,11 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from conftest import example_meshes
+from conftest import example_meshes, to_files
+from netpol import Address, Pod, side_allows
 from realtools import checkov_scan, kubectl_binary, kustomize
 from ruamel.yaml import YAML
 
-from mpc.build.serialize import to_files
 from mpc.graph.front import Front
 from mpc.render import k8s
 from mpc.render.api import Artifact
@@ -190,7 +189,6 @@ def test_checkov_finds_nothing_in_the_rendered_overlays(mesh: Path, tmp_path: Pa
 # --- NetworkPolicy semantics --------------------------------------------------------------------------
 
 PUBLIC_IP = "203.0.113.10"  # any address outside the private ranges
-NAME_KEY = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
@@ -202,57 +200,21 @@ class Endpoint:
     ports: tuple[tuple[int, str], ...] = ()
 
 
-def _matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    if selector is None:
-        return True
-    assert set(selector) <= {"matchLabels"}, "the policies use matchLabels only"
-    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
-
-
-def _peer(peer: Mapping[str, Any], ep: Endpoint, policy_ns: str) -> bool:
-    if "ipBlock" in peer:
-        ip = ipaddress.ip_address(ep.ip)
-        block = peer["ipBlock"]
-        return ip in ipaddress.ip_network(block["cidr"]) and not any(
-            ip in ipaddress.ip_network(e) for e in block.get("except", [])
-        )
-    if ep.namespace is None:
-        return False
-    if "namespaceSelector" in peer:
-        ns_ok = _matches(peer["namespaceSelector"], {NAME_KEY: ep.namespace})
-    else:
-        ns_ok = ep.namespace == policy_ns
-    return ns_ok and _matches(peer.get("podSelector"), ep.labels)
-
-
-def _port(rule: Mapping[str, Any], port: int, protocol: str) -> bool:
-    ports = rule.get("ports")
-    return not ports or any(p.get("protocol", "TCP") == protocol and p.get("port") == port for p in ports)
+def _endpoint(ep: Endpoint) -> Pod | Address:
+    return Pod(ep.namespace, ep.labels, ep.ip) if ep.namespace is not None else Address(ep.ip)
 
 
 class Policies:
-    """Kubernetes NetworkPolicy semantics: isolated per direction once any policy selects a pod."""
+    """Kubernetes NetworkPolicy semantics (tests/netpol.py), per direction, over an overlay's objects."""
 
     def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
         self.items = [o for o in objects if o["kind"] == "NetworkPolicy"]
 
     def _allowed(self, subject: Endpoint, other: Endpoint, port: int, proto: str, direction: str) -> bool:
-        kind, key, peers = ("Ingress", "ingress", "from") if direction == "in" else ("Egress", "egress", "to")
-        selecting = [
-            p
-            for p in self.items
-            if p["metadata"]["namespace"] == subject.namespace
-            and _matches(p["spec"]["podSelector"], subject.labels)
-            and kind in p["spec"]["policyTypes"]
-        ]
-        if not selecting:
-            return True
-        return any(
-            _port(rule, port, proto)
-            and (peers not in rule or any(_peer(x, other, p["metadata"]["namespace"]) for x in rule[peers]))
-            for p in selecting
-            for rule in p["spec"].get(key, [])
-        )
+        side = "Ingress" if direction == "in" else "Egress"
+        pod = _endpoint(subject)
+        assert isinstance(pod, Pod)
+        return side_allows(self.items, pod, side, _endpoint(other), port, proto)
 
     def ingress(self, dst: Endpoint, src: Endpoint) -> bool:
         return any(self._allowed(dst, src, port, proto, "in") for port, proto in dst.ports)

@@ -433,7 +433,7 @@ def test_an_instance_violating_its_schema_is_a_located_error() -> None:
 
 
 def test_rendering_is_deterministic(front: Front) -> None:
-    from mpc.build.serialize import to_files
+    from conftest import to_files
 
     first = to_files(render(front, ["kustomize"]).artifacts)
     again = to_files(render(front_text(MESH), ["kustomize"]).artifacts)

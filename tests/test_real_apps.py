@@ -363,7 +363,8 @@ def test_changing_env_or_files_changes_the_pod_template_hash(
 
 
 def test_diff_reports_a_widened_or_narrowed_call_as_a_security_change() -> None:
-    from mpc.workflow.diff import diff_texts
+    from conftest import diff_texts
+
     from mpc.workflow.report import markdown, to_json
 
     text = BOUTIQUE.read_text()
@@ -382,7 +383,8 @@ def test_diff_reports_a_widened_or_narrowed_call_as_a_security_change() -> None:
 
 
 def test_diff_names_weight_changes() -> None:
-    from mpc.workflow.diff import diff_texts
+    from conftest import diff_texts
+
     from mpc.workflow.report import markdown, to_json
 
     text = BOOKINFO.read_text()

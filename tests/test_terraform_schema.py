@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from conftest import SHARED, example_meshes, run_mpc
+from terraform_schemas import SchemaChecker
 from test_terraform_backend import MESH
 
 from mpc.backends.terraform import backend
 from mpc.backends.terraform.hcl import Attribute, Block, Expr
 from mpc.backends.terraform.hclread import parse
-from mpc.backends.terraform.schemacheck import SchemaChecker
 from mpc.workflow.front import front_text
 
 SCHEMAS = SHARED / "data" / "terraform-schemas"

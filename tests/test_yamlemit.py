@@ -170,7 +170,8 @@ def test_every_written_file_parses_back_to_its_artifact(mesh: Path) -> None:
     """The emitter is ours, so every YAML and JSON file mpc writes is read back by two other parsers."""
     import json
 
-    from mpc.build.serialize import to_files
+    from conftest import to_files
+
     from mpc.workflow.front import front_file, render
 
     artifacts = render(front_file(mesh)).artifacts

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mpc.render import yamlwriter
-from mpc.render.api import Artifact, Content
+from mpc.render.api import Content
 
 SEPARATOR = b"---\n"  # between the documents of a multi-document file (yamlwriter.Writer.dump_all)
 
@@ -34,9 +34,3 @@ class Serializer:
 def join_documents(parts: Sequence[bytes]) -> bytes:
     """A multi-document file from parts that each hold whole documents (empty parts are left out)."""
     return SEPARATOR.join(part for part in parts if part)
-
-
-def to_files(artifacts: Iterable[Artifact]) -> dict[str, bytes]:
-    """Plain artifacts as the bytes a build writes for them, by path."""
-    serializer = Serializer()
-    return {art.path: serializer.content(art.path, art.content) for art in artifacts}

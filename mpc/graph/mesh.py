@@ -148,9 +148,6 @@ class MeshGraph:
             if d["kind"] == "calls" and split_id(v)[0] == "service"
         ]
 
-    def _node_items(self) -> list[tuple[str, dict[str, Any]]]:
-        return list(self._nodes.items())
-
     def nodes(self, kind: str) -> list[str]:
         """Names of the nodes of one kind, in insertion (mesh file) order."""
         return [data["name"] for data in self._nodes.values() if data["kind"] == kind]
@@ -190,7 +187,7 @@ class MeshGraph:
                 allowed.add((split_id(u)[1], split_id(v)[1]))
         gw = self.nodes("gateway")[0]
         for _, v, _ in self._edges_of("routes"):
-            allowed.add((f"gateway:{gw}", split_id(v)[1]))
+            allowed.add((node_id("gateway", gw), split_id(v)[1]))
         allowed.update((name, name) for name in self.peer_services(environment))
         return allowed
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mpc.lang.names import ISTIO_SYSTEM
+
 # Fixed names of mpc's own objects in each environment's namespace.
 DEFAULT_DENY = "mesh-default-deny"
 ALLOW_DNS = "mesh-allow-dns"
@@ -146,7 +148,7 @@ CLAIMS: tuple[Claim, ...] = (
 # Namespaces a mesh cannot use: Kubernetes' own (and every `kube-` name, a prefix it reserves), and
 # those of the platform mpc's policies name (Istio's control plane, Prometheus, the GitOps engines).
 SYSTEM_NAMESPACES = frozenset(
-    {"default", "kube-system", "kube-public", "kube-node-lease", "istio-system", "monitoring", "argocd"}
+    {"default", "kube-system", "kube-public", "kube-node-lease", ISTIO_SYSTEM, "monitoring", "argocd"}
     | {"flux-system"}
 )
 SYSTEM_NAMESPACE_PREFIX = "kube-"

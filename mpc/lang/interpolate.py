@@ -69,10 +69,6 @@ def references(text: str) -> Iterator[Reference]:
         yield parse(token.group(1))
 
 
-def has_references(text: str) -> bool:
-    return "${" in text
-
-
 def substitute(text: str, resolve: Callable[[Reference], str]) -> str:
     """The value with every reference replaced and `$${` written as `${`."""
 

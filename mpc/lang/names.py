@@ -29,6 +29,9 @@ NAMED: tuple[tuple[str, Path], ...] = (
     ("node pool", ("clusters", "*", "nodePools", "*")),
 )
 
+# Istio's root namespace: the control plane, the east-west gateways, mesh-wide policy.
+ISTIO_SYSTEM = "istio-system"
+
 
 def name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME:

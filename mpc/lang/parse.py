@@ -6,6 +6,8 @@ import json
 import re
 import types
 import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -149,93 +151,150 @@ def _doc_path(doc: Document, loc: tuple[Any, ...], kind: str) -> PathKey:
     return tuple(path)
 
 
+@dataclass(frozen=True)
+class _Error:
+    """One pydantic error, placed in the document."""
+
+    doc: Document
+    err: Any
+    suggest: Suggestions
+    kind: str
+    path: PathKey
+    ctx: Mapping[str, Any]
+    value: Any
+
+    @property
+    def where(self) -> str:
+        return dotted(self.path)
+
+    def at(self, key: bool = False) -> Location:
+        return self.doc.location(self.path, key=key)
+
+
+def _unknown_key(e: _Error) -> Diagnostic:
+    key = str(e.path[-1])
+    parent = e.path[:-1]
+    known = _keys_of(_models_at(parent, e.doc.data))
+    return Diagnostic(
+        Code.UNKNOWN_KEY,
+        f"unknown key {key!r} in {dotted(parent)}",
+        e.at(key=True),
+        _unknown_hint(parent, key, known, e.suggest),
+    )
+
+
+def _missing_key(e: _Error) -> Diagnostic:
+    tagged = e.kind == "union_tag_not_found"
+    key = str(e.ctx.get("discriminator", "")).strip("'") if tagged else str(e.path[-1])
+    parent = e.path if tagged else e.path[:-1]
+    return Diagnostic(
+        Code.MISSING_KEY,
+        f"{dotted(parent)} is missing the required key {key!r}",
+        e.doc.location(parent, key=True),
+        _missing_hint(parent, key),
+    )
+
+
+def _not_a_choice(e: _Error) -> Diagnostic:
+    expected = str(e.ctx.get("expected", e.ctx.get("expected_tags", "")))
+    choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
+    value, path = e.value, e.path
+    hint = e.suggest(str(value), choices) if isinstance(value, str) else ""
+    hint = _CHOICE_HINTS.get(
+        (str(path[0]), str(path[-1]), str(value)), hint if hint.startswith("did") else ""
+    )
+    if e.kind == "union_tag_invalid":
+        path = (*path, str(e.ctx.get("discriminator", "")).strip("'"))
+        value = e.ctx.get("tag")
+    return Diagnostic(
+        Code.NOT_A_CHOICE,
+        f"{dotted(path)}: {_short(value)} is not one of {', '.join(repr(c) for c in choices)}",
+        e.doc.location(path),
+        hint,
+    )
+
+
+def _wrong_type(e: _Error) -> Diagnostic:
+    written = _source_text(e.doc, e.path)
+    number = isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+    got = written if number and written else _short(e.value)
+    return Diagnostic(
+        Code.WRONG_TYPE,
+        f"{e.where}: expected {_expected(e.path, e.kind)}, got {got}",
+        # An empty value has no position of its own worth showing: point at its key.
+        e.at(key=e.value is None),
+        _type_hint(e.kind, e.value, written),
+    )
+
+
+def _value_error(e: _Error) -> Diagnostic:
+    message = str(e.err["msg"]).removeprefix("Value error, ")
+    return Diagnostic(Code.BAD_VALUE, f"{e.where}: {message}", e.at(), _unit_hint(e.value))
+
+
+def _pattern(e: _Error) -> Diagnostic:
+    pattern = str(e.ctx.get("pattern", ""))
+    wanted = _PATTERN_WORDS.get(pattern, f"text matching {pattern}")
+    return Diagnostic(Code.BAD_VALUE, f"{e.where}: {_short(e.value)} is not {wanted}", e.at())
+
+
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+
+
+def _bound(e: _Error) -> Diagnostic:
+    word, key = _BOUNDS[e.kind]
+    return Diagnostic(
+        Code.BAD_VALUE, f"{e.where}: must be {word} {_short(e.ctx.get(key))}, got {_short(e.value)}", e.at()
+    )
+
+
+def _too_short(e: _Error) -> Diagnostic:
+    least = e.ctx.get("min_length")
+    return Diagnostic(
+        Code.BAD_VALUE,
+        f"{e.where}: needs at least {least} entr{'y' if least == 1 else 'ies'}, got none",
+        e.at(),
+    )
+
+
+def _too_long(e: _Error) -> Diagnostic:
+    return Diagnostic(
+        Code.BAD_VALUE,
+        f"{e.where}: {_short(e.value)} is longer than {e.ctx.get('max_length')} characters",
+        e.at(),
+    )
+
+
+def _other(e: _Error) -> Diagnostic:
+    return Diagnostic(Code.BAD_VALUE, f"{e.where}: {e.err['msg']}", e.at())
+
+
+# pydantic's error types, each worded in mesh terms by one function.
+_WORDINGS: dict[str, Callable[[_Error], Diagnostic]] = {
+    **dict.fromkeys(_TYPE_WORDS, _wrong_type),
+    "extra_forbidden": _unknown_key,
+    "missing": _missing_key,
+    "union_tag_not_found": _missing_key,
+    "literal_error": _not_a_choice,
+    "union_tag_invalid": _not_a_choice,
+    "value_error": _value_error,
+    "string_pattern_mismatch": _pattern,
+    "too_short": _too_short,
+    "string_too_long": _too_long,
+    **dict.fromkeys(_BOUNDS, _bound),
+}
+
+
 def _diagnostic(doc: Document, err: Any, suggest: Suggestions) -> Diagnostic:
     kind: str = err["type"]
     path = _doc_path(doc, tuple(err["loc"]), kind)
-    ctx = err.get("ctx") or {}
-    value = err.get("input")
-    where = dotted(path)
-    if kind == "extra_forbidden":
-        key = str(path[-1])
-        parent = path[:-1]
-        known = _keys_of(_models_at(parent, doc.data))
-        return Diagnostic(
-            Code.UNKNOWN_KEY,
-            f"unknown key {key!r} in {dotted(parent)}",
-            doc.location(path, key=True),
-            _unknown_hint(parent, key, known, suggest),
-        )
-    if kind in ("missing", "union_tag_not_found"):
-        key = str(ctx.get("discriminator", "")).strip("'") if kind == "union_tag_not_found" else str(path[-1])
-        parent = path if kind == "union_tag_not_found" else path[:-1]
-        return Diagnostic(
-            Code.MISSING_KEY,
-            f"{dotted(parent)} is missing the required key {key!r}",
-            doc.location(parent, key=True),
-            _missing_hint(parent, key),
-        )
-    if kind in ("literal_error", "union_tag_invalid"):
-        expected = str(ctx.get("expected", ctx.get("expected_tags", "")))
-        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
-        hint = suggest(str(value), choices) if isinstance(value, str) else ""
-        hint = _CHOICE_HINTS.get(
-            (str(path[0]), str(path[-1]), str(value)), hint if hint.startswith("did") else ""
-        )
-        if kind == "union_tag_invalid":
-            path = (*path, str(ctx.get("discriminator", "")).strip("'"))
-            where = dotted(path)
-            value = ctx.get("tag")
-        return Diagnostic(
-            Code.NOT_A_CHOICE,
-            f"{where}: {_short(value)} is not one of {', '.join(repr(c) for c in choices)}",
-            doc.location(path),
-            hint,
-        )
-    if kind in _TYPE_WORDS:
-        written = _source_text(doc, path)
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        got = written if number and written else _short(value)
-        return Diagnostic(
-            Code.WRONG_TYPE,
-            f"{where}: expected {_expected(path, kind)}, got {got}",
-            # An empty value has no position of its own worth showing: point at its key.
-            doc.location(path, key=value is None),
-            _type_hint(kind, value, written),
-        )
-    if kind == "value_error":
-        message = str(err["msg"]).removeprefix("Value error, ")
-        return Diagnostic(Code.BAD_VALUE, f"{where}: {message}", doc.location(path), _unit_hint(value))
-    if kind == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern", ""))
-        wanted = _PATTERN_WORDS.get(pattern, f"text matching {pattern}")
-        return Diagnostic(Code.BAD_VALUE, f"{where}: {_short(value)} is not {wanted}", doc.location(path))
-    bounds = {
-        "greater_than_equal": ("at least", "ge"),
-        "greater_than": ("more than", "gt"),
-        "less_than_equal": ("at most", "le"),
-        "less_than": ("less than", "lt"),
-    }
-    if kind in bounds:
-        word, key = bounds[kind]
-        return Diagnostic(
-            Code.BAD_VALUE,
-            f"{where}: must be {word} {_short(ctx.get(key))}, got {_short(value)}",
-            doc.location(path),
-        )
-    if kind == "too_short":
-        least = ctx.get("min_length")
-        return Diagnostic(
-            Code.BAD_VALUE,
-            f"{where}: needs at least {least} entr{'y' if least == 1 else 'ies'}, got none",
-            doc.location(path),
-        )
-    if kind == "string_too_long":
-        return Diagnostic(
-            Code.BAD_VALUE,
-            f"{where}: {_short(value)} is longer than {ctx.get('max_length')} characters",
-            doc.location(path),
-        )
-    return Diagnostic(Code.BAD_VALUE, f"{where}: {err['msg']}", doc.location(path))
+    error = _Error(doc, err, suggest, kind, path, err.get("ctx") or {}, err.get("input"))
+    return _WORDINGS.get(kind, _other)(error)
 
 
 # Unions of plain types report one error per member; name them together.

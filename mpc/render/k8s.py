@@ -15,6 +15,7 @@ from mpc.errors import Location
 from mpc.lang.hosts import NOT_PUBLIC, Place
 from mpc.lang.images import image_version as version
 from mpc.lang.model import MeshSettings
+from mpc.lang.names import ISTIO_SYSTEM as ISTIO_SYSTEM
 
 SOURCE_ANNOTATION = "masterproxy.dev/source"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -29,7 +30,6 @@ GATEWAY_COMPONENT = "master-proxy"
 APP_PROTOCOLS: Mapping[str, str] = {"http": "http", "grpc": "grpc", "tcp": "tcp", "udp": "udp"}
 
 
-ISTIO_SYSTEM = "istio-system"
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
 

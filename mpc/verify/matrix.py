@@ -18,7 +18,6 @@ one of neither, and the tokens the master proxy's routes carry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from mpc.lang.model import Model
 from . import authz, egress, mtls, netpol
 from .authz import Request
 from .intent import Edge, Intent, service_ports
-from .objects import ClusterView, Ref, Workload
+from .objects import ClusterView, Workload
 from .peers import OUTSIDE, Destination, Source, Verdict
 
 OTHER_PORT = 65535  # a port nothing declares: stands for every port a workload does not serve
@@ -201,8 +200,3 @@ def matrix(view: ClusterView, model: Model, intended: Intent, namespace: str) ->
                 continue  # the outside world calling the internet is no flow of the mesh
             cells.append(evaluate_cell(view, intended, source, dest))
     return cells
-
-
-def refs_of(answers: Iterable[Answer]) -> Iterator[Ref]:
-    for answer in answers:
-        yield from answer.verdict.by

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpc.lang.names import ISTIO_SYSTEM
+
 SOURCE_ANNOTATION = "masterproxy.dev/source"
 NAME_LABEL = "app.kubernetes.io/name"
 METADATA_NAME = "kubernetes.io/metadata.name"  # the API server labels every Namespace with its name
-ROOT_NAMESPACE = "istio-system"  # Istio's root namespace: its policies apply mesh-wide
+ROOT_NAMESPACE = ISTIO_SYSTEM  # Istio's root namespace: its policies apply mesh-wide
 TRUST_DOMAIN = "cluster.local"
 
 # Sample addresses, one per kind of peer: a pod (inside every private range mpc excepts), a client on the

@@ -26,7 +26,7 @@ from mpc.build.digest import code_identity
 from mpc.build.files import read_regular, sha256
 from mpc.build.lock import LOCK_NAME, Lock
 from mpc.build.parallel import detach
-from mpc.build.swap import Summary, build_lock, current, look, output_folder, plan, write_tree
+from mpc.build.swap import Seen, Summary, build_lock, current, look, output_folder, plan, write_tree
 from mpc.errors import Diagnostic, Location, OutputRejected, Severity
 from mpc.lang.load import load_bytes
 from mpc.render.api import Artifact, ValidatingBackend, Validator
@@ -115,6 +115,20 @@ def build(options: BuildOptions, progress: Progress = lambda _: None) -> BuildRe
     return build_source(Source.read(options.mesh), options, progress)
 
 
+@dataclass
+class _Target:
+    """One build's output folder and what the user cache knows of it, for the steps below."""
+
+    out: Path
+    cache: Cache | None
+    key: str  # the build's whole input (cache.tree_key)
+    seen: Seen | None  # what mpc last saw of the files it wrote there
+
+    @property
+    def folder(self) -> str:
+        return str(self.out)
+
+
 def build_source(
     source: Source,
     options: BuildOptions,
@@ -129,13 +143,12 @@ def build_source(
     code = code_identity(installed.third_party())
     extra = sorted((path, sha256(data)) for path, data in options.extra_files.items())
     key = tree_key(code, Path(source.name).name, source.text, [*options.backends, *map(str, extra)])
-    folder = str(out)
     try:
         with build_lock(out, shared=options.check):
-            seen = cache.folder(folder) if cache is not None else None
+            target = _Target(out, cache, key, cache.folder(str(out)) if cache is not None else None)
             if cache is not None and not options.validate:
                 record = cache.tree(key)
-                if record is not None and current(out, record, seen or {}):
+                if record is not None and current(out, record, target.seen or {}):
                     unchanged = sorted(p for p in record if p != LOCK_NAME)
                     summary = None if options.check else Summary([], [], unchanged, [])
                     return BuildResult(front, len(unchanged), summary, [], [])
@@ -152,54 +165,75 @@ def build_source(
             )
             compiled.add_files(options.extra_files)
             lock = lock_for(front, compiled, source.text).to_bytes()
-            units = (compiled.rendered, compiled.units) if compiled.rendered < compiled.units else None
-            owned = owned_files(out)
             if options.check:
                 progress("comparing")
-                stale = plan(out, compiled.files, owned, compiled.hashes, seen).stale
-                if read_regular(f"{folder}/{LOCK_NAME}") != lock:
-                    stale = sorted([*stale, LOCK_NAME])
-                if not stale and cache is not None:
-                    cache.put_tree(key, _record(compiled, lock))
-                return BuildResult(front, len(compiled.files), None, stale, [], units)
-            findings: list[Diagnostic] = []
-            ran: list[str] = []
-            skipped: list[str] = []
-
-            def validate(tree: Path) -> None:
-                findings.extend(_validate(tree, compiled, installed, (ran, skipped), progress, front))
-
+                return _check(target, front, compiled, lock)
             progress("writing")
-            record = _record(compiled, lock)
-            if cache is not None:
-                cache.put_tree(key, record)
-
-            def finish(discard: Callable[[], None]) -> None:
-                """Delete the replaced tree, then record what the new one looks like (deleting the old
-                links changes the new files' ctime). A large tree does it in a detached process."""
-
-                def work() -> None:
-                    discard()
-                    if cache is not None:
-                        Cache(cache.location).put_folder(folder, look(out, record))
-
-                if len(record) < DETACH_MIN or not detach(work):
-                    work()
-
-            summary = write_tree(
-                out,
-                compiled.files,
-                lock,
-                owned,
-                before_swap=validate if options.validate else None,
-                hashes=compiled.hashes,
-                seen=seen,
-                after=finish,
-            )
-            return BuildResult(front, len(compiled.files), summary, [], findings, units, ran, skipped)
+            return _write(target, front, compiled, lock, options.validate, installed, progress)
     finally:
         if cache is not None:
             cache.finish()
+
+
+def _units(compiled: Compiled) -> tuple[int, int] | None:
+    return (compiled.rendered, compiled.units) if compiled.rendered < compiled.units else None
+
+
+def _check(target: _Target, front: Front, compiled: Compiled, lock: bytes) -> BuildResult:
+    """`--check`: every file that a build would write, change or prune, the lock among them."""
+    stale = plan(target.out, compiled.files, owned_files(target.out), compiled.hashes, target.seen).stale
+    if read_regular(f"{target.folder}/{LOCK_NAME}") != lock:
+        stale = sorted([*stale, LOCK_NAME])
+    if not stale and target.cache is not None:
+        target.cache.put_tree(target.key, _record(compiled, lock))
+    return BuildResult(front, len(compiled.files), None, stale, [], _units(compiled))
+
+
+def _write(
+    target: _Target,
+    front: Front,
+    compiled: Compiled,
+    lock: bytes,
+    validate: bool,
+    installed: Installed,
+    progress: Progress,
+) -> BuildResult:
+    """Write the tree (after the real validators, with `validate`), and record it in the user cache."""
+    findings: list[Diagnostic] = []
+    ran: list[str] = []
+    skipped: list[str] = []
+
+    def validators(tree: Path) -> None:
+        findings.extend(_validate(tree, compiled, installed, (ran, skipped), progress, front))
+
+    record = _record(compiled, lock)
+    cache = target.cache
+    if cache is not None:
+        cache.put_tree(target.key, record)
+
+    def finish(discard: Callable[[], None]) -> None:
+        """Delete the replaced tree, then record what the new one looks like (deleting the old links
+        changes the new files' ctime). A large tree does it in a detached process."""
+
+        def work() -> None:
+            discard()
+            if cache is not None:
+                Cache(cache.location).put_folder(target.folder, look(target.out, record))
+
+        if len(record) < DETACH_MIN or not detach(work):
+            work()
+
+    summary = write_tree(
+        target.out,
+        compiled.files,
+        lock,
+        owned_files(target.out),
+        before_swap=validators if validate else None,
+        hashes=compiled.hashes,
+        seen=target.seen,
+        after=finish,
+    )
+    return BuildResult(front, len(compiled.files), summary, [], findings, _units(compiled), ran, skipped)
 
 
 def _validate(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from mpc.errors import Code, Diagnostic, Location, MpcError
 from mpc.graph import draw
 from mpc.graph.front import Front
-from mpc.graph.mesh import MeshGraph, edge_narrowing, split_id
+from mpc.graph.mesh import MeshGraph, edge_narrowing, node_id, split_id
 from mpc.lang.model import Narrowing
 
 Change = Literal["added", "removed", "changed"]
@@ -149,6 +149,8 @@ class Invalid:
     side: Literal["old", "new"]
     label: str
     diagnostics: tuple[Diagnostic, ...]
+    omitted: int = 0  # diagnostics beyond the cap (MpcError.omitted)
+    omitted_errors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +260,8 @@ def diff_sides(
             fronts.append(read())
         except MpcError as exc:
             fronts.append(None)
-            invalid.append(Invalid(side, label, tuple(exc.diagnostics)))  # type: ignore[arg-type]
+            which: Literal["old", "new"] = "old" if side == "old" else "new"
+            invalid.append(Invalid(which, label, tuple(exc.diagnostics), exc.omitted, exc.omitted_errors))
     if invalid:
         return DiffReport(old_label, new_label, invalid=tuple(invalid))
     old_front, new_front = fronts
@@ -271,18 +274,6 @@ def diff_files(old: Path, new: Path, backends: tuple[str, ...] = ()) -> DiffRepo
     from mpc.workflow.front import front_file
 
     return diff_sides(lambda: front_file(old), lambda: front_file(new), str(old), str(new), backends)
-
-
-def diff_texts(
-    old_text: str | None, new_text: str, old_label: str, new_label: str, backends: tuple[str, ...] = ()
-) -> DiffReport:
-    """Two versions given as text; `old_text` None means the mesh is new."""
-    from mpc.workflow.front import front_text
-
-    def old() -> Front | None:
-        return front_text(old_text, old_label) if old_text is not None else None
-
-    return diff_sides(old, lambda: front_text(new_text, new_label), old_label, new_label, backends)
 
 
 def git_show(ref: str, path: Path) -> str | None:
@@ -577,7 +568,7 @@ def blast_radius(old: Side, new: Side, nodes: Iterable[NodeChange]) -> tuple[Bla
         graph = old.graph if change.change == "removed" else new.graph
         found = set(graph.blast_radius(change.id))
         if change.kind == "cluster":
-            found |= {f"service:{s}" for s in graph.services_on(change.name)}
+            found |= {node_id("service", s) for s in graph.services_on(change.name)}
         elif change.kind == "environment" and change.id in graph:
             found |= {v for _, v, d in graph.out_edges(change.id) if d["kind"] == "runs"}
         services = tuple(sorted(split_id(n)[1] for n in found if split_id(n)[0] == "service"))

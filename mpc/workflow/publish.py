@@ -11,9 +11,14 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mpc import __version__
 from mpc.errors import Code, Diagnostic, Location, MpcError
+
+if TYPE_CHECKING:
+    from mpc.graph.front import Front
+    from mpc.lang.model import GitOps
 
 INPUT_NAME = "mpc.input.yaml"  # the published mesh, so the next publish can say what changed
 TRAILER_DIGEST = "Mpc-Input-Sha256"
@@ -118,6 +123,33 @@ def publish(options: PublishOptions) -> PublishResult:
     source = Source.read(options.mesh)
     installed = Installed()
     front = source.analyse(installed)
+    git, rel, out, gitops = _target(options, front)
+    branch = _ensure_branch(git, gitops.branch)
+    previous = out / INPUT_NAME
+    old_text = previous.read_text("utf-8") if previous.is_file() else None
+    subject, body = summary(old_text, front.doc.text, front.model.source_file)
+    subject = options.message or f"mpc: publish {front.model.name} ({subject})"
+    # The same build as `mpc build`, with the published input beside the rendered files.
+    build = BuildOptions(options.mesh, out, extra_files={INPUT_NAME: front.doc.text.encode("utf-8")})
+    built = build_source(source, build, installed=installed, front=front)
+    commit = _commit(git, rel, subject, body, front.digest)
+    pushed = False
+    if options.push:
+        remote = _remote(git, branch)
+        git.run(
+            "push",
+            "--quiet",
+            remote,
+            f"HEAD:refs/heads/{branch}",
+            hint=f"check that the clone can push to {remote} (credentials, branch protection)",
+        )
+        pushed = True
+    return PublishResult(rel, commit, pushed, subject, built.units)
+
+
+def _target(options: PublishOptions, front: Front) -> tuple[Git, str, Path, GitOps]:
+    """The clone's git, `gitops.path` within it and that folder: refused before anything is written
+    when the mesh names no GitOps repository, the path leaves the clone or holds uncommitted changes."""
     gitops = front.model.gitops
     if gitops is None:
         raise _error(
@@ -141,8 +173,6 @@ def publish(options: PublishOptions) -> PublishResult:
             options.mesh,
             "use a relative path",
         )
-
-    # Refuse before writing anything: the path must hold exactly what is committed.
     dirty = git.out("status", "--porcelain", "--untracked-files=all", "--", rel)
     if dirty:
         first = dirty.splitlines()[0]
@@ -153,53 +183,34 @@ def publish(options: PublishOptions) -> PublishResult:
             top,
             f"commit or discard them first (git -C {top} status -- {rel})",
         )
-    branch = _ensure_branch(git, gitops.branch)
+    return git, rel, out, gitops
 
-    previous = out / INPUT_NAME
-    old_text = previous.read_text("utf-8") if previous.is_file() else None
-    subject, body = summary(old_text, front.doc.text, front.model.source_file)
-    subject = options.message or f"mpc: publish {front.model.name} ({subject})"
 
-    # The same build as `mpc build`, with the published input beside the rendered files.
-    build = BuildOptions(options.mesh, out, extra_files={INPUT_NAME: front.doc.text.encode("utf-8")})
-    built = build_source(source, build, installed=installed, front=front)
-
+def _commit(git: Git, rel: str, subject: str, body: list[str], digest: str) -> str | None:
+    """Commit what changed under `rel` (nothing changed: no commit, None)."""
     git.run("add", "--all", "--", rel)
-    staged = git.run("diff", "--cached", "--quiet", "--", rel, check=False)
-    commit: str | None = None
-    if staged.returncode != 0:
-        message = "\n\n".join(
-            part
-            for part in (
-                subject,
-                "\n".join(f"- {line}" for line in body),
-                f"{TRAILER_DIGEST}: {front.digest}\n{TRAILER_VERSION}: {__version__}",
-            )
-            if part
+    if git.run("diff", "--cached", "--quiet", "--", rel, check=False).returncode == 0:
+        return None
+    message = "\n\n".join(
+        part
+        for part in (
+            subject,
+            "\n".join(f"- {line}" for line in body),
+            f"{TRAILER_DIGEST}: {digest}\n{TRAILER_VERSION}: {__version__}",
         )
-        git.run(
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "-m",
-            message,
-            "--",
-            rel,
-            hint="set user.name and user.email (git config) in the GitOps clone",
-        )
-        commit = git.out("rev-parse", "HEAD")
-    pushed = False
-    if options.push:
-        remote = _remote(git, branch)
-        git.run(
-            "push",
-            "--quiet",
-            remote,
-            f"HEAD:refs/heads/{branch}",
-            hint=f"check that the clone can push to {remote} (credentials, branch protection)",
-        )
-        pushed = True
-    return PublishResult(rel, commit, pushed, subject, built.units)
+        if part
+    )
+    git.run(
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        message,
+        "--",
+        rel,
+        hint="set user.name and user.email (git config) in the GitOps clone",
+    )
+    return git.out("rev-parse", "HEAD")
 
 
 def _ensure_branch(git: Git, branch: str) -> str:

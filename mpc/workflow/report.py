@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mpc.errors import Diagnostic
+from mpc.errors import Diagnostic, omitted_line
 from mpc.workflow.diff import Blast, Call, DiffReport, FieldChange, Invalid, NodeChange
 
 JSON_FORMAT = "mpc-diff/v1"
@@ -76,7 +76,12 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
 
 def _invalid_json(report: DiffReport) -> list[dict[str, Any]]:
     return [
-        {"side": i.side, "label": i.label, "diagnostics": [diagnostic_json(d) for d in i.diagnostics]}
+        {
+            "side": i.side,
+            "label": i.label,
+            "diagnostics": [diagnostic_json(d) for d in i.diagnostics],
+            "omitted": i.omitted,
+        }
         for i in report.invalid
     ]
 
@@ -353,10 +358,12 @@ def _outputs(report: DiffReport, budget: int) -> list[str]:
 def _invalid(report: DiffReport) -> list[str]:
     lines = ["**Nothing was compared**: " + " and ".join(_side_name(i) for i in report.invalid) + "."]
     for i in report.invalid:
-        count = sum(1 for d in i.diagnostics if d.severity.value == "error")
+        count = sum(1 for d in i.diagnostics if d.severity.value == "error") + i.omitted_errors
         title = f"{'Old' if i.side == 'old' else 'New'} mesh {code(i.label)}"
         lines += ["", f"### {title}: {count:,} error{'s' if count != 1 else ''}", ""]
         body = "\n\n".join(d.render() for d in i.diagnostics)
+        if i.omitted:
+            body += "\n" + omitted_line(i.omitted, i.omitted_errors)
         if len(body) > LIMIT // 2:
             body = body[: LIMIT // 2].rsplit("\n", 1)[0] + "\n… (mpc validate lists every problem)"
         lines += fenced(body, "text")

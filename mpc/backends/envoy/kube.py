@@ -256,7 +256,7 @@ def network_policy(model: Model, env: Environment) -> dict[str, Any]:
         {
             "to": [
                 {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": k8s.ISTIO_SYSTEM}},
                     "podSelector": {"matchLabels": {"app": "istiod"}},
                 }
             ],

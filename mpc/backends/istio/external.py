@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mpc.errors import Location
+from mpc.lang.hosts import place
 from mpc.lang.model import External
 
 from .common import NETWORKING, Generated, InEnvironment, Scope, ServiceScope
@@ -76,7 +77,8 @@ def _service_entry(scope: InEnvironment, dest: Destination) -> Generated:
 def jwks_destinations(scope: InEnvironment) -> list[Destination]:
     """The JWKS endpoints of the issuers that routes require: the master proxy fetches them itself.
 
-    An issuer whose JWKS host and port an `external` entry already declares needs no entry of its own.
+    An issuer whose JWKS host and port an `external` entry already declares needs no entry of its own,
+    nor one whose JWKS is served in the cluster (mpc.lang.hosts.place): a Service is in the registry.
     """
     declared = {(e.host, e.port) for e in scope.model.external.values() if e.host is not None}
     used = sorted({r.auth for r in scope.model.gateway.routes if r.auth is not None})
@@ -90,7 +92,7 @@ def jwks_destinations(scope: InEnvironment) -> list[Destination]:
             continue
         port = url.port or DEFAULT_PORTS[url.scheme]
         key = (url.hostname, port)
-        if key in declared or key in out:
+        if key in declared or key in out or place(url.hostname, short_form=False).in_cluster:
             continue
         protocol = "tls" if url.scheme == "https" else "http"
         out[key] = Destination(f"jwks-{issuer.name}", url.hostname, port, protocol, issuer.source)
@@ -109,6 +111,11 @@ def issuer_egress_hosts(scope: InEnvironment) -> list[str]:
             ext = declared.get((url.hostname, url.port or DEFAULT_PORTS[url.scheme]))
             if ext is not None:
                 hosts.add(egress_host(ext))
+            where = place(url.hostname, short_form=False)
+            if where.in_cluster:  # a Service: imported from its own namespace
+                namespace = where.namespace or scope.namespace
+                mine = namespace == scope.namespace
+                hosts.add(f"{'.' if mine else namespace}/{where.dial(scope.namespace)}")
     return sorted(hosts)
 
 

@@ -85,12 +85,6 @@ def pod_workloads(
     return found
 
 
-def main_workload(svc: Service, shaped: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The object that runs the service's pods in its (archetype-shaped) base."""
-    found = pod_workloads(svc, shaped)
-    return found[0][1] if found else None
-
-
 def workload_patch(
     context: ServiceContext,
     overlay: Overlay,

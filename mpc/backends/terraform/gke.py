@@ -218,33 +218,10 @@ def identity_resources(module: RootModule, model: Model, cluster: Cluster, roles
     )
 
 
-def cluster_resource(model: Model, cluster: Cluster) -> Resource:
-    labels = names.gcp_labels(model, cluster.name)
-    body: list[Item] = [
-        A("name", cluster.name),
-        A("location", Expr("var.region")),
-        A("network", Expr("google_compute_network.this.id")),
-        A("subnetwork", Expr("google_compute_subnetwork.this.id")),
-        A("min_master_version", Expr("var.kubernetes_version")),
-        A("networking_mode", "VPC_NATIVE"),
-        # Dataplane V2: eBPF networking that enforces NetworkPolicy itself.
-        A("datapath_provider", "ADVANCED_DATAPATH"),
-        A("enable_shielded_nodes", True),
-        A("enable_intranode_visibility", True),
-        # The default pool cannot be configured like the others: create the smallest one, then drop it.
-        A("remove_default_node_pool", True),
-        A("initial_node_count", 1),
-        A("deletion_protection", Expr("var.deletion_protection")),
-        A("resource_labels", labels),
-        # The Calico addon stays off: Dataplane V2 already enforces NetworkPolicy, the two cannot be combined.
-        B("network_policy", (), (A("enabled", False),)),
-        B("release_channel", (), (A("channel", Expr("var.release_channel")),)),
-        B("workload_identity_config", (), (A("workload_pool", Expr('"${var.project}.svc.id.goog"')),)),
-        B(
-            "ip_allocation_policy",
-            (),
-            (A("cluster_secondary_range_name", "pods"), A("services_secondary_range_name", "services")),
-        ),
+def _control_plane_access() -> tuple[Item, ...]:
+    """Private nodes, an API endpoint open only to the authorized networks, no client certificates, and
+    only images the project's Binary Authorization policy admits, scanned by the security posture."""
+    return (
         B(
             "private_cluster_config",
             (),
@@ -287,6 +264,37 @@ def cluster_resource(model: Model, cluster: Cluster) -> Resource:
             (),
             (A("mode", "BASIC"), A("vulnerability_mode", "VULNERABILITY_BASIC")),
         ),
+    )
+
+
+def cluster_resource(model: Model, cluster: Cluster) -> Resource:
+    labels = names.gcp_labels(model, cluster.name)
+    body: list[Item] = [
+        A("name", cluster.name),
+        A("location", Expr("var.region")),
+        A("network", Expr("google_compute_network.this.id")),
+        A("subnetwork", Expr("google_compute_subnetwork.this.id")),
+        A("min_master_version", Expr("var.kubernetes_version")),
+        A("networking_mode", "VPC_NATIVE"),
+        # Dataplane V2: eBPF networking that enforces NetworkPolicy itself.
+        A("datapath_provider", "ADVANCED_DATAPATH"),
+        A("enable_shielded_nodes", True),
+        A("enable_intranode_visibility", True),
+        # The default pool cannot be configured like the others: create the smallest one, then drop it.
+        A("remove_default_node_pool", True),
+        A("initial_node_count", 1),
+        A("deletion_protection", Expr("var.deletion_protection")),
+        A("resource_labels", labels),
+        # The Calico addon stays off: Dataplane V2 already enforces NetworkPolicy, the two cannot be combined.
+        B("network_policy", (), (A("enabled", False),)),
+        B("release_channel", (), (A("channel", Expr("var.release_channel")),)),
+        B("workload_identity_config", (), (A("workload_pool", Expr('"${var.project}.svc.id.goog"')),)),
+        B(
+            "ip_allocation_policy",
+            (),
+            (A("cluster_secondary_range_name", "pods"), A("services_secondary_range_name", "services")),
+        ),
+        *_control_plane_access(),
         B(
             "maintenance_policy",
             (),

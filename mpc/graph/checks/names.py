@@ -59,6 +59,13 @@ def check_names(c: Context) -> Iterable[Diagnostic]:
 
 def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
     """Values that become Kubernetes names, labels or variables must be valid there, or apply fails."""
+    yield from _namespaces(c)
+    yield from _labels(c)
+    yield from _variables_and_secrets(c)
+
+
+def _namespaces(c: Context) -> Iterable[Diagnostic]:
+    """Each environment's namespace: a DNS-1123 label, and not one of the platform's."""
     m = c.mesh
     namespaces: list[tuple[str, tuple[str | int, ...], str]] = []
     if m.defaults.namespace is not None:
@@ -98,7 +105,11 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
                 c.at(*path, key=path[-1] != "namespace"),
                 hint or suggest_label(ns),
             )
-    for key, value in m.metadata.labels.items():
+
+
+def _labels(c: Context) -> Iterable[Diagnostic]:
+    """metadata.labels go on every object: valid keys and values, none of the keys mpc sets itself."""
+    for key, value in c.mesh.metadata.labels.items():
         if reserved_label(key):
             yield Diagnostic(
                 Code.RESERVED_NAME,
@@ -130,6 +141,11 @@ def _kubernetes_names(c: Context) -> Iterable[Diagnostic]:
                 c.at("metadata", "labels", key),
                 "letters, digits, '-', '_' and '.', at most 63, starting and ending alphanumeric",
             )
+
+
+def _variables_and_secrets(c: Context) -> Iterable[Diagnostic]:
+    """Environment variable names, Secret names and keys, and the gateway's TLS Secret."""
+    m = c.mesh
     for name, svc in m.services.items():
         for var in svc.env:
             if not ENV_NAME.match(var):

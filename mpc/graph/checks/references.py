@@ -12,6 +12,15 @@ from mpc.lang.spec import dependency_name
 
 
 def check_references(c: Context) -> Iterable[Diagnostic]:
+    yield from _services(c)
+    yield from _routes(c)
+    yield from _environments(c)
+    yield from _observability(c)
+    yield from _governance(c)
+
+
+def _services(c: Context) -> Iterable[Diagnostic]:
+    """What a service calls exists, is not itself and is named once; its environments exist."""
     m = c.mesh
     callable_names = list(m.services) + list(m.external)
     for name, svc in m.services.items():
@@ -51,6 +60,11 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     c.at("services", name, "environments", i),
                     c.suggest(env_ref, c.model.environments) or "declare it under environments",
                 )
+
+
+def _routes(c: Context) -> Iterable[Diagnostic]:
+    """A route names a service of the mesh, and an issuer that auth.issuers defines."""
+    m = c.mesh
     issuers = list(m.auth.issuers) if m.auth else []
     for i, route in enumerate(m.gateway.routes):
         shown = route.path if route.path is not None else route.prefix
@@ -72,6 +86,10 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                 c.at("gateway", "routes", i, "auth"),
                 c.suggest(route.auth, issuers) or "declare it under auth.issuers",
             )
+
+
+def _environments(c: Context) -> Iterable[Diagnostic]:
+    m = c.mesh
     for env_name, env in m.environments.items():
         for i, cluster in enumerate(env.clusters):
             if cluster not in m.clusters:
@@ -81,6 +99,10 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     c.at("environments", env_name, "clusters", i),
                     c.suggest(cluster, m.clusters) or "declare it under clusters",
                 )
+
+
+def _observability(c: Context) -> Iterable[Diagnostic]:
+    m = c.mesh
     if m.observability:
         for i, slo in enumerate(m.observability.slos):
             if slo.service not in m.services:
@@ -97,6 +119,11 @@ def check_references(c: Context) -> Iterable[Diagnostic]:
                     c.at("observability", "slos", i),
                     "give an availability target (e.g. 99.9), a latencyP99 (e.g. 500ms), or both",
                 )
+
+
+def _governance(c: Context) -> Iterable[Diagnostic]:
+    m = c.mesh
+    callable_names = list(m.services) + list(m.external)
     if m.governance:
         for env_key in m.governance.min_replicas:
             if env_key not in c.model.environments:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .hcl import Attribute, Block, Expr, Item, Value
+from mpc.backends.terraform.hcl import Attribute, Block, Expr, Item, Value
 
 # Arguments and blocks Terraform itself handles, on any resource or data source.
 META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider"})
