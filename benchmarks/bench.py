@@ -53,13 +53,18 @@ class Timed:
 
 def run(args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Timed:
     """Run one mpc command; wall time and peak RSS of the child (ru_maxrss is in KiB on Linux)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([*mpc_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    # Output goes to files, not pipes: wait4 reads no pipe, and a command that prints more than a pipe
+    # holds (a large mesh's warnings) would block for ever.
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen([*mpc_command(), *args], stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        out = stdout.read().decode()
+        err = stderr.read().decode()
     if proc.returncode not in ok:
         raise SystemExit(f"mpc {' '.join(args)} exited {proc.returncode}:\n{out}{err}")
     return Timed(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sized
+from collections import Counter
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from mpc import __version__
+from mpc.errors import MAX_REPORTED, Diagnostic, omitted_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +69,17 @@ def _diagnostics(diagnostics: list[Any]) -> str:
     return render_all(diagnostics, sys.stderr)
 
 
+def _warnings(warnings: Sequence[Diagnostic]) -> str:
+    """A valid mesh's warnings, capped like errors: the first by position, then a count per code."""
+    shown = sorted(warnings, key=Diagnostic.sort_key)[:MAX_REPORTED]
+    text = _diagnostics(shown)
+    rest = Counter(d.code for d in warnings) - Counter(d.code for d in shown)
+    if rest:
+        codes = ", ".join(f"{code} {count}" for code, count in sorted(rest.items()))
+        text += f"\n{omitted_line(rest.total(), 0)} ({codes})"
+    return text
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="mpc")
 def cli() -> None:
@@ -93,7 +106,7 @@ MESH = click.argument("mesh", type=click.Path(dir_okay=False, path_type=Path))
 )
 def validate(meshes: tuple[Path, ...]) -> None:
     """Check mesh files (`-` reads standard input); print every problem as FILE:LINE:COL."""
-    from mpc.errors import Diagnostic, MpcError
+    from mpc.errors import MpcError
     from mpc.workflow.front import display_name, front_file
 
     problems: list[Diagnostic] = []  # every file is checked: a hook over several files reports them all
@@ -106,7 +119,7 @@ def validate(meshes: tuple[Path, ...]) -> None:
             omitted += exc.omitted_errors
             continue
         if front.warnings:
-            _err(_diagnostics(list(front.warnings)))
+            _err(_warnings(front.warnings))
         model = front.model
         counts = (
             f"{_count(model.services, 'service')}, {_count(model.gateway.routes, 'route')}, "
@@ -257,7 +270,7 @@ def build(
     finally:
         progress.done()
     if not quiet and result.front is not None and result.front.warnings:
-        _err(_diagnostics(list(result.front.warnings)))
+        _err(_warnings(result.front.warnings))
     if result.findings:
         _err(_diagnostics(result.findings))
     if check:

@@ -104,6 +104,19 @@ def test_the_cap_reports_errors_before_warnings_and_counts_each() -> None:
     assert str(MpcError(errors[:10] + warnings)).endswith("... and 110 more warnings")
 
 
+def test_a_valid_meshs_warnings_are_capped_and_counted_per_code(tmp_path: Path) -> None:
+    # 300 services with a port that nothing calls: 300 W303 warnings, the mesh still valid.
+    services = "".join(f"  svc-{i:03d}: {{image: 'r.io/a/b:1.0.0', port: 8080}}\n" for i in range(300))
+    mesh = tmp_path / "mesh.yaml"
+    mesh.write_text(HEAD + services, encoding="utf-8")
+    for args in (("validate", mesh), ("build", mesh, "-o", tmp_path / "out")):
+        run = run_mpc(*args)
+        assert run.code == 0, run.err
+        lines = run.err.splitlines()
+        assert len([line for line in lines if "warning[W303]" in line]) == MAX_REPORTED
+        assert f"... and {300 - MAX_REPORTED} more warnings (W303 {300 - MAX_REPORTED})" in lines
+
+
 def test_a_few_errors_are_all_reported_with_hints(tmp_path: Path) -> None:
     text = _unknown_dependencies(3, 3).replace("svc-000001x", "svc-00001")
     code, lines, _ = _validate(tmp_path, text)

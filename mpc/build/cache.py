@@ -3,7 +3,7 @@
 Nothing read from an output folder decides what a build reuses: anyone who can write the tree can edit a
 file or the lock there. The cache lives where only the user writes (`$MPC_CACHE_DIR`, else
 `$XDG_CACHE_HOME/mpc`, else `~/.cache/mpc`), in one SQLite database that several builds may use at
-once. It holds two tables:
+once. It holds three tables:
 
 - `units`: one backend's serialised output for one service, under unit_key(code, backend, context).
 - `trees`: for a build's whole input (code, mesh text, backends), the sha256 of every file it wrote:
