@@ -21,8 +21,9 @@ from conftest import EXAMPLES, MINIMAL_MESH, ROOT, run_mpc, tree_of
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gen import write_mesh
 
-from mpc.build.digest import ContextDigests, code_identity
+from mpc.build.digest import ContextDigests
 from mpc.build.files import sha256
+from mpc.build.identity import code_identity
 from mpc.errors import Location
 from mpc.graph.context import service_contexts
 from mpc.graph.front import Front
@@ -138,9 +139,9 @@ def test_another_mpc_version_or_plugin_renders_everything_again(
     assert build(BuildOptions(mesh, tmp_path / "a")).summary is not None
     again = build(BuildOptions(mesh, tmp_path / "b"))
     assert again.units is not None and again.units[0] == 0  # all from the cache
-    import mpc.build.digest as digest
+    import mpc.build.identity as identity
 
-    monkeypatch.setattr(digest, "__version__", "99.0.0")
+    monkeypatch.setattr(identity, "__version__", "99.0.0")
     other = build(BuildOptions(mesh, tmp_path / "c"))
     assert other.units is None  # nothing came from the cache
     plugins = [("mpc-extra 1.0", "json")]

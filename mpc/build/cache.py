@@ -251,14 +251,11 @@ def _is_digest(key: Any, value: Any) -> bool:
     return isinstance(key, str) and isinstance(value, str)
 
 
+_SEEN_TYPES = (str, int, int, int, int)
+
+
 def _is_seen(key: Any, value: Any) -> bool:
-    return (
-        isinstance(key, str)
-        and isinstance(value, tuple)
-        and len(value) == 5
-        and isinstance(value[0], str)
-        and all(type(n) is int for n in value[1:])
-    )
+    return type(key) is str and type(value) is tuple and tuple(map(type, value)) == _SEEN_TYPES
 
 
 def tree_key(code: str, mesh_name: str, text: bytes, backends: Iterable[str]) -> str:

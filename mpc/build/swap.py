@@ -268,20 +268,27 @@ def look(out: Path, hashes: Mapping[str, str]) -> dict[str, tuple[str, int, int,
     return seen
 
 
-def current(out: Path, record: Mapping[str, str], seen: Seen) -> bool:
-    """Whether every file of `record` (path -> sha256) is in `out` with those bytes."""
+def current(
+    out: Path, record: Mapping[str, str], seen: Seen
+) -> dict[str, tuple[str, int, int, int, int]] | None:
+    """Whether every file of `record` (path -> sha256) is in `out` with those bytes: None when one is not,
+    else what was learnt of the files that had to be read (for Seen, so that the next check need not)."""
     disk = _Disk(os.fspath(out), seen)
+    racy = time.time_ns() - RACY_NS
+    learnt: dict[str, tuple[str, int, int, int, int]] = {}
     for path, digest in record.items():
         kind, st = disk.kind(path)
-        if kind != "file":
-            return False
+        if kind != "file" or st is None:
+            return None
         known = disk.known(path, st)
         if known is None:
             data = read_regular(f"{disk.root}/{path}")
             known = sha256(data) if data is not None else None
+            if known == digest and st.st_ctime_ns < racy:
+                learnt[path] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if known != digest:
-            return False
-    return True
+            return None
+    return learnt
 
 
 def _exchange(a: str, b: str) -> bool:

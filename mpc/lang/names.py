@@ -32,6 +32,9 @@ NAMED: tuple[tuple[str, Path], ...] = (
 # Istio's root namespace: the control plane, the east-west gateways, mesh-wide policy.
 ISTIO_SYSTEM = "istio-system"
 
+# The annotation by which every generated object names its origin in mesh.yaml (`mesh.yaml#services.api`).
+SOURCE_ANNOTATION = "masterproxy.dev/source"
+
 
 def name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME:

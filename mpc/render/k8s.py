@@ -16,8 +16,8 @@ from mpc.lang.hosts import NOT_PUBLIC, Place
 from mpc.lang.images import image_version as version
 from mpc.lang.model import MeshSettings
 from mpc.lang.names import ISTIO_SYSTEM as ISTIO_SYSTEM
+from mpc.lang.names import SOURCE_ANNOTATION as SOURCE_ANNOTATION
 
-SOURCE_ANNOTATION = "masterproxy.dev/source"
 NAME_LABEL = "app.kubernetes.io/name"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 COMPONENT_LABEL = "app.kubernetes.io/component"

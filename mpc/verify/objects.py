@@ -13,9 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpc.lang.names import ISTIO_SYSTEM
+from mpc.lang.names import ISTIO_SYSTEM, SOURCE_ANNOTATION
 
-SOURCE_ANNOTATION = "masterproxy.dev/source"
 NAME_LABEL = "app.kubernetes.io/name"
 METADATA_NAME = "kubernetes.io/metadata.name"  # the API server labels every Namespace with its name
 ROOT_NAMESPACE = ISTIO_SYSTEM  # Istio's root namespace: its policies apply mesh-wide

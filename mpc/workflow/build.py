@@ -21,20 +21,20 @@ from typing import TYPE_CHECKING
 
 from mpc import __version__
 from mpc.build.cache import Cache, tree_key
-from mpc.build.compile import Compiled, compile_tree
-from mpc.build.digest import code_identity
 from mpc.build.files import read_regular, sha256
+from mpc.build.identity import code_identity
 from mpc.build.lock import LOCK_NAME, Lock
 from mpc.build.parallel import detach
 from mpc.build.swap import Seen, Summary, build_lock, current, look, output_folder, plan, write_tree
 from mpc.errors import Diagnostic, Location, OutputRejected, Severity
 from mpc.lang.load import load_bytes
+from mpc.lang.names import SOURCE_ANNOTATION
 from mpc.render.api import Artifact, ValidatingBackend, Validator
-from mpc.render.k8s import SOURCE_ANNOTATION
 from mpc.render.plugins import Installed, guarded
 from mpc.workflow.source import display_name, read_mesh
 
 if TYPE_CHECKING:
+    from mpc.build.compile import Compiled
     from mpc.graph.front import Front
 
 Progress = Callable[[str], None]
@@ -148,10 +148,16 @@ def build_source(
             target = _Target(out, cache, key, cache.folder(str(out)) if cache is not None else None)
             if cache is not None and not options.validate:
                 record = cache.tree(key)
-                if record is not None and current(out, record, target.seen or {}):
+                learnt = current(out, record, target.seen or {}) if record is not None else None
+                if record is not None and learnt is not None:
+                    if learnt:
+                        cache.put_folder(target.folder, {**(target.seen or {}), **learnt})
                     unchanged = sorted(p for p in record if p != LOCK_NAME)
                     summary = None if options.check else Summary([], [], unchanged, [])
                     return BuildResult(front, len(unchanged), summary, [], [])
+            # Here, not at the top: a tree found current above needs none of the renderers' code.
+            from mpc.build.compile import compile_tree
+
             progress("checking the mesh")
             front = front or source.analyse(installed)
             progress("rendering")

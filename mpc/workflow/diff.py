@@ -218,7 +218,7 @@ def compile_side(label: str, front: Front | None, backends: tuple[str, ...] = ()
     """Render every selected backend once, knowing which backend wrote which file."""
     from mpc.build.cache import Cache
     from mpc.build.compile import compile_tree
-    from mpc.build.digest import code_identity
+    from mpc.build.identity import code_identity
     from mpc.render.plugins import Installed
 
     if front is None:
