@@ -227,6 +227,50 @@ def test_an_edit_that_keeps_size_and_mtime_is_still_seen(tmp_path: Path) -> None
     assert path.read_text() == text
 
 
+def _seen_after_a_settled_build(out: Path, monkeypatch: pytest.MonkeyPatch) -> Mapping[str, Any]:
+    import mpc.workflow.build as building
+    from mpc.build.cache import Cache
+
+    monkeypatch.setattr(building, "SETTLE_MIN", 0)  # the small tree waits for its status to settle too
+    assert build(BuildOptions(ACME, out)).summary is not None
+    seen = Cache().folder(str(out.resolve()))
+    assert seen is not None
+    return seen
+
+
+def test_a_settled_tree_is_proven_current_without_reading_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mpc.build.swap as swap
+
+    out = tmp_path / "out"
+    seen = _seen_after_a_settled_build(out, monkeypatch)
+    assert set(seen) == set(tree_of(out))  # the lock too
+    reads: list[str] = []
+    read = swap.read_regular
+    monkeypatch.setattr(swap, "read_regular", lambda path: reads.append(path) or read(path))
+    again = build(BuildOptions(ACME, out))
+    assert again.front is None and reads == []  # proven current before parsing, by status alone
+
+
+def test_a_settled_file_edited_with_size_and_mtime_kept_is_still_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    seen = _seen_after_a_settled_build(out, monkeypatch)
+    relative = "kustomize/base/auth/service.yaml"
+    assert relative in seen  # the status alone would vouch for it, while every part of it holds
+    path = out / relative
+    text = path.read_text()
+    st = path.stat()
+    path.write_text(text.replace("auth", "htua", 1))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    check = run_mpc("build", ACME, "-o", out, "--check")
+    assert check.code == 1 and relative in check.err
+    assert run_mpc("build", ACME, "-o", out).code == 0
+    assert path.read_text() == text
+
+
 @pytest.mark.slow
 def test_concurrent_builds_into_one_folder_end_with_a_whole_current_tree(tmp_path: Path) -> None:
     mesh = write_mesh(tmp_path / "mesh", 40)

@@ -253,8 +253,16 @@ def plan(
     return Summary(written, changed, unchanged, pruned, kept)
 
 
-def look(out: Path, hashes: Mapping[str, str]) -> dict[str, tuple[str, int, int, int, int]]:
-    """What a tree mpc just wrote looks like (for Seen), leaving out files whose ctime is too recent."""
+def look(
+    out: Path, hashes: Mapping[str, str], settle: bool = False
+) -> dict[str, tuple[str, int, int, int, int]]:
+    """What a tree mpc just wrote looks like (for Seen), leaving out files whose ctime is too recent.
+
+    Linking the new tree and deleting the replaced one change the ctime of every file the two share, so
+    right after a swap nearly every file is too recent to vouch for, and the next build reads them all.
+    With `settle` (worth it for a large tree) the look waits out the window first."""
+    if settle:
+        time.sleep(RACY_NS / 1e9)
     root = os.fspath(out)
     racy = time.time_ns() - RACY_NS
     seen: dict[str, tuple[str, int, int, int, int]] = {}

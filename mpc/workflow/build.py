@@ -42,6 +42,9 @@ Progress = Callable[[str], None]
 VERIFIED_BACKENDS = frozenset({"kustomize", "istio"})
 # A tree this large finishes (the replaced tree deleted, its files seen) after the command returns.
 DETACH_MIN = 20_000
+# A tree this large waits for its files' status to settle before it is recorded: reading every file on
+# the next build costs more than the wait.
+SETTLE_MIN = 2_000
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ def _write(
         def work() -> None:
             discard()
             if cache is not None:
-                Cache(cache.location).put_folder(target.folder, look(target.out, record))
+                settle = len(record) >= SETTLE_MIN
+                Cache(cache.location).put_folder(target.folder, look(target.out, record, settle))
 
         if len(record) < DETACH_MIN or not detach(work):
             work()
