@@ -480,3 +480,17 @@ def test_every_field_of_a_service_in_mesh_yaml_reaches_its_digest() -> None:
             )
         else:
             assert name == "owners", f"the edit of {name} changes nothing: pick an edit that does"
+
+
+def test_a_status_vouches_only_when_it_is_old_enough_and_finer_than_a_second() -> None:
+    from types import SimpleNamespace
+
+    from mpc.build.swap import _can_vouch
+
+    def status(ctime_ns: int) -> os.stat_result:
+        return SimpleNamespace(st_ctime_ns=ctime_ns)  # type: ignore[return-value]
+
+    now = 1_800_000_000_123_456_789
+    assert _can_vouch(status(now - 500_000_000), now - 100_000_000)
+    assert not _can_vouch(status(now - 50_000_000), now - 100_000_000)  # too recent
+    assert not _can_vouch(status(1_700_000_000_000_000_000), now)  # whole seconds: a coarse file system

@@ -253,6 +253,13 @@ def plan(
     return Summary(written, changed, unchanged, pruned, kept)
 
 
+def _can_vouch(st: os.stat_result, racy: int) -> bool:
+    """Whether a file's status can stand for its bytes from now on: its ctime is older than the window in
+    which an edit could leave it unchanged, and the file system keeps ctimes finer than a second (on one
+    that does not, an edit within the same second would keep the ctime, so its files are always read)."""
+    return st.st_ctime_ns < racy and st.st_ctime_ns % 1_000_000_000 != 0
+
+
 def look(
     out: Path, hashes: Mapping[str, str], settle: bool = False
 ) -> dict[str, tuple[str, int, int, int, int]]:
@@ -271,7 +278,7 @@ def look(
             st = os.lstat(f"{root}/{path}")
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and st.st_ctime_ns < racy:
+        if stat.S_ISREG(st.st_mode) and _can_vouch(st, racy):
             seen[path] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return seen
 
@@ -292,7 +299,7 @@ def current(
         if known is None:
             data = read_regular(f"{disk.root}/{path}")
             known = sha256(data) if data is not None else None
-            if known == digest and st.st_ctime_ns < racy:
+            if known == digest and _can_vouch(st, racy):
                 learnt[path] = (digest, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if known != digest:
             return None
