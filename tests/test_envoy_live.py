@@ -683,7 +683,8 @@ services:
 """
 
 # Each names /admin/secret to some server behind the proxy: Tomcat and Spring drop `;` parameters, most
-# servers decode percent-encoding and resolve dot segments, some match paths in any case.
+# servers decode percent-encoding and resolve dot segments, some match paths in any case, servers with
+# Windows path rules (IIS) drop the dots and spaces that end a segment.
 BYPASS_PATHS = (
     "/ADMIN/secret",
     "/Admin/secret",
@@ -705,6 +706,12 @@ BYPASS_PATHS = (
     "/public\\..\\admin/secret",
     "/admin%2fsecret",
     "/public%2f..%2fadmin/secret",
+    "/admin./secret",
+    "/admin../secret",
+    "/admin%20/secret",
+    "/ADMIN.%20/secret",
+    "/admin%2e/secret",
+    "/admin.",
 )
 
 
@@ -779,7 +786,8 @@ def bypass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bypass]:
 
 def _served_as(path: str) -> str:
     """The path a lenient server serves for what it received: `;` parameters dropped, percent-decoded,
-    backslashes as slashes, empty and dot segments resolved, in lower case."""
+    backslashes as slashes, empty and dot segments resolved, dots and spaces ending a segment dropped, in
+    lower case."""
     from urllib.parse import unquote
 
     segments: list[str] = []
@@ -791,8 +799,8 @@ def _served_as(path: str) -> str:
                 continue
             if piece == "..":
                 segments = segments[:-1]
-            else:
-                segments.append(piece)
+            elif piece.rstrip(". "):
+                segments.append(piece.rstrip(". "))
     return "/" + "/".join(segments)
 
 
@@ -827,4 +835,8 @@ def test_the_protected_prefix_in_another_case_still_serves_with_a_token(bypass: 
     assert _raw(bypass.port, "/public/page").status == 200
     assert _raw(bypass.port, "/public;x").status == 400
     assert _raw(bypass.port, "/admin%3Bx/secret").status == 400  # a server that decodes twice
+    # Dots inside a segment are ordinary; a segment ending in a dot or a space is refused.
+    for path in ("/static/app.min.js", "/v1.2/items", "/public/a%20b"):
+        assert _raw(bypass.port, path).status == 200, path
+    assert _raw(bypass.port, "/public./page").status == 400
     assert all(authorization is not None for path, authorization in bypass.seen if _protected(path))

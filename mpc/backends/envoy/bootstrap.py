@@ -215,10 +215,11 @@ def _match(route: Route) -> dict[str, Any]:
 
 
 # Servers such as Tomcat and Spring drop `;` path parameters (`/admin;x/secret` is /admin/secret to them,
-# `/public/..;/admin` is /admin), which Envoy's path normalisation keeps: such a path would reach a
-# protected prefix by an open route. Where a route requires a token, a path holding one is refused.
+# `/public/..;/admin` is /admin), and servers with Windows path rules (IIS) drop the dots and spaces that
+# end a segment (`/admin./secret`, `/admin%20/secret`); Envoy's path normalisation keeps both, so such a
+# path would reach a protected prefix by an open route. Where a route requires a token, they are refused.
 PATH_PARAMETERS_ROUTE = reserved.PATH_PARAMETERS_ROUTE
-PATH_PARAMETERS = "(?i).*(;|%3b).*"
+PATH_PARAMETERS = r"(?i).*(;|%3b).*|.*[^/](\.|%20)+(/.*)?"
 
 
 def _path_parameters_route() -> dict[str, Any]:
@@ -227,7 +228,9 @@ def _path_parameters_route() -> dict[str, Any]:
         "match": {"safe_regex": {"regex": PATH_PARAMETERS}},
         "direct_response": {
             "status": 400,
-            "body": {"inline_string": "path parameters (;) are not accepted\n"},
+            "body": {
+                "inline_string": "path parameters (;) and segments ending in a dot or space are refused\n"
+            },
         },
     }
 
