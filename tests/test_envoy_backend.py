@@ -345,3 +345,45 @@ def test_gateway_objects_build_validate_and_pass_checkov(mesh: Path, tmp_path: P
     assert report["summary"]["passed"] >= 80 * len(folders)
     # The one skip is the image digest, declared with its reason on the Deployment itself.
     assert {c["check_id"] for c in report["results"]["skipped_checks"]} == {"CKV_K8S_43"}
+
+
+# --- active health checks: the way the upstream's own probe checks it -----------------------------------
+
+HEALTH_MESH = """\
+apiVersion: masterproxy.dev/v1alpha1
+kind: Mesh
+metadata: {name: health, owners: ["@example/platform"]}
+gateway:
+  name: edge
+  port: 4000
+  routes:
+    - {prefix: /web, service: web}
+    - {prefix: /hipstershop.CartService, service: cart}
+    - {prefix: /raw, service: raw}
+services:
+  web: {image: ghcr.io/example/web:1.0.0, port: 8080, health: {path: /healthz}}
+  cart: {image: ghcr.io/example/cart:1.0.0, port: 7070, protocol: grpc}
+  raw: {image: ghcr.io/example/raw:1.0.0, port: 9000}
+"""
+
+
+def _health_checks(bootstrap: dict[str, Any]) -> dict[str, Any]:
+    clusters = bootstrap["static_resources"]["clusters"]
+    return {c["name"]: c.get("health_checks") for c in clusters if c["name"].startswith("svc_")}
+
+
+@pytest.mark.slow
+@needs_envoy
+def test_a_grpc_upstream_is_checked_with_the_grpc_health_protocol(tmp_path: Path) -> None:
+    artifacts = _render_text(HEALTH_MESH)
+    bootstrap = next(a for a in artifacts if a.path.endswith("/bootstrap.yaml"))
+    assert isinstance(bootstrap.content, dict)
+    checks = _health_checks(bootstrap.content)
+    assert checks["svc_web"][0]["http_health_check"] == {"path": "/healthz"}
+    assert checks["svc_cart"][0]["grpc_health_check"] == {}  # as the kubelet's gRPC probe asks
+    assert "http_health_check" not in checks["svc_cart"][0]
+    # /raw's service has no health path: the proxy makes no check of its own.
+    assert checks["svc_raw"] is None or all("http_health_check" not in c for c in checks["svc_raw"])
+    path = tmp_path / "bootstrap.yaml"
+    path.write_text(yamlwriter.dump(bootstrap.content))
+    assert validate_file(str(ENVOY), path) is None

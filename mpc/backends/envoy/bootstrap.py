@@ -568,7 +568,8 @@ def _service_cluster(service: Service, upstream: Upstream, target: Target) -> di
         "base_ejection_time": "30s",
         "max_ejection_percent": 50,
     }
-    if service.health_path is not None:
+    health = _health_check(service)
+    if health is not None:
         check: dict[str, Any] = {
             "timeout": "2s",
             "interval": "5s",
@@ -577,16 +578,28 @@ def _service_cluster(service: Service, upstream: Upstream, target: Target) -> di
         }
         if target.health_no_traffic_interval_ms is not None:
             check["no_traffic_interval"] = duration(target.health_no_traffic_interval_ms)
-        http_check: dict[str, Any] = {"path": service.health_path}
-        if service.probe is not None and service.probe.headers:
-            # The headers the service's own probe sends (e.g. a cookie that keeps checks out of sessions).
-            http_check["request_headers_to_add"] = [
-                {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
-                for k, v in service.probe.headers
-            ]
-        check["http_health_check"] = http_check
-        cluster["health_checks"] = [check]
+        cluster["health_checks"] = [check | health]
     return cluster
+
+
+def _health_check(service: Service) -> dict[str, Any] | None:
+    """The proxy checks an upstream the way its own probe does: an HTTP GET of the health path (with the
+    probe's headers), or the gRPC health protocol (grpc.health.v1, the server's overall status, as the
+    kubelet asks) for a gRPC probe, stated or derived from a gRPC port. A TCP probe proves no more than
+    the connection the proxy makes anyway: no active check."""
+    probe = service.probe
+    if (probe.kind if probe is not None else service.protocol) == "grpc":
+        return {"grpc_health_check": {}}
+    if service.health_path is None:
+        return None
+    http_check: dict[str, Any] = {"path": service.health_path}
+    if probe is not None and probe.headers:
+        # The headers the service's own probe sends (e.g. a cookie that keeps checks out of sessions).
+        http_check["request_headers_to_add"] = [
+            {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for k, v in probe.headers
+        ]
+    return {"http_health_check": http_check}
 
 
 def _upstream_tls(sni: str, ca_file: str) -> dict[str, Any]:
