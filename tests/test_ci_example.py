@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, git
 from ruamel.yaml import YAML
 
 WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
@@ -32,18 +32,6 @@ def steps() -> list[dict[str, Any]]:
 
 def step(step_id: str) -> dict[str, Any]:
     return next(s for s in steps() if s.get("id") == step_id)
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.dev",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.dev",
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return done.stdout
 
 
 def test_shape() -> None:

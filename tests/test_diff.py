@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT, diff_texts, run_mpc
+from conftest import EXAMPLES, ROOT, diff_texts, git, run_mpc
 
 from mpc.graph.draw import MAX_CHARS
 from mpc.workflow.diff import file_change
@@ -300,18 +299,6 @@ def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
     assert run_mpc("diff", BASE, BASE, "--exit-code", "--backend", "gitops").code == 0
     usage = run_mpc("diff", BASE)
     assert usage.code == 2 and "OLD and NEW" in usage.err
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.dev",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.dev",
-        "PATH": "/usr/bin:/bin:/usr/local/bin",
-        "HOME": str(cwd),
-    }
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def test_base_reads_the_old_version_from_git(tmp_path: Path) -> None:

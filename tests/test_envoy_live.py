@@ -185,6 +185,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def running_envoy(options: DevOptions) -> Iterator[Path]:
+    """A real Envoy serving what `mpc dev` would serve for `options`, ready; stopped on leaving.
+    Yields the bootstrap it runs."""
+    assert options.out is not None, "the test names where the bootstrap goes (its log goes beside it)"
+    dev = plan(options)
+    write(dev)
+    log = options.out.parent / "envoy.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(command(dev, str(ENVOY)), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(options.admin_port, proc, log)
+        yield dev.bootstrap
+    finally:
+        _stop(proc)
+
+
 # --- keys and tokens -----------------------------------------------------------------------------------
 
 
@@ -252,24 +269,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         out=tmp / "bootstrap.yaml",
         base_id=os.getpid() % 100_000,
     )
-    dev = plan(options)
-    write(dev)
-    log = tmp / "envoy.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command(dev, str(ENVOY)), stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(admin_port, proc, log)
-        yield Live(
-            port,
-            admin_port,
-            keys,
-            {n: int(s.server_address[1]) for n, s in servers.items()},
-            jwks_url,
-            mesh,
-            dev.bootstrap,
-        )
+        with running_envoy(options) as bootstrap:
+            yield Live(
+                port,
+                admin_port,
+                keys,
+                {n: int(s.server_address[1]) for n, s in servers.items()},
+                jwks_url,
+                mesh,
+                bootstrap,
+            )
     finally:
-        _stop(proc)
         for server in [*servers.values(), jwks]:
             server.shutdown()
             server.server_close()
@@ -769,16 +780,10 @@ def bypass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bypass]:
         out=tmp / "bootstrap.yaml",
         base_id=(os.getpid() + 13) % 100_000,
     )
-    dev = plan(options)
-    write(dev)
-    log = tmp / "envoy.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command(dev, str(ENVOY)), stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(admin_port, proc, log)
-        yield Bypass(port, keys, seen)
+        with running_envoy(options):
+            yield Bypass(port, keys, seen)
     finally:
-        _stop(proc)
         for server in (app, jwks):
             server.shutdown()
             server.server_close()

@@ -6,7 +6,6 @@ is retried, since it never reached it.
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -16,10 +15,10 @@ from typing import Any
 
 import pytest
 from conftest import envoy_binary
-from test_envoy_live import _free_port, _server, _stop, _wait_ready, request
+from test_envoy_live import _free_port, _server, request, running_envoy
 
 from mpc.backends.envoy.bootstrap import Upstream
-from mpc.workflow.dev import DevOptions, command, plan, write
+from mpc.workflow.dev import DevOptions
 
 ENVOY = envoy_binary()
 pytestmark = [
@@ -102,16 +101,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         out=tmp / "bootstrap.yaml",
         base_id=(os.getpid() + 7) % 100_000,
     )
-    dev = plan(options)
-    write(dev)
-    log = tmp / "envoy.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command(dev, str(ENVOY)), stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(admin_port, proc, log)
-        yield Gateway(port, admin_port, seen)
+        with running_envoy(options):
+            yield Gateway(port, admin_port, seen)
     finally:
-        _stop(proc)
         flaky.shutdown()
 
 

@@ -33,6 +33,25 @@ def _exclusive(c: Context, where: tuple[str | int, ...], keys: list[str], why: s
         )
 
 
+def _one_of(
+    c: Context,
+    where: tuple[str | int, ...],
+    keys: tuple[str, ...],
+    written: list[str],
+    hints: tuple[str, str],
+) -> Iterable[Diagnostic]:
+    """A block that takes exactly one of `keys` (`written`: those it sets): none is reported as the first
+    key missing (hints[0]), two or more as exclusive (hints[1])."""
+    if not written:
+        yield Diagnostic(
+            Code.MISSING_KEY,
+            f"{key_path(where)} is missing the required key {keys[0]!r}",
+            c.at(*where, key=True),
+            hints[0],
+        )
+    yield from _exclusive(c, where, written, hints[1])
+
+
 def _ports(c: Context, name: str, svc: spec.Service) -> Iterable[Diagnostic]:
     at = ("services", name)
     yield from _exclusive(
@@ -76,15 +95,17 @@ def _health(c: Context, name: str, svc: spec.Service) -> Iterable[Diagnostic]:
     if health is None:
         return
     at = ("services", name, "health")
-    kinds = [k for k in ("path", "grpc", "tcp") if getattr(health, k)]
-    if not kinds:
-        yield Diagnostic(
-            Code.MISSING_KEY,
-            f"services.{name}.health is missing the required key 'path'",
-            c.at(*at, key=True),
+    kinds = ("path", "grpc", "tcp")
+    yield from _one_of(
+        c,
+        at,
+        kinds,
+        [k for k in kinds if getattr(health, k)],
+        (
             "an HTTP path (path: /healthz), grpc: true for the gRPC health protocol, or tcp: true",
-        )
-    yield from _exclusive(c, at, kinds, "a probe is one of: an HTTP path, grpc: true, tcp: true")
+            "a probe is one of: an HTTP path, grpc: true, tcp: true",
+        ),
+    )
     if health.headers and health.path is None:
         yield Diagnostic(
             Code.BAD_VALUE,
@@ -147,15 +168,17 @@ def _pod(c: Context, name: str, svc: spec.Service) -> Iterable[Diagnostic]:
     paths: dict[str, int] = {}
     for i, volume in enumerate(svc.volumes):
         where = (*at, "volumes", i)
-        kinds = [k for k in ("emptyDir", "files", "secret") if c.doc.has((*where, k))]
-        if not kinds:
-            yield Diagnostic(
-                Code.MISSING_KEY,
-                f"services.{name}.volumes[{i}] is missing the required key 'emptyDir'",
-                c.at(*where, key=True),
+        kinds = ("emptyDir", "files", "secret")
+        yield from _one_of(
+            c,
+            where,
+            kinds,
+            [k for k in kinds if c.doc.has((*where, k))],
+            (
                 "a volume is one of: emptyDir: {}, files: {NAME: CONTENT}, secret: SECRET-NAME",
-            )
-        yield from _exclusive(c, where, kinds, "a volume is one of emptyDir, files, secret")
+                "a volume is one of emptyDir, files, secret",
+            ),
+        )
         for table, value, what in ((seen, volume.name, "name"), (paths, volume.mount_path, "mountPath")):
             if value in table:
                 yield Diagnostic(
