@@ -2,7 +2,7 @@
 
 NAME is a service, an external entry, or `self`. A reference resolves per environment (each has its own
 namespace), so the text stays as written in the model and each renderer substitutes it with the
-addresses of its environment. `$${` writes a literal `${`. The checks (mpc.graph.checks.env) read the
+addresses of its environment. `$${` writes a literal `${`. The checks (mpc.graph.checks.calls) read the
 same references to report unknown names, ports and calls nobody declared.
 """
 
@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 SELF = "self"
-ATTRIBUTES = ("address", "host", "port", "ports")
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _FORM = re.compile(r"^([a-z][-a-z0-9]*)\.(address|host|port|ports\.([a-z0-9][-a-z0-9]*))$")
 

@@ -25,16 +25,15 @@ there) and the AuthorizationPolicy (only callers without a mesh identity) keep t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
+from mpc.lang.hosts import parse_url
 from mpc.lang.model import Model, Service
 
 from .authz import Request
 from .objects import PUBLIC_ADDRESS
 from .peers import OUTSIDE, Destination, Source
-
-DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +96,11 @@ def call_edge(svc: Service, callee: Service, where: str) -> Edge:
 
 
 def _url_target(name: str, url: str, where: str) -> ExternalTarget | None:
-    parts = urlsplit(url)
-    if parts.hostname is None or parts.scheme not in DEFAULT_PORTS:
+    try:
+        parsed = parse_url(url)
+    except ValueError:
         return None
-    return ExternalTarget(name, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], where)
+    return ExternalTarget(name, parsed.host, parsed.port, where)
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,20 @@ class Intent:
     gateway: str
     listener: int
 
-    def edges_between(self, caller: str, target: str) -> list[Edge]:
-        return [e for e in self.edges if e.caller == caller and e.target == target]
+    @functools.cached_property
+    def _by_pair(self) -> dict[tuple[str, str], tuple[Edge, ...]]:
+        pairs: dict[tuple[str, str], list[Edge]] = {}
+        for e in self.edges:
+            pairs.setdefault((e.caller, e.target), []).append(e)
+        return {pair: tuple(edges) for pair, edges in pairs.items()}
+
+    @functools.cached_property
+    def _external_names(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.externals)
+
+    def edges_between(self, caller: str, target: str) -> tuple[Edge, ...]:
+        """The edges from caller to target, in the mesh's order (asked for every cell of the matrix)."""
+        return self._by_pair.get((caller, target), ())
 
     def allows(self, layer: str, source: Source, dest: Destination, request: Request | None) -> Edge | None:
         """The edge meant to allow this flow at this layer (None: the mesh means to refuse it)."""
@@ -124,9 +136,9 @@ class Intent:
                 source.name, dest.name, frozenset({self.listener}), "gateway", layers=frozenset({layer})
             )
         if layer == "network-egress" and dest.external and dest.host is not None:
-            hosts = {t.name for t in self.externals}
+            externals = self._external_names
             for edge in self.edges:
-                if edge.caller == source.name and edge.target in hosts and edge.admits(dest, None):
+                if edge.caller == source.name and edge.target in externals and edge.admits(dest, None):
                     return edge  # a public address on this port: the NetworkPolicy cannot name the host
         return None
 

@@ -130,27 +130,37 @@ def destinations(
     return out
 
 
-def _mentioned(view: ClusterView, pod: Workload, field_names: tuple[str, ...]) -> set[str]:
-    found: set[str] = set()
-    for policy in view.objects("AuthorizationPolicy", "security.istio.io"):
-        for rule in (policy.get("spec") or {}).get("rules") or []:
-            for to in rule.get("to") or []:
-                for name in field_names:
-                    found.update(str(v) for v in (to.get("operation") or {}).get(name) or [])
-    return found
+@dataclass(frozen=True, slots=True)
+class Mentioned:
+    """The methods and paths the overlay's AuthorizationPolicies name: what probes must tell apart."""
+
+    methods: frozenset[str]
+    paths: frozenset[str]
+
+    @classmethod
+    def of(cls, view: ClusterView) -> Mentioned:
+        found: dict[str, set[str]] = {key: set() for key in ("methods", "notMethods", "paths", "notPaths")}
+        for policy in view.objects("AuthorizationPolicy", "security.istio.io"):
+            for rule in (policy.get("spec") or {}).get("rules") or []:
+                for to in rule.get("to") or []:
+                    for name, values in found.items():
+                        values.update(str(v) for v in (to.get("operation") or {}).get(name) or [])
+        return cls(
+            frozenset(found["methods"] | found["notMethods"]), frozenset(found["paths"] | found["notPaths"])
+        )
 
 
-def probes(view: ClusterView, intended: Intent, source: Source, dest: Destination) -> list[Request]:
+def probes(intended: Intent, mentioned: Mentioned, source: Source, dest: Destination) -> list[Request]:
     """The requests that tell the policies' answers apart on this flow."""
     assert dest.workload is not None
+    edges = intended.edges_between(source.name, dest.name)
     tokens: set[str | None] = {None}
-    for edge in intended.edges_between(source.name, dest.name):
+    for edge in edges:
         tokens.update(edge.tokens or ())
     if not dest.http:
         return [Request(token=t) for t in sorted(tokens, key=str)]
-    edges = intended.edges_between(source.name, dest.name)
-    named_methods = _mentioned(view, dest.workload, ("methods", "notMethods"))
-    named_paths = _mentioned(view, dest.workload, ("paths", "notPaths"))
+    named_methods = set(mentioned.methods)
+    named_paths = set(mentioned.paths)
     for edge in edges:
         named_methods.update(edge.methods or ())
         named_paths.update(edge.paths or ())
@@ -168,7 +178,9 @@ def probes(view: ClusterView, intended: Intent, source: Source, dest: Destinatio
     ]
 
 
-def evaluate_cell(view: ClusterView, intended: Intent, source: Source, dest: Destination) -> Cell:
+def evaluate_cell(
+    view: ClusterView, intended: Intent, mentioned: Mentioned, source: Source, dest: Destination
+) -> Cell:
     cell = Cell(source, dest, intended.allows("mesh", source, dest, None) is not None)
     single = (
         ("network-egress", netpol.egress(view, source, dest)),
@@ -179,7 +191,7 @@ def evaluate_cell(view: ClusterView, intended: Intent, source: Source, dest: Des
         if verdict is not None:
             cell.answers.append(Answer(layer, None, verdict, intended.allows(layer, source, dest, None)))
     if dest.workload is not None:
-        for request in probes(view, intended, source, dest):
+        for request in probes(intended, mentioned, source, dest):
             verdict = authz.evaluate(view, source, dest, request)
             meant = intended.allows("authorization", source, dest, request)
             cell.answers.append(Answer("authorization", request, verdict, meant))
@@ -193,10 +205,11 @@ def matrix(view: ClusterView, model: Model, intended: Intent, namespace: str) ->
     pods = sorted((w for w in view.workloads if w.namespace == namespace), key=lambda w: w.name)
     sources = [Source(OUTSIDE, None), *(Source(p.name, p) for p in pods)]
     dests = destinations(view, model, intended, pods)
+    mentioned = Mentioned.of(view)
     cells = []
     for source in sources:
         for dest in dests:
             if source.workload is None and dest.external:
                 continue  # the outside world calling the internet is no flow of the mesh
-            cells.append(evaluate_cell(view, intended, source, dest))
+            cells.append(evaluate_cell(view, intended, mentioned, source, dest))
     return cells

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpc.lang.hosts import CLUSTER_DOMAIN
 from mpc.lang.names import ISTIO_SYSTEM, SOURCE_ANNOTATION
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -104,7 +105,7 @@ class KubeService:
 
     @property
     def host(self) -> str:
-        return f"{self.name}.{self.namespace}.svc.cluster.local"
+        return f"{self.name}.{self.namespace}.{CLUSTER_DOMAIN}"
 
     def selects(self, workload: Workload) -> bool:
         return (

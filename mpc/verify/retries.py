@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpc.errors import Code, Diagnostic, Severity
+from mpc.lang.hosts import CLUSTER_DOMAIN
 from mpc.lang.load import Document
 from mpc.lang.model import Model, Overlay
 
@@ -187,7 +188,7 @@ def _worst(model: Model, view: ClusterView, overlay: Overlay, method: str) -> Ch
     gw = view.workload(model.gateway.name)
     gw_labels = gw.labels if gw is not None else {}
     for service, (attempts, prefix) in gateway_attempts(view, model, method).items():
-        host = f"{service}.{overlay.namespace}.svc.cluster.local"
+        host = f"{service}.{overlay.namespace}.{CLUSTER_DOMAIN}"
         total = attempts * sidecar_attempts(view, host, gw_labels, method)
         best[service] = Chain(method, total, prefix, (service,))
         frontier.append(service)
@@ -204,7 +205,7 @@ def _worst(model: Model, view: ClusterView, overlay: Overlay, method: str) -> Ch
                 if callee is None or overlay.environment not in callee.environments:
                     continue
                 if callee.protocol in ("http", "grpc"):
-                    host = f"{dep}.{overlay.namespace}.svc.cluster.local"
+                    host = f"{dep}.{overlay.namespace}.{CLUSTER_DOMAIN}"
                     hop = sidecar_attempts(view, host, caller.labels, method)
                 else:
                     hop = 1

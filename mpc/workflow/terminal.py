@@ -5,6 +5,7 @@ tests read never changes. Nothing here decides anything; the CLI asks and prints
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -40,10 +41,8 @@ def colour_wanted(stream: TextIO | None) -> bool:
     return is_terminal(stream)
 
 
-def source_line(file: str, line: int) -> str | None:
-    """Line `line` of a regular file, read no further than mpc reads a mesh; None when it cannot be read."""
-    if line <= 0:
-        return None
+def source_lines(file: str) -> list[str] | None:
+    """The lines of a regular file, read no further than mpc reads a mesh; None when it cannot be read."""
     try:
         path = Path(file)
         if not path.is_file():
@@ -52,8 +51,24 @@ def source_line(file: str, line: int) -> str | None:
             data = stream.read(MAX_BYTES)
     except OSError:
         return None
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return lines[line - 1] if line <= len(lines) else None
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def _line_of(lines_of: Callable[[str], list[str] | None]) -> Callable[[str, int], str | None]:
+    def line_of(file: str, line: int) -> str | None:
+        lines = lines_of(file) if line > 0 else None
+        return lines[line - 1] if lines is not None and line <= len(lines) else None
+
+    return line_of
+
+
+# Line `line` of a regular file (see source_lines); None when it cannot be read.
+source_line = _line_of(source_lines)
+
+
+def _line_reader() -> Callable[[str, int], str | None]:
+    """source_line, reading each file once: a terminal shows up to MAX_REPORTED excerpts of one mesh."""
+    return _line_of(functools.lru_cache(maxsize=8)(source_lines))
 
 
 class Painter:
@@ -92,7 +107,8 @@ def render_all(diagnostics: Sequence[Diagnostic], stream: TextIO | None) -> str:
     """Diagnostics for `stream`: on a terminal with excerpts and colour (unless NO_COLOR), else plain."""
     terminal = is_terminal(stream)
     colour = colour_wanted(stream)
-    return "\n".join(render(d, colour=colour, excerpt=terminal) for d in diagnostics)
+    read = _line_reader()
+    return "\n".join(render(d, colour=colour, excerpt=terminal, read=read) for d in diagnostics)
 
 
 class Progress:

@@ -17,12 +17,12 @@ from mpc.graph.checks.context import (
 )
 from mpc.lang import patterns
 from mpc.lang.model import CustomResource
+from mpc.lang.names import DNS_LABEL
 
 PROTECTED_GROUPS = ("k8s.io", "kubernetes.io")
 # What the API server takes as approval: a URL with a scheme and a host, or a reason starting so.
 APPROVAL_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#]+\S*$")
 UNAPPROVED = "unapproved"
-DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_LABEL = 63
 MAX_SUBDOMAIN = 253
 MAX_FILE_NAME = 240  # kustomize/crds/<name>-instances.yaml within a file name's 255 bytes
@@ -98,14 +98,14 @@ def _approval(c: Context, i: int, cr: CustomResource) -> Iterable[Diagnostic]:
 
 def _names(c: Context, i: int, cr: CustomResource) -> Iterable[Diagnostic]:
     written = c.mesh.custom_resources[i].plural
-    if written is not None and not (DNS_1035.match(written) and len(written) <= MAX_LABEL):
+    if written is not None and not (DNS_LABEL.match(written) and len(written) <= MAX_LABEL):
         hint = re.sub(r"[^a-z0-9-]+", "-", written.lower()).strip("-")
         yield Diagnostic(
             Code.CRD_NAME,
             f"customResources[{i}].plural {written!r} is not a DNS-1035 label (lower-case letters, digits "
             f"and '-', starting with a letter, at most {MAX_LABEL} characters)",
             c.at("customResources", i, "plural"),
-            f"try {hint!r}" if DNS_1035.match(hint) and len(hint) <= MAX_LABEL else "",
+            f"try {hint!r}" if DNS_LABEL.match(hint) and len(hint) <= MAX_LABEL else "",
         )
     list_kind = f"{cr.kind}List"
     if len(list_kind) > MAX_LABEL:

@@ -11,6 +11,7 @@ from mpc.graph.checks.context import (
 )
 from mpc.graph.checks.placement import replicas_source
 from mpc.lang.images import Rule, full_name
+from mpc.lang.load import key_path
 
 # A CODEOWNERS owner: @user, @org/team, or an e-mail address (one token: no spaces, newlines or '#').
 OWNER = re.compile(
@@ -28,7 +29,7 @@ def _owners(c: Context) -> Iterable[Diagnostic]:
             if not OWNER.match(owner):
                 yield Diagnostic(
                     Code.BAD_VALUE,
-                    f"{'.'.join(path)}[{i}]: {owner!r} is not a code owner",
+                    f"{key_path((*path, i))}: {owner!r} is not a code owner",
                     c.at(*path, i),
                     "@user, @org/team or an e-mail address, one per entry (they become CODEOWNERS lines)",
                 )

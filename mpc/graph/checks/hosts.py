@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from mpc.errors import Code, Diagnostic
 from mpc.graph.checks.context import Context
 from mpc.lang.hosts import endpoint_problem, host_problem, link_local, parse_url, place
+from mpc.lang.load import key_path
 
 
 def _url(c: Context, text: str, path: tuple[str | int, ...], what: str, risk: str) -> Iterable[Diagnostic]:
-    where = ".".join(str(p) for p in path)
+    where = key_path(path)
     try:
         url = parse_url(text)
     except ValueError as exc:
