@@ -177,7 +177,7 @@ def graph(
     if fmt == "json":
         _out(json.dumps(g.to_json(), indent=2))
     elif fmt == "mermaid":
-        text = g.to_mermaid(max_nodes=None)
+        text = g.to_mermaid()
         if max_nodes != 0 and not draw.fits(text, len(g), max_nodes or draw.MAX_NODES):
             _err(f"mpc: {g.too_large_sentence()}")  # and a chart that says so, where the picture goes
             text = draw.message_chart(g.too_large_sentence())
@@ -371,13 +371,13 @@ def verify(out: Path, mesh: Path | None, fmt: str, renderer: str) -> None:
 
     report = verify_tree(VerifyOptions(out, mesh, renderer))
     if fmt == "json":
-        click.echo(json.dumps(report.to_json(), indent=2))
+        _out(json.dumps(report.to_json(), indent=2))
     else:
-        for finding in report.findings:
-            _err(finding.render())
+        if report.findings:
+            _err(_diagnostics(list(report.findings)))
         cells = sum(len(o.cells) for o in report.overlays)
         worst = max((c.attempts for r in report.retries for c in r.worst if c.method == "GET"), default=0)
-        click.echo(
+        _out(
             f"{out}: {_count(report.overlays, 'overlay')}, {cells} flows, "
             f"{_count(report.disagreements, 'disagreement')}; worst retries: {worst} attempts"
         )
@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     except OutputRejected as exc:
         _err("mpc: internal error: a real validator refused a file mpc wrote from a valid mesh")
-        _err(str(exc))
+        _err(_diagnostics(exc.diagnostics))
         _err(
             "  nothing was written; this is a bug in mpc: please report it with the command and the mesh file"
         )

@@ -191,10 +191,10 @@ def running_envoy(options: DevOptions) -> Iterator[Path]:
     Yields the bootstrap it runs."""
     assert options.out is not None, "the test names where the bootstrap goes (its log goes beside it)"
     dev = plan(options)
-    write(dev)
+    bootstrap = write(dev)
     log = options.out.parent / "envoy.log"
     with log.open("wb") as sink:
-        proc = subprocess.Popen(command(dev, str(ENVOY)), stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command(dev, str(ENVOY), bootstrap), stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_ready(options.admin_port, proc, log)
         yield dev.bootstrap
@@ -617,14 +617,14 @@ def _routes_live(tmp: Path) -> Iterator[RoutesLive]:
         base_id=(os.getpid() + 7) % 100_000,
     )
     dev = plan(options)  # no port given: Envoy listens on gateway.targetPort, not on 80
-    write(dev)
-    (tmp / "bootstrap.yaml").chmod(0o644)
+    bootstrap = write(dev)
+    bootstrap.chmod(0o644)
     log = tmp / "envoy.log"
     root = os.geteuid() == 0
     binary = _native_envoy(tmp) if root else str(ENVOY)
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            command(dev, binary),
+            command(dev, binary, bootstrap),
             stdout=sink,
             stderr=subprocess.STDOUT,
             preexec_fn=_as_nobody if root else None,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from pathlib import Path
 
-from mpc.build.lock import LOCK_NAME
+from mpc.build.lock import LOCK_NAME, Lock
 
 TEMP_PREFIX = ".mpc-tmp-"
 _ODD_PARTS = frozenset({"", ".", ".."})
@@ -64,3 +65,9 @@ def write_new(target: str, data: bytes, mode: int = 0o666) -> None:
         raise OSError(exc.errno, exc.strerror, target) from None
     finally:
         os.close(fd)
+
+
+def read_lock(out: Path) -> Lock | None:
+    """The lock of the tree in `out`, or None where there is none (or nothing that parses as one)."""
+    raw = read_regular(str(out / LOCK_NAME))
+    return Lock.parse(raw) if raw is not None else None

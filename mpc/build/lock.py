@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LOCK_NAME = "mpc.lock"
+# The mesh `mpc publish` writes beside the tree: what the next publish compares with, what verify reads.
+INPUT_NAME = "mpc.input.yaml"
 LOCK_FORMAT = 5  # 5: no render keys (reuse is the user cache's business)
 
 

@@ -130,16 +130,6 @@ class MeshGraph:
     def out_edges(self, node: str) -> list[tuple[str, str, dict[str, Any]]]:
         return [(u, v, d) for (u, v), d in self._edges.items() if u == node]
 
-    def merged(self, other: MeshGraph) -> MeshGraph:
-        """Both graphs' nodes and edges (the other's data wins), e.g. for a picture of a change."""
-        out = MeshGraph()
-        for graph in (self, other):
-            for node, data in graph._nodes.items():
-                out.add_node(node, **data)
-            for (u, v), data in graph._edges.items():
-                out.add_edge(u, v, **data)
-        return out
-
     def _call_edges(self) -> list[tuple[str, str, Location]]:
         """(caller, callee, where) for every service-to-service dependsOn edge, in file order."""
         return [
@@ -308,13 +298,10 @@ class MeshGraph:
     def to_dot(self) -> str:
         return draw.dot(self._draw_nodes(), self._draw_edges())
 
-    def to_mermaid(self, *, max_nodes: int | None = draw.MAX_NODES) -> str:
-        """A Mermaid flowchart; past the cap (None: no cap), a one-node chart saying so (see too_large)."""
-        nodes = self._draw_nodes()
-        text = draw.flowchart(nodes, self._draw_edges())
-        if max_nodes is not None and not draw.fits(text, len(nodes), max_nodes):
-            return draw.message_chart(self.too_large_sentence())
-        return text
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart of the whole graph; whether it fits a picture is the caller's to decide
+        (draw.fits; `mpc graph` shows too_large_sentence() in a chart of its own past the cap)."""
+        return draw.flowchart(self._draw_nodes(), self._draw_edges())
 
     def too_large_sentence(self) -> str:
         return draw.too_large(len(self._nodes)) + (

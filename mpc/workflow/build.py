@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from mpc import __version__
 from mpc.build.cache import Cache, tree_key
-from mpc.build.files import read_regular, sha256
+from mpc.build.files import read_lock, read_regular, sha256
 from mpc.build.identity import code_identity
 from mpc.build.lock import LOCK_NAME, Lock
 from mpc.build.parallel import detach
@@ -104,8 +104,7 @@ def lock_for(front: Front, compiled: Compiled, text: bytes) -> Lock:
 
 def owned_files(out: Path) -> dict[str, str]:
     """The files the lock in `out` says mpc wrote (path -> sha256): who may replace or prune what."""
-    raw = read_regular(str(out / LOCK_NAME))
-    lock = Lock.parse(raw) if raw is not None else None
+    lock = read_lock(out)
     return dict(lock.files) if lock is not None else {}
 
 

@@ -92,11 +92,6 @@ class DevPlan:
     upstreams: Mapping[str, Upstream]
     routes: tuple[tuple[str, str], ...]  # (prefix, service)
 
-    @property
-    def path(self) -> Path | None:
-        """Where the bootstrap is written: `--out`, or None for a private folder made when it is."""
-        return self.options.out
-
     def describe(self, path: Path) -> list[str]:
         """What the developer gets, as lines for the CLI to show."""
         lines = [
@@ -185,12 +180,12 @@ def envoy_binary(dev: DevPlan) -> str:
     return envoy
 
 
-def command(dev: DevPlan, envoy: str, path: Path | None = None) -> list[str]:
+def command(dev: DevPlan, envoy: str, path: Path) -> list[str]:
     """The Envoy command line; hot restart is off so several Envoys (and tests) can run side by side."""
     args = [
         envoy,
         "--config-path",
-        str(path or dev.path),
+        str(path),
         "--disable-hot-restart",
         "--log-level",
         dev.options.log_level,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mpc.errors import Code, Diagnostic, Location, MpcError
+from mpc.errors import Code, Diagnostic, Location, MpcError, Severity
 from mpc.graph import draw
 from mpc.graph.front import Front
 from mpc.graph.mesh import MeshGraph, edge_narrowing, node_id, split_id
@@ -151,6 +151,11 @@ class Invalid:
     diagnostics: tuple[Diagnostic, ...]
     omitted: int = 0  # diagnostics beyond the cap (MpcError.omitted)
     omitted_errors: int = 0
+
+    @property
+    def errors(self) -> int:
+        """How many errors this side has, those beyond the report's cap included (MpcError.errors)."""
+        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR) + self.omitted_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,8 +517,7 @@ def _within(inner: tuple[str, ...], outer: tuple[str, ...]) -> bool:
 def scope_change(old: Narrowing, new: Narrowing) -> Literal["narrowed", "widened", "changed"] | None:
     if old == new:
         return None
-    dims = (("ports",), ("methods",), ("paths",))
-    pairs = [(getattr(old, d[0]), getattr(new, d[0])) for d in dims]
+    pairs = [(getattr(old, d), getattr(new, d)) for d in ("ports", "methods", "paths")]
     if all(_within(n, o) for o, n in pairs):
         return "narrowed"
     if all(_within(o, n) for o, n in pairs):

@@ -11,7 +11,6 @@ from mpc.graph.front import analyse as analyse_with
 from mpc.lang.load import Document, load_bytes, load_text
 from mpc.render.api import Artifact
 from mpc.render.plugins import Installed
-from mpc.workflow.source import STDIN as STDIN
 from mpc.workflow.source import display_name as display_name
 from mpc.workflow.source import read_mesh as read_mesh
 

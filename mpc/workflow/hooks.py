@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpc.errors import Diagnostic, MpcError
+from mpc.errors import Diagnostic, MpcError, Severity
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,6 @@ class Outcome:
     stale: list[str] = field(default_factory=list)
     invalid: int = 0  # errors in the mesh (mpc validate reports them): not checked
     problems: list[Diagnostic] = field(default_factory=list)  # the folder's own (E315, E316)
-    files: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.stale and not self.invalid and not self.problems
 
 
 def selected(pairs: Sequence[Pair], files: Iterable[str]) -> list[Pair]:
@@ -67,10 +62,10 @@ def check(pairs: Sequence[Pair]) -> list[Outcome]:
         try:
             result = build(BuildOptions(Path(pair.mesh), Path(pair.out), check=True))
         except MpcError as exc:
-            in_mesh = [d for d in exc.diagnostics if _norm(d.location.file) == pair.mesh]
             others = [d for d in exc.diagnostics if _norm(d.location.file) != pair.mesh]
-            errors = sum(1 for d in in_mesh if d.severity.value == "error")
+            # Every error, those beyond the report's cap included, less the folder's own.
+            errors = exc.errors - sum(1 for d in others if d.severity is Severity.ERROR)
             outcomes.append(Outcome(pair, invalid=errors, problems=others))
             continue
-        outcomes.append(Outcome(pair, stale=list(result.stale), files=result.files))
+        outcomes.append(Outcome(pair, stale=list(result.stale)))
     return outcomes

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mpc import __version__
+from mpc.build.lock import INPUT_NAME
 from mpc.errors import Code, Diagnostic, Location, MpcError
 
 if TYPE_CHECKING:
     from mpc.graph.front import Front
     from mpc.lang.model import GitOps
 
-INPUT_NAME = "mpc.input.yaml"  # the published mesh, so the next publish can say what changed
 TRAILER_DIGEST = "Mpc-Input-Sha256"
 TRAILER_VERSION = "Mpc-Version"
 GIT_FAILED = Code.GIT_FAILED

@@ -358,7 +358,7 @@ def _outputs(report: DiffReport, budget: int) -> list[str]:
 def _invalid(report: DiffReport) -> list[str]:
     lines = ["**Nothing was compared**: " + " and ".join(_side_name(i) for i in report.invalid) + "."]
     for i in report.invalid:
-        count = sum(1 for d in i.diagnostics if d.severity.value == "error") + i.omitted_errors
+        count = i.errors
         title = f"{'Old' if i.side == 'old' else 'New'} mesh {code(i.label)}"
         lines += ["", f"### {title}: {count:,} error{'s' if count != 1 else ''}", ""]
         body = "\n\n".join(d.render() for d in i.diagnostics)

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpc.build.files import read_regular
-from mpc.build.lock import LOCK_NAME, Lock
+from mpc.build.files import read_lock
+from mpc.build.lock import INPUT_NAME, LOCK_NAME
 from mpc.errors import Code, Diagnostic, EnvironmentFailure, Location, MpcError
 from mpc.graph.front import Front
+from mpc.render.plugins import Installed
 from mpc.verify.objects import load_documents
 from mpc.verify.report import Report, verify
-from mpc.workflow.front import analyse, display_name, read_mesh
+from mpc.workflow.build import Source
 
-INPUT_NAME = "mpc.input.yaml"
 KUBECTL_TIMEOUT_S = 120
 CLUSTER_SCOPED = frozenset(
     {
@@ -163,16 +163,12 @@ def _mesh_front(options: VerifyOptions) -> tuple[Front, bytes]:
                 )
             ]
         )
-    name = display_name(mesh)
-    text = read_mesh(mesh, name)
-    from mpc.lang.load import load_bytes
-
-    return analyse(load_bytes(text, name)), text
+    source = Source.read(mesh)
+    return source.analyse(Installed()), source.text
 
 
 def _check_lock(out: Path, text: bytes, mesh: str) -> None:
-    raw = read_regular(str(out / LOCK_NAME))
-    lock = Lock.parse(raw) if raw is not None else None
+    lock = read_lock(out)
     if lock is None or not lock.input_sha256:
         return
     if hashlib.sha256(text).hexdigest() != lock.input_sha256:
