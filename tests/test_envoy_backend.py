@@ -15,10 +15,10 @@ from mpc.backends.envoy import backend
 from mpc.backends.envoy.backend import locator, validate_file
 from mpc.backends.envoy.bootstrap import TRACING_CLUSTER, build_bootstrap
 from mpc.backends.envoy.checks import check_bootstrap
-from mpc.backends.envoy.kube import CONFIG_HASH_ANNOTATION, cluster_target
+from mpc.backends.envoy.kube import cluster_target
 from mpc.backends.envoy.local import local_target
 from mpc.errors import MpcError
-from mpc.render import yamlwriter
+from mpc.render import k8s, yamlwriter
 from mpc.render.api import Artifact
 from mpc.workflow.front import front_file, front_text
 
@@ -182,7 +182,7 @@ def test_config_change_rolls_the_pods() -> None:
     after = _by_path(_render_text(text.replace("timeout: 60s", "timeout: 45s")))[
         "kustomize/gateway/prod/deployment.yaml"
     ]
-    key = CONFIG_HASH_ANNOTATION
+    key = k8s.CONFIG_HASH_ANNOTATION
     assert (
         before["spec"]["template"]["metadata"]["annotations"][key]
         != after.content["spec"]["template"]["metadata"]["annotations"][key]

@@ -32,6 +32,10 @@ APP_PROTOCOLS: Mapping[str, str] = {"http": "http", "grpc": "grpc", "tcp": "tcp"
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every Namespace
+# Istio's convention: a version's pods carry it, DestinationRule subsets select on it.
+SUBSET_LABEL = "version"
+# A digest of the configuration a pod mounts, on its template: a change rolls the pods.
+CONFIG_HASH_ANNOTATION = "masterproxy.dev/config-hash"
 
 
 def kustomization(
@@ -135,6 +139,11 @@ def image_version(image: str) -> str | None:
     return version(image)
 
 
+def namespace_selector(namespace: str) -> dict[str, Any]:
+    """A NetworkPolicy peer: every pod of one namespace (by the label the API server sets)."""
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+
+
 def egress_peer(place: Place, namespace: str) -> dict[str, Any]:
     """Who a host is, for a NetworkPolicy egress rule from `namespace` (mpc.lang.hosts.place says).
 
@@ -142,7 +151,7 @@ def egress_peer(place: Place, namespace: str) -> dict[str, Any]:
     Internet: its addresses are unknown here, so any public address.
     """
     if place.in_cluster:
-        return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: place.namespace or namespace}}}
+        return namespace_selector(place.namespace or namespace)
     if place.address is not None:
         bits = 128 if ":" in place.address else 32
         return {"ipBlock": {"cidr": f"{place.address}/{bits}"}}

@@ -34,7 +34,6 @@ BOOTSTRAP_KEY = "bootstrap.yaml"
 SDS_KEY = "sds-tls.yaml"
 CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # present in the official Envoy image
 RUN_AS = 10101  # checkov (CKV_K8S_40) wants a UID >= 10000, clear of any host user
-CONFIG_HASH_ANNOTATION = "masterproxy.dev/config-hash"
 # Istio's sidecar: pilot-agent (rewritten probes, merged metrics) and its Envoy's own stats.
 SIDECAR_PORTS = (15020, 15090)
 ISTIOD_XDS_PORT = 15012
@@ -119,7 +118,7 @@ def deployment(model: Model, env: Environment, files: dict[str, str]) -> dict[st
     pod_labels = k8s.labels(model, gw.name, k8s.GATEWAY_COMPONENT, f"v{ENVOY_VERSION}")
     pod_labels["sidecar.istio.io/inject"] = "true"  # its calls to the services are mTLS through the mesh
     pod_annotations = {
-        CONFIG_HASH_ANNOTATION: config_hash(files),  # a new bootstrap rolls the pods
+        k8s.CONFIG_HASH_ANNOTATION: config_hash(files),  # a new bootstrap rolls the pods
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(HEALTH_PORT),
         "prometheus.io/path": "/stats/prometheus",
@@ -244,7 +243,7 @@ def network_policy(model: Model, env: Environment) -> dict[str, Any]:
         {
             "to": [
                 {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                    **k8s.namespace_selector("kube-system"),
                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                 }
             ],
@@ -256,7 +255,7 @@ def network_policy(model: Model, env: Environment) -> dict[str, Any]:
         {
             "to": [
                 {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": k8s.ISTIO_SYSTEM}},
+                    **k8s.namespace_selector(k8s.ISTIO_SYSTEM),
                     "podSelector": {"matchLabels": {"app": "istiod"}},
                 }
             ],

@@ -19,7 +19,6 @@ ISTIO_SYSTEM = k8s.ISTIO_SYSTEM
 # Istio's default trust domain. Every cluster of a federated environment keeps it, so a principal
 # means the same workload whichever cluster it runs in (k8s.principal writes it).
 TRUST_DOMAIN = "cluster.local"
-VERSION_LABEL = "version"  # the label a version's pods carry (the kustomize backend writes it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from mpc.lang.model import PortSpec, Service
 from mpc.lang.quantities import format_duration
 from mpc.render import k8s
 
-from .common import ISTIO_SYSTEM, NETWORKING, VERSION_LABEL, Generated, InEnvironment, Scope, ServiceScope
+from .common import ISTIO_SYSTEM, NETWORKING, Generated, InEnvironment, Scope, ServiceScope
 from .external import egress_host as external_egress_host
 from .external import issuer_egress_hosts, provider_egress_host
 from .telemetry import collector_egress_host
@@ -154,7 +154,7 @@ def destination_rule(scope: ServiceScope) -> Generated | None:
     }
     if svc.versions:
         # One subset per version, on the label its Deployment's pods carry.
-        spec["subsets"] = [{"name": v.name, "labels": {VERSION_LABEL: v.name}} for v in svc.versions]
+        spec["subsets"] = [{"name": v.name, "labels": {k8s.SUBSET_LABEL: v.name}} for v in svc.versions]
     return scope.obj(NETWORKING, "DestinationRule", svc.name, svc.source, spec)
 
 

@@ -48,9 +48,6 @@ def checkov_skips(skips: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-APP_PROTOCOL = {"http": "http", "grpc": "grpc", "tcp": "tcp", "udp": "udp"}
-
-
 @dataclass(frozen=True, slots=True)
 class Port:
     """A port as Kubernetes objects name it: the Service port, the container's, the L4 protocol and the
@@ -68,7 +65,7 @@ def service_ports(svc: Service) -> list[Port]:
     if svc.port is None:
         return []
     ports = [
-        Port(p.name, p.port, p.target_port, PROTOCOL_K8S[p.protocol], APP_PROTOCOL[p.protocol])
+        Port(p.name, p.port, p.target_port, PROTOCOL_K8S[p.protocol], k8s.APP_PROTOCOLS[p.protocol])
         for p in svc.ports
     ]
     if svc.peer_port is not None:

@@ -29,7 +29,6 @@ from mpc.render.k8s import ISTIO_SYSTEM
 from .common import PROTOCOL_K8S, WAVE_POLICY, component, scraped, service_ports, wave
 from .monitoring import scrape_port
 
-NAME_KEY = k8s.NAMESPACE_NAME_LABEL
 KUBE_DNS = {"k8s-app": "kube-dns"}  # CoreDNS and kube-dns both keep this label
 ISTIOD = {"app": "istiod"}
 ISTIOD_PORT = 15012  # xDS and certificate signing over mTLS
@@ -37,10 +36,6 @@ EAST_WEST_GATEWAY = {"istio": "eastwestgateway"}
 EAST_WEST_PORT = 15443  # Istio's multi-network passthrough port
 PROMETHEUS_NAMESPACE = "monitoring"
 EGRESS_ONLY = ("Egress",)  # these add egress only; the default deny keeps ingress closed
-
-
-def _namespace(name: str) -> dict[str, Any]:
-    return {"namespaceSelector": {"matchLabels": {NAME_KEY: name}}}
 
 
 def _pods(name: str) -> dict[str, Any]:
@@ -114,7 +109,9 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
             [],
             [
                 {
-                    "to": [{**_namespace("kube-system"), "podSelector": {"matchLabels": KUBE_DNS}}],
+                    "to": [
+                        {**k8s.namespace_selector("kube-system"), "podSelector": {"matchLabels": KUBE_DNS}}
+                    ],
                     "ports": [_port(53, "UDP"), _port(53, "TCP")],
                 }
             ],
@@ -126,7 +123,7 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
             [],
             [
                 {
-                    "to": [{**_namespace(ISTIO_SYSTEM), "podSelector": {"matchLabels": ISTIOD}}],
+                    "to": [{**k8s.namespace_selector(ISTIO_SYSTEM), "podSelector": {"matchLabels": ISTIOD}}],
                     "ports": [_port(ISTIOD_PORT)],
                 }
             ],
@@ -200,13 +197,20 @@ def service_policy(context: ServiceContext, env: Environment) -> dict[str, Any]:
             # in the other clusters arrive through the east-west gateway.
             ingress.append(
                 {
-                    "from": [{**_namespace(ISTIO_SYSTEM), "podSelector": {"matchLabels": EAST_WEST_GATEWAY}}],
+                    "from": [
+                        {
+                            **k8s.namespace_selector(ISTIO_SYSTEM),
+                            "podSelector": {"matchLabels": EAST_WEST_GATEWAY},
+                        }
+                    ],
                     "ports": ports,
                 }
             )
         if scraped(model, svc):
             # Prometheus scrapes the sidecar's stats port, not the application's (see monitoring.py).
-            ingress.append({"from": [_namespace(PROMETHEUS_NAMESPACE)], "ports": [_port(scrape_port(svc))]})
+            ingress.append(
+                {"from": [k8s.namespace_selector(PROMETHEUS_NAMESPACE)], "ports": [_port(scrape_port(svc))]}
+            )
     if peers:
         # Its pods replicate with each other: every port it serves (the peer port among them), the same
         # ports the AuthorizationPolicy and the Sidecar open to it.

@@ -29,7 +29,6 @@ from mpc.render.k8s import kustomization, relative
 from . import crds, monitoring, network
 from .common import APP, CRDS, WAVE_FOUNDATION, base_dir, base_namespace, env_data, wants_pdb, wave
 from .workloads import (
-    CONFIG_HASH_ANNOTATION,
     config_data,
     config_hash,
     config_map_name,
@@ -106,7 +105,7 @@ def workload_patch(
     template: dict[str, Any] = {"spec": pod}
     data = config_data(context, version, overlay.namespace)
     if data:
-        template = {"metadata": {"annotations": {CONFIG_HASH_ANNOTATION: config_hash(data)}}, **template}
+        template = {"metadata": {"annotations": {k8s.CONFIG_HASH_ANNOTATION: config_hash(data)}}, **template}
     body: dict[str, Any] = template
     for key in reversed(path[1:]):
         body = {key: body}

@@ -32,8 +32,6 @@ MODEL_CACHE_VOLUME = "model-cache"
 MODEL_CACHE_PATH = "/models"
 GPU_RESOURCE = "nvidia.com/gpu"
 OAUTH2_SECRET_KEY = "client-secret"
-CONFIG_HASH_ANNOTATION = "masterproxy.dev/config-hash"  # the gateway's pods carry the same
-VERSION_LABEL = "version"  # Istio's convention: DestinationRule subsets select on it
 
 FILE_NAMES = {
     "Deployment": "deployment.yaml",
@@ -111,7 +109,7 @@ def _meta(
 def _labels(model: MeshSettings, svc: Service, image: str, version: Version | None) -> dict[str, str]:
     labels = k8s.labels(model, svc.name, component(svc), k8s.image_version(image))
     if version is not None:
-        labels[VERSION_LABEL] = version.name
+        labels[k8s.SUBSET_LABEL] = version.name
     return labels
 
 
@@ -328,7 +326,7 @@ def selector(svc: Service, version: Version | None = None) -> dict[str, str]:
     """A workload's pod selector: the service's, narrowed to the version (the Service selects them all)."""
     out = k8s.selector(svc.name)
     if version is not None:
-        out[VERSION_LABEL] = version.name
+        out[k8s.SUBSET_LABEL] = version.name
     return out
 
 
@@ -337,7 +335,7 @@ def template_annotations(svc: Service, data: Mapping[str, Mapping[str, str]]) ->
     out.update(scrape_annotations(svc))
     out.update(svc.annotations)
     if data:
-        out[CONFIG_HASH_ANNOTATION] = config_hash(data)
+        out[k8s.CONFIG_HASH_ANNOTATION] = config_hash(data)
     return out
 
 
