@@ -146,7 +146,6 @@ class Service:
     replicas: int  # before environment overrides
     resources: ResourceSpec  # before environment overrides
     autoscale: Autoscale | None
-    health_path: str | None
     health_port: int | None
     env: tuple[tuple[str, str], ...]  # as written: `${...}` is resolved per environment (lang.interpolate)
     secrets: tuple[SecretRef, ...]
@@ -189,6 +188,18 @@ class Service:
     def target_port(self) -> int | None:
         """The container port behind the first port."""
         return self.ports[0].target_port if self.ports and self.port is not None else None
+
+    @property
+    def effective_probe(self) -> Probe | None:
+        """The health check as written, else one derived from the first port: gRPC's own health protocol
+        on a gRPC port, a TCP connect otherwise, nothing for UDP or without a port. The kubelet's probes
+        and the master proxy's active checks both follow it."""
+        if self.probe is not None:
+            return self.probe
+        target = self.target_port
+        if target is None or self.protocol == "udp":
+            return None
+        return Probe("grpc" if self.protocol == "grpc" else "tcp", None, target)
 
     def call_ports(self, narrowing: Narrowing) -> tuple[PortSpec, ...]:
         """The ports a call reaches: the narrowed ones, else every declared port."""

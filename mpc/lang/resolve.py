@@ -345,7 +345,6 @@ def _service(
         autoscale=(
             Autoscale(svc.autoscale.min, svc.autoscale.max, svc.autoscale.cpu) if svc.autoscale else None
         ),
-        health_path=probe.path if probe is not None and probe.kind == "http" else None,
         health_port=_health_service_port(probe, ports),
         env=tuple((k, _env_text(v)) for k, v in svc.env.items()),
         secrets=tuple(SecretRef(k, v.secret, v.key) for k, v in svc.secrets.items()),

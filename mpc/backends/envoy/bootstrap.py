@@ -587,13 +587,13 @@ def _health_check(service: Service) -> dict[str, Any] | None:
     probe's headers), or the gRPC health protocol (grpc.health.v1, the server's overall status, as the
     kubelet asks) for a gRPC probe, stated or derived from a gRPC port. A TCP probe proves no more than
     the connection the proxy makes anyway: no active check."""
-    probe = service.probe
-    if (probe.kind if probe is not None else service.protocol) == "grpc":
+    probe = service.effective_probe
+    if probe is not None and probe.kind == "grpc":
         return {"grpc_health_check": {}}
-    if service.health_path is None:
+    if probe is None or probe.kind != "http" or probe.path is None:
         return None
-    http_check: dict[str, Any] = {"path": service.health_path}
-    if probe is not None and probe.headers:
+    http_check: dict[str, Any] = {"path": probe.path}
+    if probe.headers:
         # The headers the service's own probe sends (e.g. a cookie that keeps checks out of sessions).
         http_check["request_headers_to_add"] = [
             {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}

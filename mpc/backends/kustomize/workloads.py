@@ -123,21 +123,7 @@ def resources(spec: ResourceSpec) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
-def probe(svc: Service) -> Probe | None:
-    """The service's health check as written, else one derived from its first port: gRPC's own health
-    protocol on a gRPC port, a TCP connect otherwise, nothing for UDP or without a port."""
-    if svc.probe is not None:
-        return svc.probe
-    target = svc.target_port
-    if target is None or svc.protocol == "udp":
-        return None
-    return Probe("grpc" if svc.protocol == "grpc" else "tcp", None, target)
-
-
-def _probe_handler(svc: Service) -> dict[str, Any] | None:
-    found = probe(svc)
-    if found is None:
-        return None
+def _probe_handler(found: Probe) -> dict[str, Any]:
     if found.kind == "http":
         get: dict[str, Any] = {"path": found.path, "port": found.port}
         if found.headers:
@@ -149,10 +135,10 @@ def _probe_handler(svc: Service) -> dict[str, Any] | None:
 
 
 def probes(svc: Service) -> dict[str, Any]:
-    handler = _probe_handler(svc)
-    found = probe(svc)
-    if handler is None or found is None:
+    found = svc.effective_probe
+    if found is None:
         return {}
+    handler = _probe_handler(found)
     period = found.period_s or 10
     delay = {"initialDelaySeconds": found.initial_delay_s} if found.initial_delay_s else {}
     out: dict[str, Any] = {
@@ -315,7 +301,7 @@ def workload_skips(svc: Service) -> dict[str, str]:
         skips["CKV_K8S_35"] = (
             "secrets are delivered by secretKeyRef as the mesh spec requires, never as literals"
         )
-    if _probe_handler(svc) is None:
+    if svc.effective_probe is None:
         reason = "no TCP or HTTP port to probe (worker or UDP) and exec probes are not used"
         skips["CKV_K8S_8"] = reason
         skips["CKV_K8S_9"] = reason
