@@ -16,6 +16,7 @@ from typing import Any
 from mpc.graph import reserved
 from mpc.lang.hosts import parse_url
 from mpc.lang.model import Issuer, Model, RateLimit, Route, Service
+from mpc.render.retries import IDEMPOTENT_METHODS, RETRY_ON_UNDELIVERED
 
 # Type URLs, spelled once.
 HCM_TYPE = (
@@ -51,13 +52,10 @@ ROUTER_FILTER = "envoy.filters.http.router"
 ADMIN_CLUSTER = "admin_loopback"
 TRACING_CLUSTER = "tracing"
 
-# Retries that are safe: a request that may have reached the service (it answered 503) is retried only
-# when its method is idempotent; what never reached it (a failed connection, a refused HTTP/2 stream) is
-# retried for every method. "503" is not a retry_on token: it is listed in retriable_status_codes.
-# A route with retries is written twice: first for the idempotent methods, then for the rest.
-IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+# Retries that are safe (mpc.render.retries). "503" is not a retry_on token: it is listed in
+# retriable_status_codes. A route with retries is written twice: first for the idempotent methods, then
+# for the rest.
 RETRY_ON = "connect-failure,refused-stream,retriable-status-codes"
-RETRY_ON_UNDELIVERED = "connect-failure,refused-stream"
 RETRIABLE_STATUS_CODES = (503,)
 IDEMPOTENT_SUFFIX = reserved.IDEMPOTENT_SUFFIX
 MAX_DOWNSTREAM_CONNECTIONS = 50_000
@@ -250,7 +248,7 @@ def _rewrite(route: Route) -> dict[str, Any]:
     return {"prefix_rewrite": route.rewrite}
 
 
-def _method_match(methods: tuple[str, ...] = IDEMPOTENT_METHODS) -> dict[str, Any]:
+def _method_match(methods: tuple[str, ...]) -> dict[str, Any]:
     regex = "|".join(methods)
     return {"name": ":method", "string_match": {"safe_regex": {"regex": regex}}}
 

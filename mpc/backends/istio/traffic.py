@@ -11,6 +11,7 @@ from typing import Any
 from mpc.lang.model import PortSpec, Service
 from mpc.lang.quantities import format_duration
 from mpc.render import k8s
+from mpc.render.retries import IDEMPOTENT_METHODS, RETRY_ON_UNDELIVERED
 
 from .common import ISTIO_SYSTEM, NETWORKING, Generated, InEnvironment, Scope, ServiceScope
 from .external import egress_host as external_egress_host
@@ -22,8 +23,7 @@ from .telemetry import collector_egress_host
 # gRPC calls are POSTs, so they get the second list. The master proxy's requests are not retried here:
 # its route retries already (one retry layer per hop), and this VirtualService applies in its sidecar too.
 RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,503"
-RETRY_ON_UNDELIVERED = "connect-failure,refused-stream"
-IDEMPOTENT = {"regex": "GET|HEAD|OPTIONS|PUT|DELETE"}
+IDEMPOTENT = {"regex": "|".join(IDEMPOTENT_METHODS)}  # mpc.render.retries
 
 # Connection-pool limits per calling proxy, scaled by the pods that can serve: a caller may keep this
 # many connections and queued requests per destination pod before its proxy fails fast (503).
