@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from mpc.errors import Location
-from mpc.lang.hosts import place
+from mpc.lang.hosts import Url, parse_url, place
 from mpc.lang.model import External
 
 from .common import NETWORKING, Generated, InEnvironment, Scope, ServiceScope
 
 PROTOCOLS = {"tls": "TLS", "http": "HTTP", "tcp": "TCP"}
-DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +72,14 @@ def _service_entry(scope: InEnvironment, dest: Destination) -> Generated:
     return scope.obj(NETWORKING, "ServiceEntry", dest.name, dest.source, spec)
 
 
+def _url(text: str) -> Url | None:
+    """A URL of the mesh (checked where it is written: mpc.graph.checks.hosts), or None."""
+    try:
+        return parse_url(text)
+    except ValueError:
+        return None
+
+
 def jwks_destinations(scope: InEnvironment) -> list[Destination]:
     """The JWKS endpoints of the issuers that routes require: the master proxy fetches them itself.
 
@@ -87,15 +93,14 @@ def jwks_destinations(scope: InEnvironment) -> list[Destination]:
         issuer = scope.model.issuers.get(name)
         if issuer is None:
             continue
-        url = urlsplit(issuer.jwks_uri)
-        if url.hostname is None or url.scheme not in DEFAULT_PORTS:
+        url = _url(issuer.jwks_uri)
+        if url is None:
             continue
-        port = url.port or DEFAULT_PORTS[url.scheme]
-        key = (url.hostname, port)
-        if key in declared or key in out or place(url.hostname, short_form=False).in_cluster:
+        key = (url.host, url.port)
+        if key in declared or key in out or place(url.host, short_form=False).in_cluster:
             continue
-        protocol = "tls" if url.scheme == "https" else "http"
-        out[key] = Destination(f"jwks-{issuer.name}", url.hostname, port, protocol, issuer.source)
+        protocol = "tls" if url.tls else "http"
+        out[key] = Destination(f"jwks-{issuer.name}", url.host, url.port, protocol, issuer.source)
     return list(out.values())
 
 
@@ -106,12 +111,12 @@ def issuer_egress_hosts(scope: InEnvironment) -> list[str]:
         issuer = scope.model.issuers.get(name)
         if issuer is None:
             continue
-        url = urlsplit(issuer.jwks_uri)
-        if url.hostname is not None and url.scheme in DEFAULT_PORTS:
-            ext = declared.get((url.hostname, url.port or DEFAULT_PORTS[url.scheme]))
+        url = _url(issuer.jwks_uri)
+        if url is not None:
+            ext = declared.get((url.host, url.port))
             if ext is not None:
                 hosts.add(egress_host(ext))
-            where = place(url.hostname, short_form=False)
+            where = place(url.host, short_form=False)
             if where.in_cluster:  # a Service: imported from its own namespace
                 namespace = where.namespace or scope.namespace
                 mine = namespace == scope.namespace
@@ -128,16 +133,15 @@ def provider_destination(scope: Scope) -> Destination | None:
     provider = scope.model.identity_provider
     if provider is None or not any(s.oauth2_client for s in scope.model.services.values()):
         return None
-    url = urlsplit(provider.url)
-    if url.hostname is None or url.scheme not in DEFAULT_PORTS:
+    url = _url(provider.url)
+    if url is None:
         return None
-    port = url.port or DEFAULT_PORTS[url.scheme]
     covered = {(e.host, e.port) for e in scope.model.external.values()}
     covered |= {(d.host, d.port) for d in jwks_destinations(scope)}
-    if (url.hostname, port) in covered:
+    if (url.host, url.port) in covered:
         return None
-    protocol = "tls" if url.scheme == "https" else "http"
-    return Destination(f"identity-{provider.kind}", url.hostname, port, protocol, scope.model.gateway.source)
+    protocol = "tls" if url.tls else "http"
+    return Destination(f"identity-{provider.kind}", url.host, url.port, protocol, scope.model.gateway.source)
 
 
 def provider_egress_host(scope: InEnvironment) -> str | None:
@@ -145,8 +149,8 @@ def provider_egress_host(scope: InEnvironment) -> str | None:
     provider = scope.model.identity_provider
     if provider is None:
         return None
-    host = urlsplit(provider.url).hostname
-    return f"./{host}" if host else None
+    url = _url(provider.url)
+    return f"./{url.host}" if url is not None else None
 
 
 def service_entries(scope: Scope) -> list[Generated]:
@@ -167,7 +171,7 @@ def entry_hosts(scope: ServiceScope) -> set[str]:
     hosts = {entry_host(model.external[n]) for n in scope.service.external if n in model.external}
     provider = model.identity_provider
     if provider is not None and scope.service.oauth2_client is not None:
-        host = urlsplit(provider.url).hostname
-        if host:
-            hosts.add(host)
+        url = _url(provider.url)
+        if url is not None:
+            hosts.add(url.host)
     return hosts
