@@ -177,20 +177,11 @@ def _ports(svc: spec.Service, archetype: Archetype) -> tuple[PortSpec, ...]:
     return (PortSpec(svc.protocol, svc.port, svc.target_port or svc.port, svc.protocol),)
 
 
-def _spec_ports(svc: spec.Service | None) -> list[tuple[str, int]]:
-    """(name, port) of a service as written, for naming the ports of a narrowed call."""
-    if svc is None:
-        return []
-    if svc.ports is not None:
-        return [(p.name, p.port) for p in svc.ports]
-    return [(svc.protocol, svc.port)] if svc.port is not None else []
-
-
 def _narrowing(mesh: spec.Mesh, entry: str | spec.Dependency) -> Narrowing | None:
     if isinstance(entry, str):
         return None
-    known = _spec_ports(mesh.services.get(entry.service))
-    by_number = {port: name for name, port in known}
+    callee = mesh.services.get(entry.service)
+    by_number = {port: name for name, port, _ in callee.named_ports()} if callee is not None else {}
     ports = tuple(by_number.get(p, str(p)) if isinstance(p, int) else p for p in entry.ports or ())
     narrowing = Narrowing(ports, tuple(entry.methods or ()), tuple(entry.paths or ()))
     return narrowing if narrowing.narrowed else None

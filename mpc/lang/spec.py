@@ -306,6 +306,13 @@ class Service(Strict):
     versions: Annotated[dict[Name, Version], Field(min_length=1)] | None = None
     extensions: dict[str, Any] = Field(default_factory=dict)
 
+    def named_ports(self) -> list[tuple[str, int, str]]:
+        """(name, port, protocol) of each port as written; the shorthand is one port named after its
+        protocol."""
+        if self.ports is not None:
+            return [(p.name, p.port, p.protocol) for p in self.ports]
+        return [(self.protocol, self.port, self.protocol)] if self.port is not None else []
+
 
 def dependency_name(entry: str | Dependency) -> str:
     """The name a dependsOn entry calls, in either form."""

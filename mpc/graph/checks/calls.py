@@ -16,13 +16,6 @@ from mpc.lang import interpolate, spec
 from mpc.lang.model import Service
 
 
-def _port_names(svc: spec.Service) -> list[tuple[str, int, str]]:
-    """(name, port, protocol) of a service as written."""
-    if svc.ports is not None:
-        return [(p.name, p.port, p.protocol) for p in svc.ports]
-    return [(svc.protocol, svc.port, svc.protocol)] if svc.port is not None else []
-
-
 def _narrowed_entry(c: Context, name: str, i: int, entry: spec.Dependency) -> Iterable[Diagnostic]:
     at = ("services", name, "dependsOn", i)
     narrowed = entry.ports or entry.methods or entry.paths
@@ -37,7 +30,7 @@ def _narrowed_entry(c: Context, name: str, i: int, entry: spec.Dependency) -> It
     callee = c.mesh.services.get(entry.service)
     if callee is None:
         return  # reported by references
-    declared = _port_names(callee)
+    declared = callee.named_ports()
     names = [n for n, _, _ in declared]
     reached = []
     for j, port in enumerate(entry.ports or ()):

@@ -113,9 +113,8 @@ def _health(c: Context, name: str, svc: spec.Service) -> Iterable[Diagnostic]:
             c.at(*at, "headers", key=True),
             "give a path, or drop headers",
         )
-    declared = svc.ports or []
     if isinstance(health.port, str):
-        known = [p.name for p in declared] or ([svc.protocol] if svc.port is not None else [])
+        known = [port_name for port_name, _, _ in svc.named_ports()]
         if health.port not in known:
             yield Diagnostic(
                 Code.UNKNOWN_REFERENCE,
