@@ -83,11 +83,14 @@ def _upstream(cluster: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def gateway_attempts(view: ClusterView, model: Model, method: str) -> dict[str, tuple[int, str]]:
-    """service -> (attempts reaching it, the route's prefix) for a request of `method`, first route wins."""
+def gateway_attempts(
+    routes: Sequence[Mapping[str, Any]], model: Model, method: str
+) -> dict[str, tuple[int, str]]:
+    """service -> (attempts reaching it, the route's prefix) for a request of `method` through the proxy's
+    `routes` (_gateway_routes), first route wins."""
     out: dict[str, tuple[int, str]] = {}
     seen: set[str] = set()
-    for route in _gateway_routes(view):
+    for route in routes:
         match = route.get("match") or {}
         prefix = str(match.get("path_separated_prefix") or match.get("prefix") or match.get("path") or "")
         if not all(_method_ok(h, method) for h in match.get("headers") or [] if h.get("name") == ":method"):
@@ -118,11 +121,21 @@ def _vs_match(match: Mapping[str, Any], caller_labels: Mapping[str, str], method
     return str(method).startswith(str(wanted.get("prefix", "")))
 
 
-def sidecar_attempts(view: ClusterView, host: str, caller_labels: Mapping[str, str], method: str) -> int:
+def _services_by_host(view: ClusterView) -> dict[str, Mapping[str, Any]]:
+    """Each host's VirtualService spec (the first that names it, as Istio takes one per host)."""
+    out: dict[str, Mapping[str, Any]] = {}
     for vs in view.objects("VirtualService", "networking.istio.io"):
         spec = vs.get("spec") or {}
-        if host not in (spec.get("hosts") or []):
-            continue
+        for host in spec.get("hosts") or []:
+            out.setdefault(str(host), spec)
+    return out
+
+
+def sidecar_attempts(
+    by_host: Mapping[str, Mapping[str, Any]], host: str, caller_labels: Mapping[str, str], method: str
+) -> int:
+    spec = by_host.get(host)
+    if spec is not None:
         for route in spec.get("http") or []:
             matches = route.get("match") or [{}]
             if any(_vs_match(m, caller_labels, method) for m in matches):
@@ -182,14 +195,23 @@ class RetryReport:
         return out
 
 
-def _worst(model: Model, view: ClusterView, overlay: Overlay, method: str) -> Chain | None:
+@dataclass(frozen=True)
+class _Layers:
+    """What the retry chains are read from, read once per overlay: the proxy's routes, the sidecars'
+    VirtualServices by host."""
+
+    routes: Sequence[Mapping[str, Any]]
+    by_host: Mapping[str, Mapping[str, Any]]
+
+
+def _worst(model: Model, view: ClusterView, overlay: Overlay, layers: _Layers, method: str) -> Chain | None:
     best: dict[str, Chain] = {}
     frontier = []
     gw = view.workload(model.gateway.name)
     gw_labels = gw.labels if gw is not None else {}
-    for service, (attempts, prefix) in gateway_attempts(view, model, method).items():
+    for service, (attempts, prefix) in gateway_attempts(layers.routes, model, method).items():
         host = f"{service}.{overlay.namespace}.{CLUSTER_DOMAIN}"
-        total = attempts * sidecar_attempts(view, host, gw_labels, method)
+        total = attempts * sidecar_attempts(layers.by_host, host, gw_labels, method)
         best[service] = Chain(method, total, prefix, (service,))
         frontier.append(service)
     while frontier:
@@ -206,7 +228,7 @@ def _worst(model: Model, view: ClusterView, overlay: Overlay, method: str) -> Ch
                     continue
                 if callee.protocol in ("http", "grpc"):
                     host = f"{dep}.{overlay.namespace}.{CLUSTER_DOMAIN}"
-                    hop = sidecar_attempts(view, host, caller.labels, method)
+                    hop = sidecar_attempts(layers.by_host, host, caller.labels, method)
                 else:
                     hop = 1
                 total = chain.attempts * hop
@@ -218,5 +240,6 @@ def _worst(model: Model, view: ClusterView, overlay: Overlay, method: str) -> Ch
 
 
 def retry_report(model: Model, overlay: Overlay, view: ClusterView) -> RetryReport:
-    worst: Sequence[Chain | None] = [_worst(model, view, overlay, m) for m in METHODS]
+    layers = _Layers(_gateway_routes(view), _services_by_host(view))
+    worst: Sequence[Chain | None] = [_worst(model, view, overlay, layers, m) for m in METHODS]
     return RetryReport(overlay, tuple(c for c in worst if c is not None))
