@@ -34,7 +34,9 @@ from .workloads import (
     config_map_name,
     env_of,
     pdb,
+    replicas_of,
     resources,
+    resources_of,
     variants,
     workload_name,
 )
@@ -94,8 +96,7 @@ def workload_patch(
     of what the pods read through ConfigMaps there."""
     model, svc = context.mesh, context.service
     placement = svc.placements[overlay.environment]
-    own = version.resources if version is not None else None
-    sized = own or placement.resources
+    sized = resources_of(version, placement.resources)
     pod: dict[str, Any] = {"containers": [{"name": svc.name, "resources": resources(sized)}]}
     if svc.archetype.gpu and sized.gpu:
         selector = gpu_node_selector(model.clusters.get(overlay.cluster or ""))
@@ -111,8 +112,7 @@ def workload_patch(
         body = {key: body}
     spec: dict[str, Any] = {}
     if has_replicas and svc.autoscale is None:
-        replicas = version.replicas if version is not None else None
-        spec["replicas"] = replicas if replicas is not None else placement.replicas
+        spec["replicas"] = replicas_of(version, placement.replicas)
     spec.update(body)
     return {
         "apiVersion": workload["apiVersion"],

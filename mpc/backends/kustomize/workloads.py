@@ -61,8 +61,25 @@ def variants(svc: Service) -> list[Version | None]:
     return list(svc.versions) if svc.versions else [None]
 
 
+# What a version overrides of its service (each version is a workload of its own).
+
+
 def env_of(svc: Service, version: Version | None) -> tuple[tuple[str, str], ...]:
     return version.env if version is not None else svc.env
+
+
+def image_of(svc: Service, version: Version | None) -> str:
+    return version.image if version is not None else svc.image
+
+
+def resources_of(version: Version | None, default: ResourceSpec) -> ResourceSpec:
+    """The version's own resources, else `default` (the service's, or its environment's)."""
+    return (version.resources if version is not None else None) or default
+
+
+def replicas_of(version: Version | None, default: int) -> int:
+    own = version.replicas if version is not None else None
+    return own if own is not None else default
 
 
 def config_data(
@@ -211,8 +228,7 @@ def env(model: MeshSettings, svc: Service) -> list[dict[str, Any]]:
 
 
 def container(model: MeshSettings, svc: Service, version: Version | None = None) -> dict[str, Any]:
-    image = version.image if version is not None else svc.image
-    out: dict[str, Any] = {"name": svc.name, "image": image, "imagePullPolicy": "Always"}
+    out: dict[str, Any] = {"name": svc.name, "image": image_of(svc, version), "imagePullPolicy": "Always"}
     if svc.command is not None:
         out["command"] = list(svc.command)
     if svc.args is not None:
@@ -225,8 +241,7 @@ def container(model: MeshSettings, svc: Service, version: Version | None = None)
     variables = env(model, svc)
     if variables:
         out["env"] = variables
-    own = version.resources if version is not None else None
-    out["resources"] = resources(own or svc.resources)
+    out["resources"] = resources(resources_of(version, svc.resources))
     out.update(probes(svc))
     out["securityContext"] = k8s.container_security_context(RUN_AS)
     mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
@@ -328,7 +343,7 @@ def template_annotations(svc: Service, data: Mapping[str, Mapping[str, str]]) ->
 def workload(context: ServiceContext, version: Version | None = None) -> dict[str, Any]:
     model, svc, wave_no = context.mesh, context.service, context.wave
     kind = svc.archetype.workload
-    image = version.image if version is not None else svc.image
+    image = image_of(svc, version)
     name = workload_name(svc, version)
     meta = k8s.metadata(
         model,
@@ -347,8 +362,7 @@ def workload(context: ServiceContext, version: Version | None = None) -> dict[st
         spec["serviceName"] = svc.name
     if svc.autoscale is None:
         # With an HPA the replica count is the HPA's to set.
-        own = version.replicas if version is not None else None
-        spec["replicas"] = own if own is not None else svc.replicas
+        spec["replicas"] = replicas_of(version, svc.replicas)
     spec["revisionHistoryLimit"] = 5
     spec["selector"] = {"matchLabels": selector(svc, version)}
     spec["template"] = {"metadata": template_meta, "spec": pod_spec(model, svc, version)}
