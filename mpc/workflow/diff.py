@@ -19,6 +19,7 @@ from mpc.graph import draw
 from mpc.graph.front import Front
 from mpc.graph.mesh import MeshGraph, edge_narrowing, node_id, split_id
 from mpc.lang.model import Narrowing
+from mpc.render.plugins import Installed
 
 Change = Literal["added", "removed", "changed"]
 
@@ -219,16 +220,14 @@ class Side:
 # --- compiling one side -----------------------------------------------------------------------------
 
 
-def compile_side(label: str, front: Front | None, backends: tuple[str, ...] = ()) -> Side:
+def compile_side(label: str, front: Front | None, backends: tuple[str, ...], installed: Installed) -> Side:
     """Render every selected backend once, knowing which backend wrote which file."""
     from mpc.build.cache import Cache
     from mpc.build.compile import compile_tree
     from mpc.build.identity import code_identity
-    from mpc.render.plugins import Installed
 
     if front is None:
         return Side(label, None, {}, {})
-    installed = Installed()
     cache = Cache()
     try:
         compiled = compile_tree(front, installed, backends, cache, code_identity(installed.third_party()))
@@ -244,20 +243,33 @@ def _same_annotations(old: Front, new: Front) -> Front:
 
 
 def diff_fronts(
-    old: Front | None, new: Front, old_label: str, new_label: str, backends: tuple[str, ...] = ()
+    old: Front | None,
+    new: Front,
+    old_label: str,
+    new_label: str,
+    backends: tuple[str, ...],
+    installed: Installed,
 ) -> DiffReport:
     if old is not None:
         old = _same_annotations(old, new)
-    return compare(compile_side(old_label, old, backends), compile_side(new_label, new, backends))
+    return compare(
+        compile_side(old_label, old, backends, installed), compile_side(new_label, new, backends, installed)
+    )
 
 
 Reader = Callable[[], Front | None]
 
 
 def diff_sides(
-    old: Reader, new: Reader, old_label: str, new_label: str, backends: tuple[str, ...]
+    old: Reader,
+    new: Reader,
+    old_label: str,
+    new_label: str,
+    backends: tuple[str, ...],
+    installed: Installed | None = None,
 ) -> DiffReport:
-    """Read both sides; a side that is not a valid mesh gives a report of its diagnostics only."""
+    """Read both sides; a side that is not a valid mesh gives a report of its diagnostics only.
+    `installed`: the plugins the readers analysed with (found once per command)."""
     fronts: list[Front | None] = []
     invalid: list[Invalid] = []
     for side, label, read in (("old", old_label, old), ("new", new_label, new)):
@@ -271,14 +283,22 @@ def diff_sides(
         return DiffReport(old_label, new_label, invalid=tuple(invalid))
     old_front, new_front = fronts
     assert new_front is not None
-    return diff_fronts(old_front, new_front, old_label, new_label, backends)
+    return diff_fronts(old_front, new_front, old_label, new_label, backends, installed or Installed())
 
 
 def diff_files(old: Path, new: Path, backends: tuple[str, ...] = ()) -> DiffReport:
     """`mpc diff OLD NEW`."""
     from mpc.workflow.front import front_file
 
-    return diff_sides(lambda: front_file(old), lambda: front_file(new), str(old), str(new), backends)
+    installed = Installed()
+    return diff_sides(
+        lambda: front_file(old, installed=installed),
+        lambda: front_file(new, installed=installed),
+        str(old),
+        str(new),
+        backends,
+        installed,
+    )
 
 
 def git_show(ref: str, path: Path) -> str | None:
@@ -347,10 +367,15 @@ def diff_git(ref: str, mesh: Path, backends: tuple[str, ...] = ()) -> DiffReport
     label = f"{ref}:{mesh}"
     text = git_show(ref, mesh)  # a ref git cannot read is an error of the command, not a report
 
-    def old() -> Front | None:
-        return analyse(load_text(text, label)) if text is not None else None
+    installed = Installed()
 
-    return diff_sides(old, lambda: front_file(mesh), label, str(mesh), backends)
+    def old() -> Front | None:
+        return analyse(load_text(text, label), installed) if text is not None else None
+
+    def new() -> Front:
+        return front_file(mesh, installed=installed)
+
+    return diff_sides(old, new, label, str(mesh), backends, installed)
 
 
 # --- comparing --------------------------------------------------------------------------------------

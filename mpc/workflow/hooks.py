@@ -55,12 +55,15 @@ def selected(pairs: Sequence[Pair], files: Iterable[str]) -> list[Pair]:
 
 
 def check(pairs: Sequence[Pair]) -> list[Outcome]:
-    from mpc.workflow.build import BuildOptions, build
+    from mpc.render.plugins import Installed
+    from mpc.workflow.build import BuildOptions, Source, build_source
 
+    installed = Installed()  # found once for every pair
     outcomes = []
     for pair in pairs:
+        options = BuildOptions(Path(pair.mesh), Path(pair.out), check=True)
         try:
-            result = build(BuildOptions(Path(pair.mesh), Path(pair.out), check=True))
+            result = build_source(Source.read(options.mesh), options, installed=installed)
         except MpcError as exc:
             others = [d for d in exc.diagnostics if _norm(d.location.file) != pair.mesh]
             # Every error, those beyond the report's cap included, less the folder's own.
