@@ -310,16 +310,26 @@ def _node_rows(report: DiffReport) -> list[str]:
 
 
 def _cut(rows: Sequence[str], budget: int, noun: str, columns: int = 4) -> list[str]:
-    """As many rows as fit in the budget (and _MAX_ROWS), then a row counting the rest."""
+    """As many table rows as fit in the budget (and _MAX_ROWS), then a row counting the rest."""
+    rest = " |" * (columns - 1)
+    return _fit(
+        rows,
+        budget,
+        _MAX_ROWS,
+        lambda n: f"| … and {n:,} more {noun} (`--format json` lists them all) |{rest}",
+    )
+
+
+def _fit(lines: Sequence[str], budget: int, most: int, more: Callable[[int], str]) -> list[str]:
+    """As many lines as fit in the budget (less a margin for the last one) and `most`, then `more(left)`."""
     out: list[str] = []
     used = 0
-    for i, row in enumerate(rows):
-        if i >= _MAX_ROWS or used + len(row) + 1 > budget - 200:
-            rest = " |" * (columns - 1)
-            out.append(f"| … and {len(rows) - i:,} more {noun} (`--format json` lists them all) |{rest}")
+    for i, line in enumerate(lines):
+        if i >= most or used + len(line) + 1 > budget - 200:
+            out.append(more(len(lines) - i))
             return out
-        out.append(row)
-        used += len(row) + 1
+        out.append(line)
+        used += len(line) + 1
     return out
 
 
@@ -329,7 +339,7 @@ def _changes(report: DiffReport, budget: int) -> list[str]:
     lines += node_rows
     if report.edges:
         edge_rows = [f"| {code(e.source)} → {code(e.target)} | {e.kind} | {e.change} |" for e in report.edges]
-        used = sum(len(r) + 1 for r in lines)
+        used = _size(lines)
         lines += ["", "| edge | kind | change |", "| --- | --- | --- |"]
         lines += _cut(edge_rows, budget - used, "changed edges", 3)
     return lines
@@ -344,7 +354,7 @@ def _outputs(report: DiffReport, budget: int) -> list[str]:
         for f in b.files:
             size = "content not shown (Secret)" if f.redacted else f"+{f.additions} −{f.deletions}"
             rows.append(f"| {code(f.path)} | {f.change} | {size} |")
-        used = sum(len(x) + 1 for x in lines)
+        used = _size(lines)
         left = (budget - used) // max(1, len(report.outputs) - i)
         if left < 600:  # not even room for a table: its counts only
             lines.append(f"- **{html.escape(b.backend)}**: {counts}")
@@ -435,15 +445,13 @@ def markdown(report: DiffReport) -> str:
 
 
 def _cut_list(items: Sequence[str], budget: int) -> list[str]:
-    out: list[str] = []
-    used = 0
-    for i, item in enumerate(items):
-        if used + len(item) + 1 > budget - 200:
-            out.append(f"- … and {len(items) - i:,} more security changes (`--format json` lists them all)")
-            break
-        out.append(item)
-        used += len(item) + 1
-    return out
+    """As many list items as fit in the budget, then an item counting the rest."""
+    return _fit(
+        items,
+        budget,
+        len(items),
+        lambda n: f"- … and {n:,} more security changes (`--format json` lists them all)",
+    )
 
 
 def render(report: DiffReport, fmt: str) -> str:
