@@ -17,7 +17,6 @@ when it is rendered (render_service), the mesh-wide files together.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -152,8 +151,9 @@ class IstioBackend:
         return service_files(context)
 
     def validators(self) -> list[Validator]:
-        installed = importlib.util.find_spec("cloudcoil") is not None
-        return [Validator("cloudcoil Istio models (extra=forbid)", installed)]
+        from .validate import available
+
+        return [Validator("cloudcoil Istio models (extra=forbid)", available())]
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
         from .validate import validate_artifacts

@@ -9,6 +9,7 @@ classes for the whole process, which is why it happens only when validation is a
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -33,6 +34,15 @@ _MODULE_OF = {
     "security.istio.io/v1": MODULES[2],
     "telemetry.istio.io/v1": MODULES[3],
 }
+
+
+def available() -> bool:
+    """Whether the models validate_artifacts needs are installed (cloudcoil-models-istio, not only
+    cloudcoil)."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in MODULES)
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 @cache

@@ -9,8 +9,6 @@ Output (under `kustomize/`):
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,11 +36,12 @@ class KustomizeBackend:
                 yield from overlays.service_files(context, overlay, shaped)
 
     def validators(self) -> list[Validator]:
-        kubectl = shutil.which("kubectl") is not None
-        strict = importlib.util.find_spec("kubernetes_validate") is not None
+        from .validate import tools
+
+        kubectl, strict = tools()
         return [
-            Validator("kubectl kustomize", kubectl),
-            Validator("kubernetes-validate --strict", kubectl and strict),
+            Validator("kubectl kustomize", kubectl is not None),
+            Validator("kubernetes-validate --strict", kubectl is not None and strict),
         ]
 
     def validate(self, root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:

@@ -105,11 +105,15 @@ def object_problems(objects: Sequence[dict[str, Any]], version: str = KUBERNETES
     return problems
 
 
+def tools() -> tuple[str | None, bool]:
+    """kubectl (its path, None when absent) and whether kubernetes-validate is installed."""
+    return shutil.which("kubectl"), importlib.util.find_spec("kubernetes_validate") is not None
+
+
 def validate_tree(root: Path, artifacts: Sequence[Artifact]) -> list[Diagnostic]:
-    kubectl = shutil.which("kubectl")
+    kubectl, strict = tools()
     if kubectl is None:
         return []
-    strict = importlib.util.find_spec("kubernetes_validate") is not None
     found: list[Diagnostic] = []
     for overlay in overlay_roots(artifacts):
         where = Location(overlay)
