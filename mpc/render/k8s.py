@@ -13,7 +13,7 @@ from typing import Any
 
 from mpc.errors import Location
 from mpc.lang.hosts import NOT_PUBLIC, Place
-from mpc.lang.images import image_version as version
+from mpc.lang.images import image_version as image_version
 from mpc.lang.model import MeshSettings
 from mpc.lang.names import ISTIO_SYSTEM as ISTIO_SYSTEM
 from mpc.lang.names import SOURCE_ANNOTATION as SOURCE_ANNOTATION
@@ -132,11 +132,6 @@ def obj(api_version: str, kind: str, meta: Mapping[str, Any], **body: Any) -> di
     out: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": dict(meta)}
     out.update(body)
     return out
-
-
-def image_version(image: str) -> str | None:
-    """The tag of an image, for app.kubernetes.io/version (a digest-only image has none)."""
-    return version(image)
 
 
 def namespace_selector(namespace: str) -> dict[str, Any]:

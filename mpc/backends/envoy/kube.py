@@ -48,7 +48,8 @@ CHECKOV_SKIPS = {
 def _route_port(svc: Service) -> int:
     """The Service port the proxy dials: the service's first HTTP or gRPC port."""
     port = svc.route_port
-    return port.port if port is not None else svc.port or 0
+    assert port is not None, "a routed service has an HTTP or gRPC port (E305)"
+    return port.port
 
 
 def cluster_target(model: Model, env: Environment) -> Target:

@@ -468,7 +468,7 @@ def objects(context: ServiceContext) -> list[dict[str, Any]]:
 _NAMED_FILES = frozenset({"Deployment", "StatefulSet", "ConfigMap"})
 
 
-def file_name(obj: dict[str, Any], taken: set[str], service: str = "") -> str:
+def file_name(obj: dict[str, Any], taken: set[str], service: str) -> str:
     kind, name = obj["kind"], obj["metadata"]["name"]
     out = FILE_NAMES.get(kind, f"{kind.lower()}.yaml")
     own = name in (service, f"{service}-env")
