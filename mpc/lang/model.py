@@ -629,5 +629,9 @@ class ServiceContext:
         """Its pods call each other in that environment (Service.peers_in)."""
         return self.service.peers_in(environment)
 
+    def callers_in(self, environment: str) -> tuple[Peer, ...]:
+        """The services that call it and run in that environment, by name."""
+        return tuple(p for p in self.callers if p.runs_in(environment))
+
     def environment(self, name: str) -> Environment:
         return self.mesh.environments[name]

@@ -104,10 +104,6 @@ class ServiceScope(InEnvironment):
     def service(self) -> Service:
         return self.context.service
 
-    def callers(self) -> list[str]:
-        """The services that call this one and run here."""
-        return [p.name for p in self.context.callers if p.runs_in(self.env.name)]
-
 
 def selector(workload: str) -> dict[str, Any]:
     return {"matchLabels": k8s.selector(workload)}

@@ -93,10 +93,7 @@ def _caller_rules(scope: ServiceScope) -> list[dict[str, Any]]:
     """One rule per distinct operation: callers allowed the same ports, methods and paths share it."""
     svc = scope.service
     groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    running = set(scope.callers())
-    for peer in scope.context.callers:
-        if peer.name not in running:
-            continue
+    for peer in scope.context.callers_in(scope.env.name):
         op = operation(svc.call_ports(peer.narrowing), peer.narrowing)
         key = repr(op)
         groups.setdefault(key, (op, []))[1].append(scope.principal(peer.name))

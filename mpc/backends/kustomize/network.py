@@ -18,11 +18,12 @@ port. A narrowed dependsOn entry opens only the ports it names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mpc.graph.reserved import ALLOW_DNS, ALLOW_ISTIO, ALLOW_TRACING, DEFAULT_DENY
 from mpc.lang.hosts import parse_url, place
-from mpc.lang.model import WHOLE_CALL, Environment, MeshSettings, Peer, PortSpec, Service, ServiceContext
+from mpc.lang.model import Environment, MeshSettings, Peer, PortSpec, Service, ServiceContext
 from mpc.render import k8s
 from mpc.render.k8s import ISTIO_SYSTEM
 
@@ -145,11 +146,10 @@ def namespace_policies(model: MeshSettings, env: Environment) -> list[dict[str, 
     return out
 
 
-def _neighbours(context: ServiceContext, env: Environment) -> tuple[list[str], list[Peer]]:
+def _neighbours(context: ServiceContext, env: Environment) -> tuple[tuple[Peer, ...], list[Peer]]:
     """The callers that run in the environment, and the services called, by name."""
-    callers = sorted({p.name for p in context.callers if p.runs_in(env.name)})
     called = sorted({p.name: p for p in context.calls}.items())
-    return callers, [p for _, p in called]
+    return context.callers_in(env.name), [p for _, p in called]
 
 
 def _all_ports(svc: Service) -> list[dict[str, Any]]:
@@ -161,16 +161,15 @@ def _peer_port(p: Peer) -> list[dict[str, Any]]:
     return _pod_ports(p.call_ports()) if p.port is not None else []
 
 
-def _caller_rules(context: ServiceContext, callers: list[str]) -> list[dict[str, Any]]:
+def _caller_rules(context: ServiceContext, callers: Sequence[Peer]) -> list[dict[str, Any]]:
     """One ingress rule per set of ports: callers whose calls reach the same ports share a rule."""
     svc = context.service
-    narrowing = {p.name: p.narrowing for p in context.callers}
     groups: dict[tuple[int, ...], list[str]] = {}
     ports_of: dict[tuple[int, ...], tuple[PortSpec, ...]] = {}
     for caller in callers:
-        reached = svc.call_ports(narrowing.get(caller, WHOLE_CALL))
+        reached = svc.call_ports(caller.narrowing)
         key = tuple(p.target_port for p in reached)
-        groups.setdefault(key, []).append(caller)
+        groups.setdefault(key, []).append(caller.name)
         ports_of[key] = reached
     return [
         {"from": [_pods(c) for c in members], "ports": _pod_ports(ports_of[key])}
