@@ -255,26 +255,26 @@ def _method_match(methods: tuple[str, ...]) -> dict[str, Any]:
 
 def _routes(route: Route, target: Target) -> list[dict[str, Any]]:
     """The route, preceded by its idempotent twin when it retries (the only one that retries a 503)."""
-    general = _route(route, target)
-    policy = general.get("route", {}).get("retry_policy")
-    if policy is None:
-        return [general]
-    general["route"]["retry_policy"] = {"retry_on": RETRY_ON_UNDELIVERED, "num_retries": route.retries}
+    if route.retries <= 0 or route.service not in target.upstreams:
+        return [_route(route, target)]
+    general = _route(route, target, undelivered_only=True)
     # A route limited to some methods: its twin takes the idempotent ones among them (the method match
     # replaces the route's own, being narrower); none idempotent, no twin.
     methods = tuple(m for m in IDEMPOTENT_METHODS if not route.methods or m in route.methods)
     if not methods:
         return [general]
+    twin = _route(route, target)
     idempotent = {
-        **general,
-        "name": general["name"] + IDEMPOTENT_SUFFIX,
-        "match": {**general["match"], "headers": [_method_match(methods)]},
-        "route": {**general["route"], "retry_policy": dict(policy)},
+        **twin,
+        "name": twin["name"] + IDEMPOTENT_SUFFIX,
+        "match": {**twin["match"], "headers": [_method_match(methods)]},
     }
     return [idempotent, general]
 
 
-def _route(route: Route, target: Target) -> dict[str, Any]:
+def _route(route: Route, target: Target, undelivered_only: bool = False) -> dict[str, Any]:
+    """One route; with retries, every retriable failure, or (`undelivered_only`) only what never reached
+    the service."""
     out: dict[str, Any] = {"name": route_name(route), "match": _match(route)}
     if route.service not in target.upstreams:
         # The service does not run where this bootstrap runs: say so instead of a DNS failure.
@@ -288,7 +288,9 @@ def _route(route: Route, target: Target) -> dict[str, Any]:
             "timeout": duration(route.timeout_ms),
         }
         action.update(_rewrite(route))
-        if route.retries > 0:
+        if route.retries > 0 and undelivered_only:
+            action["retry_policy"] = {"retry_on": RETRY_ON_UNDELIVERED, "num_retries": route.retries}
+        elif route.retries > 0:
             action["retry_policy"] = {
                 "retry_on": RETRY_ON,
                 "retriable_status_codes": list(RETRIABLE_STATUS_CODES),
