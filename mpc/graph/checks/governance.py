@@ -9,6 +9,7 @@ from mpc.errors import Code, Diagnostic
 from mpc.graph.checks.context import (
     Context,
 )
+from mpc.graph.checks.images import service_images
 from mpc.graph.checks.placement import replicas_source
 from mpc.lang.images import Rule, full_name
 from mpc.lang.load import key_path
@@ -46,15 +47,11 @@ def check_governance(c: Context) -> Iterable[Diagnostic]:
                 c.at("services", name, key=True),
                 'add owners: ["@team"] to the service, or metadata.owners for all',
             )
-        # Every image the service runs: its own, or each version's.
-        images: list[tuple[str, tuple[str, ...]]] = [
-            (v.image, ("versions", v.name, "image")) for v in svc.versions
-        ] or [(svc.image, ("image",))]
-        for image, path in images:
+        for path, written, image in service_images(c, name):
             if gov.allowed_registries and not any(
                 image.startswith(reg.rstrip("/") + "/") for reg in gov.allowed_registries
             ):
-                yield _registry_not_allowed(c, name, path)
+                yield _registry_not_allowed(c, path, written)
         for env_name, minimum in gov.min_replicas.items():
             placement = svc.placements.get(env_name)
             if placement is None:
@@ -71,10 +68,8 @@ def check_governance(c: Context) -> Iterable[Diagnostic]:
                 )
 
 
-def _registry_not_allowed(c: Context, name: str, path: tuple[str, ...]) -> Diagnostic:
+def _registry_not_allowed(c: Context, where: tuple[str, ...], written: str) -> Diagnostic:
     """E402, quoting the image as written and, when mpc completed it, the full name and the rule."""
-    raw = c.mesh.services[name]
-    written = raw.versions[path[1]].image if path[0] == "versions" and raw.versions else raw.image or ""
     full, rule = full_name(written, c.mesh.defaults.registry)
     said = repr(written) if full == written else f"{written!r} ({full}: {rule})"
     hint = "allowed: " + ", ".join(c.model.governance.allowed_registries)
@@ -82,7 +77,7 @@ def _registry_not_allowed(c: Context, name: str, path: tuple[str, ...]) -> Diagn
         hint += f"; if you meant Docker Hub's image, write {full_name(written, None)[0]}"
     return Diagnostic(
         Code.REGISTRY_NOT_ALLOWED,
-        f"services.{name}.{'.'.join(path)} {said} is not from an allowed registry",
-        c.at("services", name, *path),
+        f"{key_path(where)} {said} is not from an allowed registry",
+        c.at(*where),
         hint,
     )

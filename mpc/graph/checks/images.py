@@ -17,16 +17,22 @@ from mpc.graph.checks.context import (
 from mpc.lang.images import floating, image_version, split_image
 
 
+def service_images(c: Context, name: str) -> Iterable[tuple[tuple[str, ...], str, str]]:
+    """(where, as written, with the registry) of each image one service runs: its own or each version's."""
+    svc, raw = c.model.services[name], c.mesh.services[name]
+    if raw.versions:
+        for version in svc.versions:
+            where = ("services", name, "versions", version.name, "image")
+            yield where, raw.versions[version.name].image, version.image
+    elif raw.image is not None:
+        yield ("services", name, "image"), raw.image, svc.image
+
+
 def images(c: Context) -> Iterable[tuple[str, tuple[str, ...], str, str]]:
-    """(service, where, as written, with the registry) of every image: the service's or each version's."""
-    for name, svc in c.model.services.items():
-        raw = c.mesh.services[name]
-        if raw.versions:
-            for version in svc.versions:
-                where = ("services", name, "versions", version.name, "image")
-                yield name, where, raw.versions[version.name].image, version.image
-        elif raw.image is not None:
-            yield name, ("services", name, "image"), raw.image, svc.image
+    """(service, where, as written, with the registry) of every image of the mesh."""
+    for name in c.model.services:
+        for where, written, image in service_images(c, name):
+            yield name, where, written, image
 
 
 def check_images(c: Context) -> Iterable[Diagnostic]:
